@@ -1,0 +1,373 @@
+"""Typed configuration of an `ecl` run, YAML presets and `section.key=value` overrides.
+
+A configuration is a tree of dataclasses. It is read from YAML with `yaml.safe_load` only,
+merged with command-line overrides, and validated before anything is built: an unknown key or a
+bad value raises `ConfigError` naming the key (`train.batch_size`, not just "batch_size").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "ModelConfig",
+    "LossConfig",
+    "TrainConfig",
+    "EvalConfig",
+    "Config",
+    "PRESET_DIR",
+    "preset_path",
+    "load_config",
+    "config_from_dict",
+    "config_to_dict",
+    "apply_overrides",
+    "parse_override",
+    "validate",
+    "dump_yaml",
+]
+
+PRESET_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the key or file."""
+
+
+@dataclass
+class DataConfig:
+    """Which images, how they are made long-tailed, and how they are viewed."""
+
+    name: str = "digits-lt"
+    root: str | None = None
+    imbalance_factor: float | None = None  # None: the dataset's default (digits 10, MNIST/CIFAR 100)
+    profile: str = "exp"  # long-tail profile: "exp" | "step"
+    test_profile: str = "balanced"  # "balanced" (standard) | "lt" (non-standard, opt-in)
+    image_size: int | None = None  # None: the dataset's default
+    train_list: str | None = None  # imagenet-lt / inat2018 / places-lt split lists
+    test_list: str | None = None
+    val_list: str | None = None
+    train_csv: str | None = None  # csv dataset
+    test_csv: str | None = None
+    val_csv: str | None = None
+    split_seed: int = 0  # seed of the carved test/val splits (embedded data, ISIC)
+    contrastive_views: int = 2  # views per image for the contrastive loss
+    randaugment: bool = True  # RandAugment(n=2, m=10) in the classifier view
+    verify_images: bool = True  # open every image header before training
+
+
+@dataclass
+class ModelConfig:
+    """The ECL network: backbone, cosine classifier, projection head, prototype map."""
+
+    backbone: str = "small_cnn"
+    projection_dim: int | None = None  # None: d_z = d (CC-GE requires it)
+    scale: float = 30.0  # cosine-classifier scale s
+    channels_last: bool = False
+
+
+@dataclass
+class LossConfig:
+    """The objective: which method, its losses' settings and their weights."""
+
+    method: str = "ecl"  # ce | la | supcon | bcl | procondual | ecl | ablations
+    temperature: float = 0.07
+    prototype_weight: float | str = 0.5  # λ in (0,1), or "bcl"
+    anchor_weighting: str = "sample"  # "sample" (paper) | "class" (our extension)
+    lc_tau: float = 1.0  # τ of the logit compensation
+    weighting: str = "auto"  # "auto" (authors' recipe) | "fixed"
+    alpha: float = 1.0  # fixed weights (weighting="fixed")
+    beta: float = 1.0
+    gamma: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and the training loop."""
+
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 0.15
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    warmup_epochs: int = 0
+    precision: str = "fp32"  # fp32 | bf16 | fp16
+    num_workers: int = 0
+    compile: bool = False
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    max_nonfinite_steps: int = 20  # stop after this many non-finite losses in a row
+    progress: bool = True
+    threads: int | None = None  # torch.set_num_threads; None: torch's default
+
+
+@dataclass
+class EvalConfig:
+    """What is measured during and after training."""
+
+    many_threshold: int = 100
+    few_threshold: int = 20
+    batch_size: int = 512
+    every: int = 1  # evaluate every k epochs (and always at the last)
+    geometry_every: int = 0  # also geometry metrics every k epochs (0: only at the end)
+    plots: bool = True
+    report: bool = True
+
+
+@dataclass
+class Config:
+    """A whole run."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    seed: int = 0
+    out: str | None = None  # run folder; None: runs/<method>-<dataset>-seed<seed>-<time>
+
+
+SECTIONS = ("data", "model", "loss", "train", "eval")
+TOP_LEVEL = ("seed", "out")
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "data.profile": ("exp", "step"),
+    "data.test_profile": ("balanced", "lt"),
+    "loss.anchor_weighting": ("sample", "class"),
+    "loss.weighting": ("auto", "fixed"),
+    "train.precision": ("fp32", "bf16", "fp16"),
+}
+
+
+def preset_path(name: str) -> Path:
+    """The YAML file of a preset name (`digits_lt`) or a path; ConfigError when neither exists."""
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    for candidate in (PRESET_DIR / name, PRESET_DIR / f"{name}.yaml"):
+        if candidate.is_file():
+            return candidate
+    known = sorted(p.stem for p in PRESET_DIR.glob("*.yaml")) if PRESET_DIR.is_dir() else []
+    raise ConfigError(f"config file not found: {name!r} (presets: {', '.join(known) or 'none'})")
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _coerce(key: str, value: Any, hint: Any) -> Any:
+    """Check `value` against the annotation `hint`; convert int→float; ConfigError naming `key`."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(key, value, option)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        names = " or ".join("null" if o is type(None) else o.__name__ for o in options)
+        raise ConfigError(f"{key}: expected {names}, got {value!r}")
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if hint in (int, float) and isinstance(value, str):
+        try:  # PyYAML reads `1e-4` as text; accept it as the number it spells
+            value = float(value) if hint is float else int(value)
+        except ValueError:
+            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    raise ConfigError(f"{key}: unsupported type {hint!r}")  # pragma: no cover
+
+
+def config_from_dict(raw: dict[str, Any], base: Config | None = None, source: str = "config") -> Config:
+    """Merge a nested dict (as read from YAML) into `base` (default: the defaults)."""
+    config = base if base is not None else Config()
+    if raw is None:
+        return config
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
+    for key, value in raw.items():
+        if key in TOP_LEVEL:
+            setattr(config, key, _coerce(key, value, _type_hints(Config)[key]))
+        elif key in SECTIONS:
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: {key}: expected a mapping, got {value!r}")
+            section = getattr(config, key)
+            hints = _type_hints(type(section))
+            for sub, sub_value in value.items():
+                if sub not in hints:
+                    raise ConfigError(
+                        f"{source}: unknown key {key}.{sub} (known: {', '.join(sorted(hints))})"
+                    )
+                setattr(section, sub, _coerce(f"{key}.{sub}", sub_value, hints[sub]))
+        else:
+            raise ConfigError(
+                f"{source}: unknown key {key!r} (known: {', '.join(SECTIONS + TOP_LEVEL)})"
+            )
+    return config
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """The nested plain dict of a configuration (YAML/JSON/checkpoint-safe)."""
+    return dataclasses.asdict(config)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`section.key=value` → (`section.key`, value parsed as a YAML scalar)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected section.key=value")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"override {text!r}: empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {key}: cannot parse value {raw!r}: {exc}") from None
+    if isinstance(value, (dict, list)):
+        value = raw  # keep structured-looking strings (paths with brackets) as text
+    return key, value
+
+
+def apply_overrides(config: Config, overrides: list[str]) -> Config:
+    """Apply `section.key=value` (or `seed=`, `out=`) overrides in order."""
+    for text in overrides:
+        key, value = parse_override(text)
+        if "." in key:
+            section, sub = key.split(".", 1)
+            config_from_dict({section: {sub: value}}, config, source="override")
+        else:
+            config_from_dict({key: value}, config, source="override")
+    return config
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read a YAML preset/file (safe_load), apply overrides and validate."""
+    config = Config()
+    if path is not None:
+        file = preset_path(str(path))
+        try:
+            raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{file}: not a valid YAML config: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{file}: cannot read: {exc}") from None
+        config = config_from_dict(raw, config, source=str(file))
+    apply_overrides(config, overrides or [])
+    validate(config)
+    return config
+
+
+def _positive(key: str, value: float | int | None, allow_zero: bool = False) -> None:
+    if value is None:
+        return
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = "≥ 0" if allow_zero else "> 0"
+        raise ConfigError(f"{key}: must be {bound}, got {value!r}")
+
+
+def validate(config: Config) -> Config:
+    """Check every value; ConfigError naming the first bad key."""
+    for key, allowed in CHOICES.items():
+        section, sub = key.split(".")
+        value = getattr(getattr(config, section), sub)
+        if value not in allowed:
+            raise ConfigError(f"{key}: must be one of {', '.join(allowed)}, got {value!r}")
+
+    from ecl.data import DATASETS
+    from ecl.engine.objective import METHODS
+    from ecl.models import BACKBONES
+
+    if config.data.name not in DATASETS:
+        raise ConfigError(
+            f"data.name: unknown dataset {config.data.name!r} (known: {', '.join(sorted(DATASETS))})"
+        )
+    if config.loss.method not in METHODS:
+        raise ConfigError(
+            f"loss.method: unknown method {config.loss.method!r} (known: {', '.join(sorted(METHODS))})"
+        )
+    if config.model.backbone not in BACKBONES:
+        raise ConfigError(
+            f"model.backbone: unknown backbone {config.model.backbone!r} "
+            f"(known: {', '.join(sorted(BACKBONES))})"
+        )
+
+    d, m, l, t, e = config.data, config.model, config.loss, config.train, config.eval
+    if d.imbalance_factor is not None and d.imbalance_factor < 1:
+        raise ConfigError(f"data.imbalance_factor: must be ≥ 1, got {d.imbalance_factor!r}")
+    _positive("data.image_size", d.image_size)
+    _positive("data.contrastive_views", d.contrastive_views)
+    _positive("model.projection_dim", m.projection_dim)
+    _positive("model.scale", m.scale)
+    _positive("loss.temperature", l.temperature)
+    _positive("loss.lc_tau", l.lc_tau, allow_zero=True)
+    for key in ("alpha", "beta", "gamma"):
+        _positive(f"loss.{key}", getattr(l, key), allow_zero=True)
+    if isinstance(l.prototype_weight, str):
+        if l.prototype_weight != "bcl":
+            raise ConfigError(
+                f"loss.prototype_weight: must be a number in (0, 1) or 'bcl', got {l.prototype_weight!r}"
+            )
+    elif not 0 < l.prototype_weight < 1:
+        raise ConfigError(f"loss.prototype_weight: must be in (0, 1), got {l.prototype_weight!r}")
+    _positive("train.epochs", t.epochs)
+    _positive("train.batch_size", t.batch_size)
+    _positive("train.lr", t.lr)
+    _positive("train.momentum", t.momentum, allow_zero=True)
+    _positive("train.weight_decay", t.weight_decay, allow_zero=True)
+    _positive("train.warmup_epochs", t.warmup_epochs, allow_zero=True)
+    _positive("train.num_workers", t.num_workers, allow_zero=True)
+    _positive("train.max_nonfinite_steps", t.max_nonfinite_steps)
+    _positive("train.threads", t.threads)
+    if t.warmup_epochs >= t.epochs and t.warmup_epochs > 0:
+        raise ConfigError(
+            f"train.warmup_epochs: must be < train.epochs ({t.epochs}), got {t.warmup_epochs}"
+        )
+    if not (t.device in ("auto", "cpu", "cuda") or t.device.startswith("cuda:")):
+        raise ConfigError(f"train.device: must be auto, cpu, cuda or cuda:N, got {t.device!r}")
+    _positive("eval.batch_size", e.batch_size)
+    _positive("eval.every", e.every)
+    _positive("eval.geometry_every", e.geometry_every, allow_zero=True)
+    _positive("eval.many_threshold", e.many_threshold)
+    _positive("eval.few_threshold", e.few_threshold)
+    if e.few_threshold > e.many_threshold:
+        raise ConfigError(
+            f"eval.few_threshold: must be ≤ eval.many_threshold ({e.many_threshold}), "
+            f"got {e.few_threshold}"
+        )
+    return config
+
+
+def dump_yaml(config: Config) -> str:
+    """The fully resolved configuration as YAML text."""
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False)
