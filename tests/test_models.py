@@ -1,0 +1,284 @@
+"""Backbones and the ECL network: shapes, independent math for logits/prototypes, validation."""
+
+from __future__ import annotations
+
+import math
+import socket
+
+import pytest
+import torch
+from torch import nn
+
+from ecl.models import (
+    BACKBONES,
+    CosineClassifier,
+    ECLNetwork,
+    ECLOutput,
+    ProjectionHead,
+    PrototypeMap,
+    build_backbone,
+)
+
+EXPECTED_DIM = {
+    "resnet32": 64,
+    "resnet18": 512,
+    "resnet34": 512,
+    "resnet50": 2048,
+    "resnext50_32x4d": 2048,
+    "small_cnn": 128,
+}
+HEAVY = {"resnet50", "resnext50_32x4d"}
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any download attempt (torch.hub or a raw socket) fails the test."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a backbone tried to download something")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    import torchvision.models._api as tv_api
+
+    if hasattr(tv_api, "load_state_dict_from_url"):
+        monkeypatch.setattr(tv_api, "load_state_dict_from_url", refuse)
+
+
+def brute_cosine_logits(h: torch.Tensor, w: torch.Tensor, s: float) -> torch.Tensor:
+    """s·cos(h_n, w_c) by explicit loops in float64."""
+    h, w = h.double(), w.double()
+    out = torch.empty(h.shape[0], w.shape[0], dtype=torch.float64)
+    for n in range(h.shape[0]):
+        for c in range(w.shape[0]):
+            out[n, c] = s * torch.dot(h[n], w[c]) / (h[n].norm() * w[c].norm())
+    return out
+
+
+def brute_prototypes(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """p_c = (A w_c + b)/‖A w_c + b‖ by a loop over classes, float64."""
+    a, b, w = a.double(), b.double(), w.double()
+    rows = []
+    for c in range(w.shape[0]):
+        v = torch.mv(a, w[c]) + b
+        rows.append(v / math.sqrt(float((v * v).sum())))
+    return torch.stack(rows)
+
+
+def test_registry_names() -> None:
+    assert set(BACKBONES) == set(EXPECTED_DIM)
+    assert all(callable(f) for f in BACKBONES.values())
+
+
+def test_unknown_backbone_names_it() -> None:
+    with pytest.raises(ValueError, match="resnet999") as err:
+        build_backbone("resnet999")
+    assert "resnet32" in str(err.value) and "small_cnn" in str(err.value)
+    with pytest.raises(ValueError, match="resnet999"):
+        ECLNetwork("resnet999", 10)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_DIM))
+def test_network_forward_every_backbone(name: str, no_network: None) -> None:
+    b = 2 if name in HEAVY else 4
+    c = 7
+    net = ECLNetwork(name, c).train()
+    d = EXPECTED_DIM[name]
+    assert net.feature_dim == d and net.backbone.out_dim == d
+    x = torch.randn(3 * b, 3, 32, 32)
+    out = net(x)
+    assert isinstance(out, ECLOutput)
+    assert out.features.shape == (3 * b, d)
+    assert out.logits.shape == (3 * b, c)
+    assert out.projections is not None and out.projections.shape == (3 * b, d)
+    assert out.prototypes is not None and out.prototypes.shape == (c, d)
+    assert net.classifier_weight.shape == (c, d)
+    ones_n = torch.ones(3 * b, dtype=torch.float64)
+    torch.testing.assert_close(out.projections.double().norm(dim=1), ones_n, atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.prototypes.double().norm(dim=1), torch.ones(c, dtype=torch.float64), atol=1e-5, rtol=0)
+    expected = brute_cosine_logits(out.features.detach(), net.classifier_weight.detach(), 30.0)
+    torch.testing.assert_close(out.logits.detach().double(), expected, atol=1e-4, rtol=1e-5)
+    assert float(out.logits.detach().abs().max()) <= 30.0 + 1e-4
+
+
+def test_backbone_features_are_per_image() -> None:
+    """Eval mode: each row of the batch output depends on its own image only."""
+    for name in ("small_cnn", "resnet32"):
+        net = build_backbone(name).eval()
+        x = torch.randn(5, 3, 16, 16)
+        full = net(x)
+        for i in range(5):
+            torch.testing.assert_close(net(x[i : i + 1])[0], full[i], atol=1e-5, rtol=1e-5)
+
+
+def test_logits_scale_and_without_projection() -> None:
+    net = ECLNetwork("small_cnn", 4, scale=12.5, with_projection=False)
+    out = net(torch.randn(6, 3, 16, 16))
+    assert out.projections is None and out.prototypes is None
+    assert net.projection_head is None and net.prototype_map is None
+    expected = brute_cosine_logits(out.features.detach(), net.classifier_weight.detach(), 12.5)
+    torch.testing.assert_close(out.logits.detach().double(), expected, atol=1e-4, rtol=1e-5)
+    with pytest.raises(RuntimeError, match="with_projection"):
+        net.prototypes()
+
+
+def test_prototypes_match_independent_computation_and_get_gradients() -> None:
+    net = ECLNetwork("small_cnn", 5)
+    lin = net.prototype_map.linear
+    p = net.prototypes()
+    torch.testing.assert_close(
+        p.detach().double(),
+        brute_prototypes(lin.weight.detach(), lin.bias.detach(), net.classifier_weight.detach()),
+        atol=1e-6,
+        rtol=1e-6,
+    )
+    # the forward returns the same prototypes
+    torch.testing.assert_close(net(torch.randn(3, 3, 16, 16)).prototypes, p)
+    target = torch.randn_like(p)
+    loss = (p * target).sum()
+    loss.backward()
+    for name, param in (("A", lin.weight), ("b", lin.bias), ("W", net.classifier_weight)):
+        assert param.grad is not None, name
+        assert torch.isfinite(param.grad).all(), name
+        assert float(param.grad.abs().sum()) > 0, name
+
+
+def test_prototype_gradient_matches_finite_difference() -> None:
+    """d loss / d W from autograd equals a central finite difference (float64)."""
+    pm = PrototypeMap(6, 4).double()
+    w = torch.randn(3, 6, dtype=torch.float64, requires_grad=True)
+    target = torch.randn(3, 4, dtype=torch.float64)
+    (pm(w) * target).sum().backward()
+    eps = 1e-6
+    for c in range(3):
+        for k in range(6):
+            wp, wm = w.detach().clone(), w.detach().clone()
+            wp[c, k] += eps
+            wm[c, k] -= eps
+            fd = ((pm(wp) * target).sum() - (pm(wm) * target).sum()) / (2 * eps)
+            assert abs(float(fd) - float(w.grad[c, k])) < 1e-6
+
+
+def test_projection_dim_default_and_custom() -> None:
+    net = ECLNetwork("small_cnn", 3)
+    assert net.projection_dim == net.feature_dim == 128
+    net = ECLNetwork("resnet32", 3, projection_dim=32)
+    out = net(torch.randn(6, 3, 32, 32))
+    assert out.projections.shape == (6, 32) and out.prototypes.shape == (3, 32)
+    assert net.prototypes().shape == (3, 32)
+    assert out.features.shape == (6, 64) and net.classifier_weight.shape == (3, 64)
+
+
+def test_projection_head_math() -> None:
+    """z = norm(L2(ReLU(BN(L1 h)))) recomputed by hand in eval mode."""
+    head = ProjectionHead(8, 5).eval()
+    l1, bn, _, l2 = head.mlp
+    bn.running_mean.uniform_(-1, 1)
+    bn.running_var.uniform_(0.5, 2)
+    nn.init.normal_(bn.weight)
+    nn.init.normal_(bn.bias)
+    h = torch.randn(4, 8)
+    z = head(h)
+    for n in range(4):
+        a = l1.weight @ h[n] + l1.bias
+        a = (a - bn.running_mean) / torch.sqrt(bn.running_var + bn.eps) * bn.weight + bn.bias
+        a = torch.clamp(a, min=0)
+        v = l2.weight @ a + l2.bias
+        torch.testing.assert_close(z[n], v / v.norm(), atol=1e-5, rtol=1e-5)
+
+
+def test_cosine_classifier_invariant_to_feature_scale() -> None:
+    clf = CosineClassifier(10, 4, scale=30.0)
+    h = torch.randn(5, 10)
+    torch.testing.assert_close(clf(h), clf(7.0 * h), atol=1e-5, rtol=1e-5)
+    assert clf.weight.shape == (4, 10)
+
+
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"num_classes": 1}, "num_classes"),
+        ({"num_classes": 0}, "num_classes"),
+        ({"num_classes": 3, "projection_dim": 0}, "projection_dim"),
+        ({"num_classes": 3, "scale": 0.0}, "scale"),
+        ({"num_classes": 3, "scale": -2.0}, "scale"),
+    ],
+)
+def test_network_validation(kwargs: dict, word: str) -> None:
+    with pytest.raises(ValueError, match=word):
+        ECLNetwork("small_cnn", **kwargs)
+
+
+def test_custom_backbone_module() -> None:
+    class Tiny(nn.Module):
+        out_dim = 6
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(3, 6)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x.mean(dim=(2, 3)))
+
+    net = ECLNetwork(Tiny(), 3)
+    assert net.feature_dim == 6 and net.backbone_name is None
+    assert net(torch.randn(4, 3, 8, 8)).projections.shape == (4, 6)
+    with pytest.raises(ValueError, match="out_dim"):
+        ECLNetwork(nn.Identity(), 3)
+    with pytest.raises(ValueError, match="x must be"):
+        net(torch.randn(4, 3, 8))
+
+
+def test_resnet32_architecture() -> None:
+    net = build_backbone("resnet32")
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 31  # stem + 3 stages × 5 blocks × 2 convs (option-A shortcuts have no conv)
+    assert sum(isinstance(m, nn.Module) and type(m).__name__ == "BasicBlock" for m in net.modules()) == 15
+    # parameter count from the architecture: convs + BN affine
+    expected = 3 * 16 * 9 + 2 * 16
+    for cin, cout in ((16, 16), (16, 32), (32, 64)):
+        expected += cin * cout * 9 + cout * cout * 9 + 4 * cout  # first block of the stage
+        expected += 4 * (2 * cout * cout * 9 + 4 * cout)  # four more blocks
+    assert sum(p.numel() for p in net.parameters()) == expected
+    assert [c.out_channels for c in convs[1::10]] == [16, 32, 64]
+    # kaiming normal, fan_out: std = sqrt(2 / (k·k·out_channels))
+    w = convs[-1].weight
+    assert abs(float(w.std()) - math.sqrt(2 / (9 * 64))) < 0.1 * math.sqrt(2 / (9 * 64))
+    x = torch.randn(2, 3, 32, 32)
+    assert net(x).shape == (2, 64)
+
+
+def test_small_cnn_sizes_and_config() -> None:
+    net = build_backbone("small_cnn").train()
+    for h, w in ((8, 8), (16, 16), (28, 28), (32, 32), (8, 20)):
+        assert net(torch.randn(4, 3, h, w)).shape == (4, 128)
+    small = build_backbone("small_cnn", out_dim=48)
+    assert small.out_dim == 48 and small(torch.randn(2, 3, 16, 16)).shape == (2, 48)
+    assert sum(p.numel() for p in net.parameters()) < 500_000
+    with pytest.raises(ValueError, match="out_dim"):
+        build_backbone("small_cnn", out_dim=0)
+
+
+def test_torchvision_backbones_no_download(no_network: None) -> None:
+    with pytest.raises(ValueError, match="weights"):
+        build_backbone("resnet18", weights="IMAGENET1K_V1")
+    net = build_backbone("resnet18")
+    assert isinstance(net.fc, nn.Identity)
+
+
+def test_one_forward_shares_batchnorm_statistics() -> None:
+    """Concatenated views in one forward == BN stats over all 3B rows (train mode)."""
+    net = build_backbone("small_cnn").train()
+    bn = net.features[1]
+    x = torch.randn(12, 3, 16, 16)
+    before = bn.running_mean.clone()
+    net(x)
+    conv_out = net.features[0](x)
+    expected = (1 - bn.momentum) * before + bn.momentum * conv_out.mean(dim=(0, 2, 3))
+    torch.testing.assert_close(bn.running_mean, expected.detach(), atol=1e-6, rtol=1e-5)
