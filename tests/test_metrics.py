@@ -37,6 +37,7 @@ def test_matches_sklearn_on_random_predictions(num_classes, n, seed):
             assert out["per_class_accuracy"][c] is None
 
 
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
 def test_missing_classes_and_predicted_only_classes():
     # class 3 never appears in labels but is predicted; class 2 never appears at all
     labels = np.array([0, 0, 1, 1, 1, 4, 4])
@@ -99,3 +100,15 @@ def test_bad_input_names_the_argument():
         metrics_from_confusion(np.zeros((3, 3), dtype=int), [1, 2])
     with pytest.raises(ValueError, match="confusion"):
         metrics_from_confusion(np.zeros((3, 2), dtype=int), [1, 2, 3])
+
+
+def test_package_imports_nothing_from_engine_or_cli():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, ecl.evaluation as ev; ev.write_report; ev.make_plots; "
+        "bad = [m for m in sys.modules if m.startswith(('ecl.engine', 'ecl.cli'))]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

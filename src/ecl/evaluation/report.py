@@ -70,6 +70,8 @@ def _num(v: Any, digits: int = 4) -> str:
         return _DASH
     if not _is_number(v):
         return _esc(v)
+    if isinstance(v, int):
+        return str(v)
     if not math.isfinite(v):
         return _DASH
     return f"{float(v):.{digits}f}"
@@ -210,6 +212,15 @@ def _records_section(records: list[dict[str, Any]]) -> str:
     return "".join(parts)
 
 
+_PREFERRED = ["per_class_accuracy.png", "confusion_matrix.png", "feature_geometry.png", "training_curves.png"]
+
+
+def _plot_order(path: Path) -> tuple[int, str]:
+    """make_plots' figures first, in a fixed order, then any other PNG by name."""
+    name = path.name
+    return (_PREFERRED.index(name) if name in _PREFERRED else len(_PREFERRED), name)
+
+
 def _image(path: Path, notes: list[str]) -> str:
     try:
         data = path.read_bytes()
@@ -253,7 +264,7 @@ def write_report(run_dir: str | Path) -> Path:
         body.append("<h2>Training records</h2>" + _records_section(records))
 
     plots_dir = run / "plots"
-    pngs = sorted(plots_dir.glob("*.png")) if plots_dir.is_dir() else []
+    pngs = sorted(plots_dir.glob("*.png"), key=_plot_order) if plots_dir.is_dir() else []
     if not plots_dir.is_dir():
         notes.append("plots/ not found: no pictures.")
     elif not pngs:
