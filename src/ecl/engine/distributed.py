@@ -11,6 +11,7 @@ AVERAGES parameter gradients over ranks (÷ world_size), so the parameter gradie
 from __future__ import annotations
 
 import os
+import warnings
 from datetime import timedelta
 
 import torch
@@ -64,7 +65,12 @@ def gather_with_grad(tensor: Tensor, check_shapes: bool = True) -> Tensor:
         _check_same_batch(tensor)
     from torch.distributed.nn.functional import all_gather
 
-    return torch.cat(all_gather(tensor.contiguous()), dim=0)
+    with warnings.catch_warnings():
+        # deprecated in favour of the private _functional_collectives API; still the documented
+        # public differentiable all-gather, and its backward (sum over ranks) is what we rely on
+        warnings.simplefilter("ignore", FutureWarning)
+        parts = all_gather(tensor.contiguous())
+    return torch.cat(parts, dim=0)
 
 
 def gather_no_grad(tensor: Tensor, check_shapes: bool = True) -> Tensor:
