@@ -117,3 +117,23 @@ def test_degenerate_and_bad_input():
         geometry_metrics(np.ones((3, 4)), [0, 1, 3], np.ones((3, 4)))
     with pytest.raises(ValueError, match="classifier_weight"):
         geometry_metrics(np.ones((3, 4)), [0, 1, 2], np.ones(4))
+
+
+def test_chunked_computation_and_low_precision_input(monkeypatch):
+    import ecl.evaluation.geometry as geometry
+
+    rng = np.random.default_rng(4)
+    num_classes, dim = 5, 6
+    y = np.repeat(np.arange(num_classes), [13, 8, 5, 3, 2])
+    h = rng.normal(size=(num_classes, dim))[y] + 0.3 * rng.normal(size=(len(y), dim))
+    w = rng.normal(size=(num_classes, dim))
+    ref = _loop_geometry(h, y, w)
+    monkeypatch.setattr(geometry, "_CHUNK", 7)  # several chunks, the last one partial
+    out = geometry.geometry_metrics(h, y, w)
+    assert (out["FC"], out["MS"], out["SD"]) == pytest.approx(ref, rel=1e-8)
+    out_bf16 = geometry.geometry_metrics(torch.from_numpy(h).bfloat16(), torch.from_numpy(y), torch.from_numpy(w))
+    assert out_bf16["MS"] == pytest.approx(ref[1], rel=0.05, abs=0.01)
+    with pytest.raises(ValueError, match="non-finite"):
+        bad = h.copy()
+        bad[3, 2] = np.nan
+        geometry.geometry_metrics(bad, y, w)

@@ -47,19 +47,30 @@ def _pinv(a: np.ndarray) -> np.ndarray:
     return (vt[keep].T / s[keep]) @ u[:, keep].T
 
 
-def class_means(features: Any, labels: Any, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """(C, d) float64 class means and (C,) int64 sample counts; rows of absent classes are 0."""
-    h = _to_numpy(features, "features").astype(np.float64)
-    y = _int_vector(labels, "labels")
+_CHUNK = 8192  # rows converted to float64 at a time (keeps memory at O(chunk · d) beyond the input)
+
+
+def _check(h: np.ndarray, y: np.ndarray, num_classes: int) -> None:
     if h.ndim != 2:
         raise ValueError(f"features must be (N, d), got shape {tuple(h.shape)}")
     if h.shape[0] != y.shape[0]:
         raise ValueError(f"features has {h.shape[0]} rows but labels has {y.shape[0]} entries")
     if y.size and (y.min() < 0 or y.max() >= num_classes):
         raise ValueError(f"labels must lie in [0, {num_classes - 1}] (num_classes={num_classes})")
+
+
+def class_means(features: Any, labels: Any, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(C, d) float64 class means and (C,) int64 sample counts; rows of absent classes are 0."""
+    h = _to_numpy(features, "features")
+    y = _int_vector(labels, "labels")
+    _check(h, y, num_classes)
     counts = np.bincount(y, minlength=num_classes).astype(np.int64)
     sums = np.zeros((num_classes, h.shape[1]), dtype=np.float64)
-    np.add.at(sums, y, h)
+    for start in range(0, h.shape[0], _CHUNK):
+        chunk = h[start:start + _CHUNK].astype(np.float64)
+        if not np.all(np.isfinite(chunk)):
+            raise ValueError(f"features holds non-finite values (in rows {start}..{start + len(chunk) - 1})")
+        np.add.at(sums, y[start:start + _CHUNK], chunk)
     means = np.divide(sums, counts[:, None], out=np.zeros_like(sums), where=counts[:, None] > 0)
     return means, counts
 
@@ -72,13 +83,11 @@ def geometry_metrics(features: Any, labels: Any, classifier_weight: Any) -> dict
     w_all = _to_numpy(classifier_weight, "classifier_weight").astype(np.float64)
     if w_all.ndim != 2:
         raise ValueError(f"classifier_weight must be (C, d), got shape {tuple(w_all.shape)}")
-    h = _to_numpy(features, "features").astype(np.float64)
+    h = _to_numpy(features, "features")
     if h.ndim != 2 or h.shape[1] != w_all.shape[1]:
         raise ValueError(
             f"features must be (N, {w_all.shape[1]}) to match classifier_weight, got shape {tuple(h.shape)}"
         )
-    if not np.all(np.isfinite(h)):
-        raise ValueError("features holds non-finite values")
     y = _int_vector(labels, "labels")
     means_all, counts_all = class_means(h, y, w_all.shape[0])
     present = np.flatnonzero(counts_all > 0)
@@ -92,13 +101,18 @@ def geometry_metrics(features: Any, labels: Any, classifier_weight: Any) -> dict
     mu_g = mu.mean(axis=0)
     m = mu - mu_g  # (C, d)
 
-    # Σ_W = Xwᵀ Xw with rows (h_i − μ_{y_i}) / sqrt(C · n_{y_i})
-    centred = h - means_all[y]
-    xw = centred / np.sqrt(num * counts_all[y].astype(np.float64))[:, None]
+    # Σ_W = Xwᵀ Xw with rows x_i = (h_i − μ_{y_i}) / sqrt(C · n_{y_i}).
     # Σ_B = MᵀM / C  ⇒  Σ_B^† = C · M^† (M^†)ᵀ, so Tr(Σ_W Σ_B^†) / C = ‖Xw M^†‖_F²
-    # (never forms a d×d matrix; d may be 2048).
+    # (never forms a d×d matrix; d may be 2048). Rows are processed in chunks.
     m_pinv = _pinv(m)  # (d, C)
-    fc = float(np.sum((xw @ m_pinv) ** 2))
+    means_proj = means_all @ m_pinv  # (C_all, C)
+    weight = 1.0 / (num * np.maximum(counts_all, 1).astype(np.float64))  # per class
+    fc_sum = 0.0
+    for start in range(0, h.shape[0], _CHUNK):
+        yc = y[start:start + _CHUNK]
+        proj = h[start:start + _CHUNK].astype(np.float64) @ m_pinv - means_proj[yc]
+        fc_sum += float(np.sum(np.sum(proj**2, axis=1) * weight[yc]))
+    fc = fc_sum
 
     norms = np.linalg.norm(m, axis=1)
     unit = np.divide(m, norms[:, None], out=np.zeros_like(m), where=norms[:, None] > 0)

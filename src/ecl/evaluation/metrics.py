@@ -44,8 +44,8 @@ def _to_numpy(x: Any, name: str) -> np.ndarray:
     """Convert a torch tensor / array-like to a numpy array (no copy when possible)."""
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch.Tensor without importing torch
         x = x.detach().cpu()
-        if x.is_floating_point():  # bfloat16 has no numpy dtype
-            x = x.double()
+        if x.is_floating_point() and x.element_size() < 4:  # bfloat16 has no numpy dtype
+            x = x.float()
         x = x.numpy()
     try:
         arr = np.asarray(x)
