@@ -16,11 +16,12 @@ with the per-class weights
 * ``prototype_weight = "bcl"`` (BCL, Zhu et al. 2022):  ``a_c = b_c = 1/(m_c + 1)`` — the prototype
   is one more sample of its class, in the denominator's class average and in the positive average.
 
-Implementation: one (N, N) sample-similarity matrix and one (N, C) prototype-similarity matrix; the
-per-class sums ``T_c(i)`` are a segment sum (``index_add_``) of the stabilised ``exp`` over the
-columns grouped by label, so memory is O(N·(N+C)); no N×N×C tensor is ever formed. ``log D`` is a
-log-sum-exp (row maximum subtracted, then added back), inputs in float16/bfloat16 are upcast to
-float32.
+Implementation: one (N, N+C) similarity matrix (samples, then prototypes as extra columns) and
+constant per-column weights ``w_ij`` (``a_{y_j}(i)`` for a sample column, ``b_c(i)`` for a
+prototype column, ``w_ii = 0``): the per-class sums are a segment sum over the columns grouped by
+label, which, with one weight per segment, is ``D(i) = Σ_j w_ij·exp(logit_ij)`` — evaluated as a
+single ``logsumexp(logit + log w)`` (no overflow at small τ; float16/bfloat16 inputs are upcast to
+float32). Memory is O(N·(N+C)); no N×N×C (nor N×C scatter) tensor is formed.
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ def flatten_views(features: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
 def _check_labels(labels: Tensor, num_classes: int) -> None:
     if labels.numel() == 0:
         return
-    lo, hi = int(labels.min()), int(labels.max())
+    lo_t, hi_t = torch.aminmax(labels)
+    lo, hi = int(lo_t), int(hi_t)
     if lo < 0 or hi >= num_classes:
         bad = lo if lo < 0 else hi
         raise ValueError(f"labels must lie in [0, {num_classes}), got label {bad}")
@@ -141,56 +143,59 @@ def bc_ecl_per_anchor(
     p = prototypes.to(dtype)
     y = y.long()
     n = z.shape[0]
-    inv_t = 1.0 / temperature
+    device = z.device
 
-    sim = (z @ z.T) * inv_t  # (N, N) s_ij
-    proto_sim = (z @ p.T) * inv_t  # (N, C) q_ic
-    eye = torch.eye(n, dtype=torch.bool, device=z.device)
+    # One (N, N+C) similarity matrix: sample columns j, then prototype columns c.
+    logits = (z / temperature) @ torch.cat([z, p], dim=0).T
 
-    # Row-wise stabiliser (any constant per row leaves ℓ_i unchanged; detached on purpose).
-    # The diagonal is set to −inf before exp so that neither exp nor its gradient sees s_ii.
-    sim_off = sim.masked_fill(eye, float("-inf"))
-    row_max = torch.maximum(sim_off.amax(dim=1), proto_sim.amax(dim=1)).detach()
-    exp_sim = torch.exp(sim_off - row_max[:, None])  # (N, N), zero diagonal
-    exp_proto = torch.exp(proto_sim - row_max[:, None])  # (N, C)
+    with torch.no_grad():
+        # Per-column weights. The class average of the denominator is a segment sum over the
+        # columns grouped by label; it is folded into per-column weights w_ij (a_{y_j}(i) for a
+        # sample column, b_c(i) for a prototype column), so that log D(i) = logsumexp_j(logits_ij +
+        # log w_ij) with w_ii = 0 — one fused, overflow-free log-sum-exp and no (N, C) scatter.
+        # The weights depend on the anchor only through "same class as the anchor or not", so
+        # they are built from two (C,) tables indexed by the column's label.
+        counts = torch.bincount(y, minlength=num_classes).to(dtype)  # n_c in the batch
+        col_label = torch.cat([y, torch.arange(num_classes, device=device)])  # (N + C,)
+        is_proto = torch.arange(n + num_classes, device=device) >= n  # (N + C,)
+        a_other, b_other = _class_weights(counts, prototype_weight)  # m_c = n_c (c ≠ y_i)
+        a_own, b_own = _class_weights(counts - 1.0, prototype_weight)  # m_c = n_c − 1 (c = y_i)
+        w_other = torch.where(is_proto, b_other[col_label], a_other[col_label])  # (N + C,)
+        w_own = torch.where(is_proto, b_own[col_label], a_own[col_label])  # (N + C,)
+        same = y[:, None] == col_label[None, :]  # (N, N + C)
+        same[:, :n].fill_diagonal_(False)
+        # positive weights: a_{y_i}(i) on the other samples of the class, b_{y_i}(i) on p_{y_i}
+        pos_weight = torch.where(same, w_own[None, :], torch.zeros((), dtype=dtype, device=device))
+        log_w = torch.where(same, w_own[None, :].log(), w_other[None, :].log())
+        log_w[:, :n].fill_diagonal_(float("-inf"))  # j ≠ i
 
-    # Segment sum over columns grouped by label: T[i, c] = Σ_{j≠i, y_j=c} exp(s_ij − M_i).
-    class_sum = torch.zeros(n, num_classes, dtype=dtype, device=z.device)
-    class_sum = class_sum.index_add(1, y, exp_sim)
+    log_d = torch.logsumexp(logits + log_w, dim=1)
+    return log_d - (pos_weight * logits).sum(dim=1)
 
-    # m_c(i) = (batch count of c) − [c = y_i].
-    own = torch.nn.functional.one_hot(y, num_classes).to(dtype)  # (N, C)
-    counts = torch.bincount(y, minlength=num_classes).to(dtype)
-    m = counts[None, :] - own  # (N, C)
 
+def _class_weights(m: Tensor, prototype_weight: PrototypeWeight) -> tuple[Tensor, Tensor]:
+    """Per-class weights ``(a_c, b_c)`` of the samples and the prototype given ``m_c`` other
+    samples of class ``c`` in the batch (see the module docstring)."""
     if prototype_weight == "bcl":
         a = 1.0 / (m + 1.0)
-        b = a
-    else:
-        lam = float(prototype_weight)
-        present = m > 0
-        a = torch.where(present, (1.0 - lam) / m.clamp_min(1.0), torch.zeros_like(m))
-        b = torch.where(present, torch.full_like(m, lam), torch.ones_like(m))
-
-    denom = (a * class_sum + b * exp_proto).sum(dim=1)  # D(i)·exp(−M_i)
-    log_d = torch.log(denom) + row_max
-
-    pos_mask = (y[:, None] == y[None, :]) & ~eye  # (N, N)
-    pos_sum = (sim * pos_mask).sum(dim=1)  # Σ_{j∈P(i)} s_ij
-    a_own = a.gather(1, y[:, None]).squeeze(1)
-    b_own = b.gather(1, y[:, None]).squeeze(1)
-    q_own = proto_sim.gather(1, y[:, None]).squeeze(1)
-    return log_d - a_own * pos_sum - b_own * q_own
+        return a, a
+    lam = float(prototype_weight)
+    present = m > 0
+    a = torch.where(present, (1.0 - lam) / m.clamp_min(1.0), torch.ones_like(m))  # unused when m = 0
+    b = torch.where(present, torch.full_like(m, lam), torch.ones_like(m))
+    return a, b
 
 
-def reduce_anchors(per_anchor: Tensor, anchor_labels: Tensor, anchor_weighting: str) -> Tensor:
+def reduce_anchors(per_anchor: Tensor, anchor_labels: Tensor, anchor_weighting: str, num_classes: int) -> Tensor:
     """Mean of (N,) ``ℓ_i``: over anchors (``"sample"``) or per class then over classes present (``"class"``)."""
     if anchor_weighting == "sample":
         return per_anchor.mean()
-    classes, inverse, counts = torch.unique(anchor_labels, return_inverse=True, return_counts=True)
-    class_sum = torch.zeros(classes.numel(), dtype=per_anchor.dtype, device=per_anchor.device)
-    class_sum = class_sum.index_add(0, inverse, per_anchor)
-    return (class_sum / counts.to(per_anchor.dtype)).mean()
+    labels = anchor_labels.long()
+    class_sum = torch.zeros(num_classes, dtype=per_anchor.dtype, device=per_anchor.device)
+    class_sum = class_sum.index_add(0, labels, per_anchor)
+    counts = torch.bincount(labels, minlength=num_classes).to(per_anchor.dtype)
+    present = counts > 0
+    return (class_sum[present] / counts[present]).mean()
 
 
 class BCECLLoss(nn.Module):
@@ -231,7 +236,7 @@ class BCECLLoss(nn.Module):
     def forward(self, features: Tensor, labels: Tensor, prototypes: Tensor) -> Tensor:
         losses = self.per_anchor(features, labels, prototypes)
         anchor_labels = labels.repeat_interleave(features.shape[1])
-        return reduce_anchors(losses, anchor_labels, self.anchor_weighting)
+        return reduce_anchors(losses, anchor_labels, self.anchor_weighting, prototypes.shape[0])
 
     def extra_repr(self) -> str:
         return (

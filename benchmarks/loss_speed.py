@@ -1,0 +1,164 @@
+"""Forward+backward speed of BCECLLoss against the dense BCL formulation of research code.
+
+The reference (``bcl_dense``) is written here from the description of BCL's published
+implementation: one dense (2B)×(2B+C) logits matrix with the prototypes appended as extra
+columns, per-column class counts built from a Python list over a bincount, and mask arithmetic.
+
+    python benchmarks/loss_speed.py [--json] [--device cpu|cuda] [--repeats 10]
+
+Memory: on CUDA the peak allocated memory of one forward+backward; on CPU the bytes of the
+tensors autograd saves for backward (the activation memory of the loss), measured with
+``torch.autograd.graph.saved_tensors_hooks``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from ecl.losses import BCECLLoss
+
+SIZES = [(128, 100, 128), (256, 100, 128), (256, 1000, 1024)]
+TAU = 0.07
+
+
+def bcl_dense(features: torch.Tensor, labels: torch.Tensor, prototypes: torch.Tensor, tau: float = TAU) -> torch.Tensor:
+    """BCL as research code computes it. features (B, 2, d), labels (B,), prototypes (C, d) → scalar."""
+    batch = features.shape[0]
+    num_classes = prototypes.shape[0]
+    views = torch.cat(torch.unbind(features, dim=1), dim=0)  # (2B, d), view-major
+    targets = torch.cat([labels.repeat(2), torch.arange(num_classes, device=labels.device)])  # (2B+C,)
+    class_count = torch.bincount(targets, minlength=num_classes)  # each class + its prototype
+    column_count = torch.tensor([class_count[t] for t in targets.tolist()], device=features.device)  # python list
+    same = torch.eq(targets[: 2 * batch, None], targets[None, :]).float()  # (2B, 2B+C)
+    not_self = torch.ones_like(same)
+    not_self[torch.arange(2 * batch), torch.arange(2 * batch)] = 0.0
+    positives = same * not_self
+    everything = torch.cat([views, prototypes], dim=0)  # (2B+C, d)
+    logits = views @ everything.T / tau
+    logits = logits - logits.max(dim=1, keepdim=True).values.detach()
+    exp_logits = torch.exp(logits) * not_self
+    per_column = column_count[None, :].float() - positives  # m_c(i) + 1 for the column's class
+    denominator = (exp_logits / per_column).sum(dim=1, keepdim=True)
+    log_prob = logits - torch.log(denominator)
+    per_anchor = -(positives * log_prob).sum(dim=1) / positives.sum(dim=1)
+    return per_anchor.mean()
+
+
+def _make(b: int, c: int, d: int, device: torch.device, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    features = F.normalize(torch.randn(b, 2, d, generator=g), dim=-1).to(device).requires_grad_(True)
+    prototypes = F.normalize(torch.randn(c, d, generator=g), dim=-1).to(device).requires_grad_(True)
+    labels = torch.randint(0, c, (b,), generator=g).to(device)
+    return features, labels, prototypes
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time(fn: Callable[[], torch.Tensor], inputs, device: torch.device, repeats: int) -> float:
+    def step() -> None:
+        for t in inputs:
+            t.grad = None
+        fn().backward()
+
+    for _ in range(3):
+        step()
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        step()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _memory(fn: Callable[[], torch.Tensor], inputs, device: torch.device) -> int:
+    for t in inputs:
+        t.grad = None
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        fn().backward()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - base
+    seen: dict[tuple[int, int], int] = {}
+
+    def pack(t: torch.Tensor):
+        seen[(t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = fn()
+    loss.backward()
+    return sum(seen.values())
+
+
+def run(device: torch.device, repeats: int) -> list[dict]:
+    rows = []
+    ecl = BCECLLoss(temperature=TAU, prototype_weight=0.5)
+    ecl_bcl = BCECLLoss(temperature=TAU, prototype_weight="bcl")
+    for b, c, d in SIZES:
+        features, labels, prototypes = _make(b, c, d, device)
+        inputs = (features, prototypes)
+        # sanity: the "bcl" weighting of BCECLLoss reproduces the dense reference
+        ref_value = bcl_dense(features, labels, prototypes).item()
+        ours_value = ecl_bcl(features, labels, prototypes).item()
+        assert abs(ref_value - ours_value) <= 1e-4 * max(1.0, abs(ref_value)), (ref_value, ours_value)
+        fns = {
+            "bcl_dense": lambda: bcl_dense(features, labels, prototypes),
+            "bc_ecl": lambda: ecl(features, labels, prototypes),
+            "bc_ecl_bcl": lambda: ecl_bcl(features, labels, prototypes),
+        }
+        times = {k: _time(f, inputs, device, repeats) for k, f in fns.items()}
+        mem = {k: _memory(f, inputs, device) for k, f in fns.items()}
+        rows.append(
+            dict(
+                B=b, C=c, d=d, device=str(device),
+                ms_bcl_dense=1e3 * times["bcl_dense"], ms_bc_ecl=1e3 * times["bc_ecl"],
+                ms_bc_ecl_bcl=1e3 * times["bc_ecl_bcl"],
+                ratio_bc_ecl=times["bc_ecl"] / times["bcl_dense"],
+                ratio_bc_ecl_bcl=times["bc_ecl_bcl"] / times["bcl_dense"],
+                mem_kind="peak_allocated" if device.type == "cuda" else "saved_for_backward",
+                mib_bcl_dense=mem["bcl_dense"] / 2**20, mib_bc_ecl=mem["bc_ecl"] / 2**20,
+                mib_bc_ecl_bcl=mem["bc_ecl_bcl"] / 2**20,
+            )
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args(argv)
+    rows = run(torch.device(args.device), args.repeats)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    mem_kind = rows[0]["mem_kind"]
+    print(f"device={rows[0]['device']} threads={torch.get_num_threads()} tau={TAU} repeats={args.repeats} "
+          f"(median fwd+bwd; memory = {mem_kind})")
+    header = (f"{'B':>4} {'C':>5} {'d':>5} | {'BCL dense ms':>12} {'BC-ECL ms':>10} {'ratio':>6} "
+              f"{'BC-ECL(bcl) ms':>14} {'ratio':>6} | {'MiB dense':>9} {'MiB ours':>8} {'MiB ours(bcl)':>13}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['B']:>4} {r['C']:>5} {r['d']:>5} | {r['ms_bcl_dense']:>12.2f} {r['ms_bc_ecl']:>10.2f} "
+              f"{r['ratio_bc_ecl']:>6.2f} {r['ms_bc_ecl_bcl']:>14.2f} {r['ratio_bc_ecl_bcl']:>6.2f} | "
+              f"{r['mib_bcl_dense']:>9.2f} {r['mib_bc_ecl']:>8.2f} {r['mib_bc_ecl_bcl']:>13.2f}")
+
+
+if __name__ == "__main__":
+    main()
