@@ -1,0 +1,192 @@
+"""Shared machinery of the file-based readers (split lists, CSV, folder tree, ISIC).
+
+A reader turns its source into `Row`s (relative image path, raw label, where = "file line N");
+`resolve_rows` checks each path (relative, inside data.root, an existing file) and `file_bundle`
+assembles the `DataBundle`. Problems go through `Problems` (raise first / collect all).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ecl.data.bundle import DataBundle
+from ecl.data.datasets import ImageFileDataset
+from ecl.data.errors import DataError, Problems
+from ecl.data.images import resolve_inside
+from ecl.data.profiles import class_counts
+
+__all__ = [
+    "Row",
+    "read_text",
+    "read_list_file",
+    "read_csv_rows",
+    "parse_int_label",
+    "resolve_rows",
+    "SplitFiles",
+    "file_bundle",
+]
+
+_INT = re.compile(r"[+-]?\d+")
+
+
+@dataclass
+class Row:
+    path: str
+    label: str
+    where: str  # "<file> line N" (or the image file itself for folder trees)
+
+
+@dataclass
+class SplitFiles:
+    """One split after checking: absolute image paths, int labels, listing places, listed paths."""
+
+    paths: list[str]
+    labels: list[int]
+    sources: list[str]
+    listed: list[str]
+
+
+def read_text(path: Path) -> str:
+    """A text file as UTF-8 (a BOM is dropped); DataError naming the file if it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from None
+
+
+def read_list_file(path: Path, problems: Problems) -> list[Row]:
+    """`relative/path label` per line (any line ending; blank lines ignored; paths may hold spaces)."""
+    rows = []
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
+        text = line.strip()
+        if not text:
+            continue
+        parts = text.rsplit(None, 1)
+        if len(parts) != 2:
+            problems.add(f"{path} line {number}: expected 'relative/path label', got {text!r}")
+            continue
+        rows.append(Row(parts[0], parts[1], f"{path} line {number}"))
+    return rows
+
+
+def read_csv_rows(path: Path, problems: Problems, columns: tuple[str, ...]) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """(header, [(line number, cells)]) of a CSV (csv module, UTF-8 ± BOM, any line ending).
+
+    The header must name every column in `columns` (case-insensitive); blank rows are skipped.
+    """
+    text = read_text(path)
+    reader = csv.reader(text.splitlines(keepends=True))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise DataError(f"{path}: empty CSV (expected a header {','.join(columns)})") from None
+    except csv.Error as exc:
+        raise DataError(f"{path} line 1: bad CSV ({exc})") from None
+    names = [h.strip().lower() for h in header]
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise DataError(f"{path} line 1: header must have columns {','.join(columns)}; missing {','.join(missing)} (got {header!r})")
+    rows = []
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            problems.add(f"{path} line {reader.line_num}: bad CSV ({exc})")
+            continue
+        if not cells or all(not c.strip() for c in cells):
+            continue
+        if len(cells) != len(header):
+            problems.add(f"{path} line {reader.line_num}: expected {len(header)} fields, got {len(cells)}")
+            continue
+        rows.append((reader.line_num, cells))
+    return names, rows
+
+
+def parse_int_label(text: str, where: str, problems: Problems, num_classes: int | None = None) -> int | None:
+    """A non-negative integer class index (< num_classes when given), else a problem and None."""
+    s = text.strip()
+    if not _INT.fullmatch(s):
+        problems.add(f"{where}: label {text!r} is not an integer class index")
+        return None
+    value = int(s)
+    if value < 0:
+        problems.add(f"{where}: label {value} is negative")
+        return None
+    if num_classes is not None and value >= num_classes:
+        problems.add(f"{where}: label {value} out of range 0..{num_classes - 1}")
+        return None
+    return value
+
+
+def resolve_rows(root: Path, rows: list[tuple[Row, int]], problems: Problems) -> SplitFiles:
+    """Check every (row, label): the path is relative, inside root, and an existing file."""
+    out = SplitFiles([], [], [], [])
+    for row, label in rows:
+        try:
+            full = resolve_inside(root, row.path, row.where)
+        except DataError as exc:
+            problems.add(str(exc))
+            continue
+        if not full.is_file():
+            problems.add(f"{row.where}: image file not found: {root / row.path.strip()}")
+            continue
+        out.paths.append(str(full))
+        out.labels.append(label)
+        out.sources.append(row.where)
+        out.listed.append(row.path.strip())
+    return out
+
+
+def check_train_coverage(classes: list[str], train: SplitFiles, what: str, problems: Problems) -> None:
+    """Every class must have at least one training image."""
+    counts = class_counts(train.labels, len(classes))
+    for c, n in enumerate(counts):
+        if n == 0:
+            problems.add(f"{what}: class {c} ({classes[c]}) has no training image")
+
+
+def file_bundle(
+    dataset: str,
+    classes: list[str],
+    train: SplitFiles,
+    test: SplitFiles,
+    val: SplitFiles | None,
+    image_size: int,
+    style: str,
+    mean: tuple[float, float, float],
+    std: tuple[float, float, float],
+    record: dict[str, Any],
+    notes: list[str],
+) -> DataBundle:
+    """Assemble the bundle; `record` gains the dataset name and the listed file lists."""
+    if not train.paths:
+        raise DataError(f"{dataset}: no usable training image")
+    if not test.paths:
+        raise DataError(f"{dataset}: no usable test image")
+    c = len(classes)
+    record = {"dataset": dataset, **record, "files": {"train": train.listed, "test": test.listed}}
+    if val is not None:
+        record["files"]["val"] = val.listed
+    return DataBundle(
+        train=ImageFileDataset(train.paths, train.labels, train.sources),
+        test=ImageFileDataset(test.paths, test.labels, test.sources),
+        val=ImageFileDataset(val.paths, val.labels, val.sources) if val is not None else None,
+        classes=classes,
+        train_counts=class_counts(train.labels, c),
+        test_counts=class_counts(test.labels, c),
+        val_counts=class_counts(val.labels, c) if val is not None else None,
+        image_size=image_size,
+        style=style,
+        mean=mean,
+        std=std,
+        split_record=record,
+        notes=notes,
+    )

@@ -1,0 +1,153 @@
+"""ISIC 2019 (training part, official layout), 8 classes, stratified 3:1:1 train/val/test split.
+
+data.root holds `ISIC_2019_Training_GroundTruth.csv` (columns image,MEL,NV,BCC,AK,BKL,DF,VASC,SCC,UNK,
+one-hot floats) and `ISIC_2019_Training_Input/<image>.jpg`. UNK is dropped: a row must be exactly
+one-hot over the 8 classes (UNK 0).
+
+Split (our own per-class split, no scikit-learn): `np.random.RandomState(data.split_seed)`; for
+each class in column order, permute its rows (CSV order) and take round(n/5) for test, round(n/5)
+for val (at least one each when n ≥ 3), the rest for train; each split keeps CSV order. With
+`run_dir` the split is written to run_dir/split.json and, if that file already exists, read back
+from it instead (so a resumed run sees exactly the same split).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecl.data.bundle import DataBundle, _atomic_write_text
+from ecl.data.common import IMAGENET_MEAN, IMAGENET_STD, cfg_get, file_image_size_style, ignored_imbalance_note, require_root
+from ecl.data.errors import DataError, Problems
+from ecl.data.filelists import Row, file_bundle, read_csv_rows, resolve_rows
+
+__all__ = ["ISIC_CLASSES", "GROUND_TRUTH", "IMAGE_DIR", "stratified_split", "build_isic2019"]
+
+ISIC_CLASSES = ["MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC"]
+GROUND_TRUTH = "ISIC_2019_Training_GroundTruth.csv"
+IMAGE_DIR = "ISIC_2019_Training_Input"
+SPLIT_FILE = "split.json"
+
+
+def stratified_split(labels: list[int], num_classes: int, seed: int) -> dict[str, list[int]]:
+    """Row positions of a per-class 3:1:1 train/val/test split (see the module doc)."""
+    rng = np.random.RandomState(seed)
+    labels_np = np.asarray(labels, dtype=np.int64)
+    parts: dict[str, list[int]] = {"train": [], "val": [], "test": []}
+    for c in range(num_classes):
+        idx = np.where(labels_np == c)[0]
+        n = len(idx)
+        perm = idx[rng.permutation(n)]
+        n_test = n_val = int(round(n / 5))
+        if n >= 3:
+            n_test, n_val = max(1, n_test), max(1, n_val)
+        parts["test"] += perm[:n_test].tolist()
+        parts["val"] += perm[n_test : n_test + n_val].tolist()
+        parts["train"] += perm[n_test + n_val :].tolist()
+    return {k: sorted(int(i) for i in v) for k, v in parts.items()}
+
+
+def _read_ground_truth(path: Path, problems: Problems) -> list[tuple[Row, int]]:
+    names, rows = read_csv_rows(path, problems, ("image", *[c.lower() for c in ISIC_CLASSES]))
+    col = {c: names.index(c.lower()) for c in ISIC_CLASSES}
+    unk = names.index("unk") if "unk" in names else None
+    image_col = names.index("image")
+    out, seen = [], {}
+    for line, cells in rows:
+        where = f"{path} line {line}"
+        image = cells[image_col].strip()
+        try:
+            values = [float(cells[col[c]]) for c in ISIC_CLASSES]
+            unk_value = float(cells[unk]) if unk is not None and cells[unk].strip() else 0.0
+        except ValueError:
+            problems.add(f"{where}: image {image!r}: class columns must be numbers, got {cells!r}")
+            continue
+        ones = [i for i, v in enumerate(values) if v == 1.0]
+        zeros = sum(1 for v in values if v == 0.0)
+        if len(ones) != 1 or zeros != len(ISIC_CLASSES) - 1 or unk_value != 0.0:
+            problems.add(
+                f"{where}: image {image!r} is not one-hot over the 8 classes "
+                f"(MEL..SCC={values}, UNK={unk_value}); UNK and multi-label rows are not supported"
+            )
+            continue
+        if not image or "/" in image or "\\" in image or image.startswith("."):
+            problems.add(f"{where}: bad image name {image!r}")
+            continue
+        if image in seen:
+            problems.add(f"{where}: image {image!r} repeated (first at line {seen[image]})")
+            continue
+        seen[image] = line
+        out.append((Row(f"{IMAGE_DIR}/{image}.jpg", ISIC_CLASSES[ones[0]], where), ones[0]))
+    return out
+
+
+def _image_id(listed: str) -> str:
+    """`ISIC_2019_Training_Input/<id>.jpg` → `<id>`."""
+    return listed[len(IMAGE_DIR) + 1 : -len(".jpg")]
+
+
+def _load_split_file(path: Path, images: list[str]) -> dict[str, list[int]]:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        parts = record["images"]
+        if record.get("dataset") != "isic2019":
+            raise ValueError(f"dataset is {record.get('dataset')!r}, not 'isic2019'")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{path}: unusable ISIC split file ({type(exc).__name__}: {exc})") from None
+    position = {name: i for i, name in enumerate(images)}
+    out: dict[str, list[int]] = {}
+    for split in ("train", "val", "test"):
+        out[split] = []
+        for name in parts.get(split, []):
+            if name not in position:
+                raise DataError(f"{path}: {split} image {name!r} is not a usable row of {GROUND_TRUTH}")
+            out[split].append(position[name])
+    return out
+
+
+def build_isic2019(cfg: Any, run_dir: Path | None = None, problems: Problems | None = None) -> DataBundle:
+    """ISIC 2019: 8 classes, stratified 3:1:1 split (reused from run_dir/split.json if present)."""
+    problems = problems or Problems()
+    root = require_root(cfg, "isic2019")
+    gt = root / GROUND_TRUTH
+    if not gt.is_file():
+        raise DataError(f"{gt}: missing ISIC 2019 ground-truth CSV")
+    if not (root / IMAGE_DIR).is_dir():
+        raise DataError(f"{root / IMAGE_DIR}: missing ISIC 2019 image folder (archives are not extracted)")
+    rows = _read_ground_truth(gt, problems)
+    images = [_image_id(r.path) for r, _ in rows]
+    labels = [lab for _, lab in rows]
+    seed = int(cfg_get(cfg, "split_seed", 0))
+    split_path = Path(run_dir) / SPLIT_FILE if run_dir is not None else None
+    notes = ignored_imbalance_note(cfg, "ISIC labels")
+    if split_path is not None and split_path.is_file():
+        parts = _load_split_file(split_path, images)
+        notes.append(f"isic2019: split read from {split_path}")
+    else:
+        parts = stratified_split(labels, len(ISIC_CLASSES), seed)
+    files = {k: resolve_rows(root, [rows[i] for i in v], problems) for k, v in parts.items()}
+    train_seen = set(files["train"].labels)
+    for c, name in enumerate(ISIC_CLASSES):
+        if c not in train_seen:
+            problems.add(f"{gt}: class {name} has no training image")
+    for k in ("val", "test"):
+        for lab, where in zip(files[k].labels, files[k].sources):
+            if lab not in train_seen:
+                problems.add(f"{where}: class {ISIC_CLASSES[lab]} ({k}) unseen in training")
+    size, style = file_image_size_style(cfg, 224, by_size=False)
+    record = {
+        "root": str(root),
+        "seed": seed,
+        "split": "per-class 3:1:1 (np.random.RandomState(seed) permutation per class)",
+        "profile": "given by ISIC 2019",
+        "imbalance_factor": None,
+        "images": {k: [_image_id(p) for p in files[k].listed] for k in ("train", "val", "test")},
+    }
+    bundle = file_bundle("isic2019", list(ISIC_CLASSES), files["train"], files["test"], files["val"],
+                         size, style, IMAGENET_MEAN, IMAGENET_STD, record, notes)
+    if split_path is not None and not split_path.is_file():
+        _atomic_write_text(split_path, json.dumps(bundle.split_record, indent=1) + "\n")
+    return bundle

@@ -1,0 +1,89 @@
+"""ImageNet-LT, iNaturalist 2018, Places-LT from split lists.
+
+data.train_list / data.test_list / optional data.val_list (absolute, or relative to data.root):
+one `relative/path label` per line, image paths relative to data.root, labels 0..C−1 with
+C = (largest training label) + 1 (or `data.num_classes` when such a field exists). Every class
+needs a training image; a test/val label must be a training class. Classes are named "0".."C−1".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ecl.data.bundle import DataBundle
+from ecl.data.common import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    cfg_get,
+    file_image_size_style,
+    ignored_imbalance_note,
+    require_root,
+    resolve_config_file,
+)
+from ecl.data.errors import Problems
+from ecl.data.filelists import (
+    Row,
+    SplitFiles,
+    check_train_coverage,
+    file_bundle,
+    parse_int_label,
+    read_list_file,
+    resolve_rows,
+)
+
+__all__ = ["build_split_lists", "build_imagenet_lt", "build_inat2018", "build_places_lt"]
+
+
+def _labelled(rows: list[Row], problems: Problems, num_classes: int | None, known: set[int] | None) -> list[tuple[Row, int]]:
+    out = []
+    for row in rows:
+        label = parse_int_label(row.label, row.where, problems, num_classes)
+        if label is None:
+            continue
+        if known is not None and label not in known:
+            problems.add(f"{row.where}: class {label} unseen in training (no training image has this label)")
+            continue
+        out.append((row, label))
+    return out
+
+
+def build_split_lists(cfg: Any, name: str, problems: Problems) -> DataBundle:
+    """Read and check the three lists of a split-list dataset."""
+    root = require_root(cfg, name)
+    train_file = resolve_config_file(root, getattr(cfg, "train_list", None), "train_list", True)
+    test_file = resolve_config_file(root, getattr(cfg, "test_list", None), "test_list", True)
+    val_file = resolve_config_file(root, getattr(cfg, "val_list", None), "val_list", False)
+    fixed_c = getattr(cfg, "num_classes", None)
+    train_rows = _labelled(read_list_file(train_file, problems), problems, fixed_c, None)
+    num_classes = fixed_c if fixed_c is not None else (max((lab for _, lab in train_rows), default=-1) + 1)
+    train = resolve_rows(root, train_rows, problems)
+    classes = [str(c) for c in range(num_classes)]
+    check_train_coverage(classes, train, str(train_file), problems)
+    known = set(train.labels)
+    test = resolve_rows(root, _labelled(read_list_file(test_file, problems), problems, fixed_c, known), problems)
+    val = None
+    if val_file is not None:
+        val = resolve_rows(root, _labelled(read_list_file(val_file, problems), problems, fixed_c, known), problems)
+    size, style = file_image_size_style(cfg, 224, by_size=False)
+    record = {
+        "root": str(root),
+        "lists": {k: str(v) for k, v in (("train", train_file), ("test", test_file), ("val", val_file)) if v},
+        "seed": int(cfg_get(cfg, "split_seed", 0)),
+        "profile": "given by the split lists",
+        "imbalance_factor": None,
+    }
+    notes = ignored_imbalance_note(cfg, "split lists")
+    return file_bundle(name, classes, train, test, val, size, style, IMAGENET_MEAN, IMAGENET_STD, record, notes)
+
+
+def build_imagenet_lt(cfg: Any, run_dir: Path | None = None, problems: Problems | None = None) -> DataBundle:
+    return build_split_lists(cfg, "imagenet-lt", problems or Problems())
+
+
+def build_inat2018(cfg: Any, run_dir: Path | None = None, problems: Problems | None = None) -> DataBundle:
+    return build_split_lists(cfg, "inat2018", problems or Problems())
+
+
+def build_places_lt(cfg: Any, run_dir: Path | None = None, problems: Problems | None = None) -> DataBundle:
+    return build_split_lists(cfg, "places-lt", problems or Problems())

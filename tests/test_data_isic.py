@@ -1,0 +1,101 @@
+"""ISIC 2019: ground-truth CSV, UNK dropped, stratified 3:1:1 split, split.json reuse."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from PIL import Image
+
+from ecl.data import DataError, build_datasets
+
+CLASSES = ["MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC"]
+
+
+def cfg(root, **kw):
+    base = dict(name="isic2019", root=str(root), imbalance_factor=None, profile="exp", test_profile="balanced",
+                image_size=None, split_seed=0, verify_images=True)
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+def write_isic(root: Path, per_class=(10, 15, 5, 5, 6, 3, 4, 5), extra_rows=()):
+    (root / "ISIC_2019_Training_Input").mkdir(parents=True)
+    lines = ["image,MEL,NV,BCC,AK,BKL,DF,VASC,SCC,UNK"]
+    k = 0
+    for c, n in enumerate(per_class):
+        for _ in range(n):
+            name = f"ISIC_{k:07d}"
+            Image.new("RGB", (8, 6), (c * 20, 0, 0)).save(root / "ISIC_2019_Training_Input" / f"{name}.jpg")
+            onehot = ["1.0" if j == c else "0.0" for j in range(8)] + ["0.0"]
+            lines.append(",".join([name] + onehot))
+            k += 1
+    lines += list(extra_rows)
+    (root / "ISIC_2019_Training_GroundTruth.csv").write_text("\n".join(lines) + "\n")
+    return per_class
+
+
+def test_isic_stratified_split(tmp_path):
+    per_class = write_isic(tmp_path)
+    bundle = build_datasets(cfg(tmp_path))
+    assert bundle.classes == CLASSES and bundle.style == "imagenet" and bundle.image_size == 224
+    for c, n in enumerate(per_class):
+        k = max(1, round(n / 5))  # independent restatement of the documented split sizes
+        assert bundle.test_counts[c] == k and bundle.val_counts[c] == k
+        assert bundle.train_counts[c] == n - 2 * k
+    images = bundle.split_record["images"]
+    all_ids = images["train"] + images["val"] + images["test"]
+    assert len(all_ids) == len(set(all_ids)) == sum(per_class)
+    # overall ≈ 3:1:1
+    assert sum(bundle.train_counts) / sum(per_class) == pytest.approx(0.6, abs=0.08)
+    img, label = bundle.test[0]
+    assert img.mode == "RGB" and 0 <= label < 8
+    assert build_datasets(cfg(tmp_path)).split_record["images"] == images
+    assert build_datasets(cfg(tmp_path, split_seed=1)).split_record["images"] != images
+
+
+def test_isic_split_file_written_and_reused(tmp_path):
+    write_isic(tmp_path / "data")
+    run = tmp_path / "run"
+    first = build_datasets(cfg(tmp_path / "data", split_seed=0), run_dir=run)
+    saved = json.loads((run / "split.json").read_text())
+    assert saved["images"] == first.split_record["images"] and saved["seed"] == 0
+    again = build_datasets(cfg(tmp_path / "data", split_seed=5), run_dir=run)  # resume: same split
+    assert again.split_record["images"] == first.split_record["images"]
+    assert any("split read from" in n for n in again.notes)
+
+
+def test_isic_split_file_with_unknown_image(tmp_path):
+    write_isic(tmp_path / "data")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "split.json").write_text(json.dumps({"dataset": "isic2019", "images": {"train": ["ISIC_9"]}}))
+    with pytest.raises(DataError, match=r"split\.json.*ISIC_9"):
+        build_datasets(cfg(tmp_path / "data"), run_dir=run)
+
+
+@pytest.mark.parametrize(
+    "row, why",
+    [
+        ("ISIC_X,0,0,0,0,0,0,0,0,1.0", "not one-hot"),  # UNK
+        ("ISIC_X,1.0,1.0,0,0,0,0,0,0,0", "not one-hot"),
+        ("ISIC_X,0,0,0,0,0,0,0,0,0", "not one-hot"),
+        ("ISIC_X,0.5,0.5,0,0,0,0,0,0,0", "not one-hot"),
+        ("ISIC_X,yes,0,0,0,0,0,0,0,0", "must be numbers"),
+        ("../ISIC_X,1,0,0,0,0,0,0,0,0", "bad image name"),
+    ],
+)
+def test_isic_bad_rows_name_the_line(tmp_path, row, why):
+    per_class = write_isic(tmp_path, extra_rows=[row])
+    line = sum(per_class) + 2
+    with pytest.raises(DataError, match=rf"GroundTruth\.csv line {line}: .*{why}"):
+        build_datasets(cfg(tmp_path))
+
+
+def test_isic_missing_image(tmp_path):
+    write_isic(tmp_path)
+    (tmp_path / "ISIC_2019_Training_Input" / "ISIC_0000003.jpg").unlink()
+    with pytest.raises(DataError, match=r"GroundTruth\.csv line 5: image file not found.*ISIC_0000003\.jpg"):
+        build_datasets(cfg(tmp_path))
