@@ -26,6 +26,3 @@ class Problems:
         if not self.collect:
             raise DataError(message)
         self.items.append(message)
-
-    def __len__(self) -> int:
-        return len(self.items)

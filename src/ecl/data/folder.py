@@ -71,7 +71,7 @@ def _scan_split(root: Path, split: str, problems: Problems) -> tuple[dict[str, l
 
 def build_folder(cfg: Any, run_dir: Path | None = None, problems: Problems | None = None) -> DataBundle:
     """root/{train,test[,val]}/<class>/<image>."""
-    problems = problems or Problems()
+    problems = problems if problems is not None else Problems()
     root = require_root(cfg, "folder")
     for required in ("train", "test"):
         if not (root / required).is_dir():
@@ -133,7 +133,7 @@ def _csv_rows(path: Path, problems: Problems) -> list[Row]:
 
 def build_csv(cfg: Any, run_dir: Path | None = None, problems: Problems | None = None) -> DataBundle:
     """CSV files with header path,label."""
-    problems = problems or Problems()
+    problems = problems if problems is not None else Problems()
     root = require_root(cfg, "csv")
     train_file = resolve_config_file(root, getattr(cfg, "train_csv", None), "train_csv", True)
     test_file = resolve_config_file(root, getattr(cfg, "test_csv", None), "test_csv", True)

@@ -110,7 +110,7 @@ def _load_split_file(path: Path, images: list[str]) -> dict[str, list[int]]:
 
 def build_isic2019(cfg: Any, run_dir: Path | None = None, problems: Problems | None = None) -> DataBundle:
     """ISIC 2019: 8 classes, stratified 3:1:1 split (reused from run_dir/split.json if present)."""
-    problems = problems or Problems()
+    problems = problems if problems is not None else Problems()
     root = require_root(cfg, "isic2019")
     gt = root / GROUND_TRUTH
     if not gt.is_file():

@@ -78,12 +78,12 @@ def build_split_lists(cfg: Any, name: str, problems: Problems) -> DataBundle:
 
 
 def build_imagenet_lt(cfg: Any, run_dir: Path | None = None, problems: Problems | None = None) -> DataBundle:
-    return build_split_lists(cfg, "imagenet-lt", problems or Problems())
+    return build_split_lists(cfg, "imagenet-lt", problems if problems is not None else Problems())
 
 
 def build_inat2018(cfg: Any, run_dir: Path | None = None, problems: Problems | None = None) -> DataBundle:
-    return build_split_lists(cfg, "inat2018", problems or Problems())
+    return build_split_lists(cfg, "inat2018", problems if problems is not None else Problems())
 
 
 def build_places_lt(cfg: Any, run_dir: Path | None = None, problems: Problems | None = None) -> DataBundle:
-    return build_split_lists(cfg, "places-lt", problems or Problems())
+    return build_split_lists(cfg, "places-lt", problems if problems is not None else Problems())
