@@ -150,7 +150,10 @@ def _build_cifar(cfg: Any, num_classes: int, name: str, mean, std) -> DataBundle
     profile = str(cfg_get(cfg, "profile", "exp"))
     test_profile = str(cfg_get(cfg, "test_profile", "balanced"))
     # LDAM-DRW: img_max = len(train) / C (5,000 for CIFAR-10, 500 for CIFAR-100)
-    counts = long_tail_counts(len(train_x) / num_classes, num_classes, imbalance, profile)
+    try:
+        counts = long_tail_counts(len(train_x) / num_classes, num_classes, imbalance, profile)
+    except ValueError as exc:
+        raise DataError(f"{name}: {exc}") from None
     train_idx = select_long_tail(train_y, counts, seed=LDAM_SEED)
     present = class_counts(train_y[train_idx], num_classes)
     for c, n in enumerate(present):

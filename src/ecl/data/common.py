@@ -62,9 +62,12 @@ def file_image_size_style(cfg: Any, default_size: int = 224, by_size: bool = Fal
 
 def ignored_imbalance_note(cfg: Any, what: str) -> list[str]:
     """A note when data.imbalance_factor/profile is set for a dataset whose files fix the split."""
+    notes = []
     if getattr(cfg, "imbalance_factor", None) is not None:
-        return [f"data.imbalance_factor ignored: the {what} define the class distribution"]
-    return []
+        notes.append(f"data.imbalance_factor ignored: the {what} define the class distribution")
+    if getattr(cfg, "test_profile", "balanced") == "lt":
+        notes.append(f"data.test_profile=lt ignored: the {what} define the test set")
+    return notes
 
 
 def lt_test_note(test_count: int) -> str:
