@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import pickle
 from pathlib import Path
 from types import SimpleNamespace
@@ -228,3 +229,43 @@ def test_bad_cifar_contents(tmp_path):
     path.write_bytes(b"")
     with pytest.raises(DataError, match="data_batch_2"):
         build_datasets(cfg(tmp_path))
+
+
+class _Py2Pickler(pickle._Pickler):
+    """Writes bytes the way Python 2's cPickle wrote `str` (SHORT_BINSTRING/BINSTRING), protocol 2."""
+
+    dispatch = pickle._Pickler.dispatch.copy()
+
+    def save_bytes(self, obj):
+        import struct
+
+        n = len(obj)
+        if n < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([n]) + obj)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", n) + obj)
+        self.memoize(obj)
+
+    dispatch[bytes] = save_bytes
+
+
+def _py2_dump(path, obj):
+    buf = io.BytesIO()
+    _Py2Pickler(buf, protocol=2).dump(obj)
+    data = buf.getvalue().replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    assert b"_codecs" not in data
+    path.write_bytes(data)
+
+
+def test_python2_style_pickles_like_the_real_files(tmp_path):
+    labels, test = write_cifar10(tmp_path, per_class=20, test_per_class=2)
+    base = tmp_path / "cifar-10-batches-py"
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]:
+        with open(base / name, "rb") as fh:
+            obj = pickle.load(fh)
+        _py2_dump(base / name, obj)
+    assert b"cnumpy.core.multiarray\n_reconstruct\n" in (base / "data_batch_1").read_bytes()
+    bundle = build_datasets(cfg(tmp_path, imbalance_factor=4))
+    counts = long_tail_counts(20, 10, 4)
+    assert bundle.split_record["indices"]["train"] == ldam_reference(labels, counts)
+    assert bundle.classes[3] == "class3"

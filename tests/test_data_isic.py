@@ -99,3 +99,16 @@ def test_isic_missing_image(tmp_path):
     (tmp_path / "ISIC_2019_Training_Input" / "ISIC_0000003.jpg").unlink()
     with pytest.raises(DataError, match=r"GroundTruth\.csv line 5: image file not found.*ISIC_0000003\.jpg"):
         build_datasets(cfg(tmp_path))
+
+
+def test_isic_check_lists_all_problems(tmp_path):
+    per_class = write_isic(tmp_path, extra_rows=["ISIC_U,0,0,0,0,0,0,0,0,1", "ISIC_V,1,1,0,0,0,0,0,0,0"])
+    img = tmp_path / "ISIC_2019_Training_Input" / "ISIC_0000001.jpg"
+    img.write_bytes(img.read_bytes()[:40])
+    from ecl.data import check_dataset
+
+    problems = check_dataset(cfg(tmp_path))
+    n = sum(per_class)
+    assert len(problems) == 3, problems
+    assert f"line {n + 2}" in problems[0] and f"line {n + 3}" in problems[1]
+    assert "ISIC_0000001.jpg" in problems[2] and "line 3" in problems[2]
