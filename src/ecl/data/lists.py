@@ -24,7 +24,6 @@ from ecl.data.common import (
 from ecl.data.errors import Problems
 from ecl.data.filelists import (
     Row,
-    SplitFiles,
     check_train_coverage,
     file_bundle,
     parse_int_label,
