@@ -4,7 +4,7 @@ The reference (``bcl_dense``) is written here from the description of BCL's publ
 implementation: one dense (2B)×(2B+C) logits matrix with the prototypes appended as extra
 columns, per-column class counts built from a Python list over a bincount, and mask arithmetic.
 
-    python benchmarks/loss_speed.py [--json] [--device cpu|cuda] [--repeats 10]
+    python benchmarks/loss_speed.py [--json] [--device cpu|cuda] [--repeats 20] [--threads N]
 
 Memory: on CUDA the peak allocated memory of one forward+backward; on CPU the bytes of the
 tensors autograd saves for backward (the activation memory of the loss), measured with
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from typing import Callable
 
@@ -64,22 +63,28 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _time(fn: Callable[[], torch.Tensor], inputs, device: torch.device, repeats: int) -> float:
-    def step() -> None:
+def _time_interleaved(fns: dict[str, Callable[[], torch.Tensor]], inputs, device: torch.device,
+                      repeats: int) -> dict[str, float]:
+    """Best-of-``repeats`` seconds per forward+backward; the methods alternate in every round so
+    that load from other processes hits all of them alike."""
+
+    def step(fn: Callable[[], torch.Tensor]) -> float:
         for t in inputs:
             t.grad = None
-        fn().backward()
-
-    for _ in range(3):
-        step()
-    times = []
-    for _ in range(repeats):
         _sync(device)
         start = time.perf_counter()
-        step()
+        fn().backward()
         _sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        return time.perf_counter() - start
+
+    for fn in fns.values():
+        for _ in range(3):
+            step(fn)
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            times[k].append(step(fn))
+    return {k: min(v) for k, v in times.items()}
 
 
 def _memory(fn: Callable[[], torch.Tensor], inputs, device: torch.device) -> int:
@@ -120,7 +125,7 @@ def run(device: torch.device, repeats: int) -> list[dict]:
             "bc_ecl": lambda: ecl(features, labels, prototypes),
             "bc_ecl_bcl": lambda: ecl_bcl(features, labels, prototypes),
         }
-        times = {k: _time(f, inputs, device, repeats) for k, f in fns.items()}
+        times = _time_interleaved(fns, inputs, device, repeats)
         mem = {k: _memory(f, inputs, device) for k, f in fns.items()}
         rows.append(
             dict(
@@ -141,15 +146,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     rows = run(torch.device(args.device), args.repeats)
     if args.json:
         print(json.dumps(rows, indent=2))
         return
     mem_kind = rows[0]["mem_kind"]
     print(f"device={rows[0]['device']} threads={torch.get_num_threads()} tau={TAU} repeats={args.repeats} "
-          f"(median fwd+bwd; memory = {mem_kind})")
+          f"(best-of-repeats fwd+bwd, interleaved; memory = {mem_kind})")
     header = (f"{'B':>4} {'C':>5} {'d':>5} | {'BCL dense ms':>12} {'BC-ECL ms':>10} {'ratio':>6} "
               f"{'BC-ECL(bcl) ms':>14} {'ratio':>6} | {'MiB dense':>9} {'MiB ours':>8} {'MiB ours(bcl)':>13}")
     print(header)

@@ -90,7 +90,7 @@ def flatten_views(features: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
     b, v, d = features.shape
     if b == 0 or v == 0:
         raise ValueError(f"features must hold at least one sample and one view, got {tuple(features.shape)}")
-    return features.reshape(b * v, d), labels.repeat_interleave(v)
+    return features.reshape(b * v, d), (labels if v == 1 else labels.repeat_interleave(v))
 
 
 def _check_labels(labels: Tensor, num_classes: int) -> None:
@@ -143,46 +143,81 @@ def bc_ecl_per_anchor(
     p = prototypes.to(dtype)
     y = y.long()
     n = z.shape[0]
-    device = z.device
-
-    # One (N, N+C) similarity matrix: sample columns j, then prototype columns c.
-    logits = (z / temperature) @ torch.cat([z, p], dim=0).T
 
     with torch.no_grad():
         # Per-column weights. The class average of the denominator is a segment sum over the
         # columns grouped by label; it is folded into per-column weights w_ij (a_{y_j}(i) for a
-        # sample column, b_c(i) for a prototype column), so that log D(i) = logsumexp_j(logits_ij +
-        # log w_ij) with w_ii = 0 — one fused, overflow-free log-sum-exp and no (N, C) scatter.
-        # The weights depend on the anchor only through "same class as the anchor or not", so
-        # they are built from two (C,) tables indexed by the column's label.
+        # sample column, b_c(i) for a prototype column, w_ii = 0), so that
+        # log D(i) = logsumexp_j(logit_ij + log w_ij): one overflow-free log-sum-exp and no (N, C)
+        # scatter. The weights depend on the anchor only through "same class as the anchor or
+        # not": row 0 of the tables is for c ≠ y_i (m_c = n_c), row 1 for c = y_i (m_c = n_c − 1).
         counts = torch.bincount(y, minlength=num_classes).to(dtype)  # n_c in the batch
-        col_label = torch.cat([y, torch.arange(num_classes, device=device)])  # (N + C,)
-        is_proto = torch.arange(n + num_classes, device=device) >= n  # (N + C,)
-        a_other, b_other = _class_weights(counts, prototype_weight)  # m_c = n_c (c ≠ y_i)
-        a_own, b_own = _class_weights(counts - 1.0, prototype_weight)  # m_c = n_c − 1 (c = y_i)
-        w_other = torch.where(is_proto, b_other[col_label], a_other[col_label])  # (N + C,)
-        w_own = torch.where(is_proto, b_own[col_label], a_own[col_label])  # (N + C,)
-        same = y[:, None] == col_label[None, :]  # (N, N + C)
-        same[:, :n].fill_diagonal_(False)
-        # positive weights: a_{y_i}(i) on the other samples of the class, b_{y_i}(i) on p_{y_i}
-        pos_weight = torch.where(same, w_own[None, :], torch.zeros((), dtype=dtype, device=device))
-        log_w = torch.where(same, w_own[None, :].log(), w_other[None, :].log())
-        log_w[:, :n].fill_diagonal_(float("-inf"))  # j ≠ i
+        m = torch.stack([counts, counts - 1.0])  # (2, C)
+        a, b = _class_weights(m, prototype_weight)  # (2, C) each
+        proto_cols = torch.arange(num_classes, device=z.device)
+        w = torch.cat([a, b], dim=1)[:, torch.cat([y, proto_cols + num_classes])]  # (2, N + C)
+        same = y[:, None] == torch.cat([y, proto_cols])[None, :]  # (N, N + C)
+        same[:, :n].fill_diagonal_(False)  # positives: j ≠ i
+        # π_ij: a_{y_i}(i) on the other samples of the anchor's class, b_{y_i}(i) on p_{y_i}
+        pos_weight = same.to(dtype) * w[1]
+        log_w = w.log()
+        log_w = torch.where(same, log_w[1], log_w[0])
+        # j ≠ i: a huge finite negative log-weight (exp underflows to exactly 0; finite, so that
+        # π_ij·(logit_ij + log w_ij) stays 0 there)
+        log_w[:, :n].fill_diagonal_(_NEG)
+        # Σ_j π_ij·log w_ij in closed form: m·a·log a + b·log b of the anchor's class
+        a_own, b_own = a[1], b[1]
+        pos_log_w = (m[1].clamp_min(0.0) * torch.special.xlogy(a_own, a_own) + torch.special.xlogy(b_own, b_own))[y]
 
-    log_d = torch.logsumexp(logits + log_w, dim=1)
-    return log_d - (pos_weight * logits).sum(dim=1)
+    return _WeightedLogSumExpLoss.apply(z, p, log_w, pos_weight, 1.0 / temperature) + pos_log_w
+
+
+class _WeightedLogSumExpLoss(torch.autograd.Function):
+    """``ℓ_i = logsumexp_j(x_ij) − Σ_j π_ij·x_ij`` with ``x = [z; p]-similarities/τ + log w``.
+
+    Forward: one fused GEMM ``x = log w + (z @ [z; p]ᵀ)/τ`` of shape (N, N + C). Backward by hand:
+    ``∂ℓ_i/∂x_ij = softmax_j(x_i) − π_ij``; the sample block of the similarity matrix is
+    symmetric, so ``∂/∂z = (G_s + G_sᵀ) z / τ + G_p p / τ`` costs one N×N×d GEMM instead of
+    two, and only the softmax (N, N + C) is kept for backward (computed in place of ``x``).
+    """
+
+    @staticmethod
+    def forward(ctx, z: Tensor, p: Tensor, log_w: Tensor, pos_weight: Tensor, inv_t: float) -> Tensor:  # type: ignore[override]
+        x = torch.addmm(log_w, z, torch.cat([z, p], dim=0).T, alpha=inv_t)
+        lse = torch.logsumexp(x, dim=1)
+        loss = lse - (pos_weight * x).sum(dim=1)
+        softmax = x.sub_(lse[:, None]).exp_()
+        ctx.save_for_backward(z, p, softmax, pos_weight)
+        ctx.inv_t = inv_t
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_loss: Tensor):  # type: ignore[override]
+        z, p, softmax, pos_weight = ctx.saved_tensors
+        n = z.shape[0]
+        grad_x = (softmax - pos_weight).mul_(grad_loss[:, None] * ctx.inv_t)
+        g_s, g_p = grad_x[:, :n], grad_x[:, n:]
+        grad_z = grad_p = None
+        if ctx.needs_input_grad[0]:
+            grad_z = torch.addmm(g_p @ p, g_s + g_s.T, z)
+        if ctx.needs_input_grad[1]:
+            grad_p = g_p.T @ z
+        return grad_z, grad_p, None, None, None
+
+
+_NEG = -1.0e30
 
 
 def _class_weights(m: Tensor, prototype_weight: PrototypeWeight) -> tuple[Tensor, Tensor]:
-    """Per-class weights ``(a_c, b_c)`` of the samples and the prototype given ``m_c`` other
-    samples of class ``c`` in the batch (see the module docstring)."""
+    """Weights ``(a, b)`` of the samples and of the prototype of a class that has ``m`` other
+    samples in the batch (see the module docstring); ``a = 0`` when ``m ≤ 0``."""
+    present = (m > 0).to(m.dtype)
     if prototype_weight == "bcl":
-        a = 1.0 / (m + 1.0)
-        return a, a
+        share = (m.clamp_min(0.0) + 1.0).reciprocal()
+        return share * present, share
     lam = float(prototype_weight)
-    present = m > 0
-    a = torch.where(present, (1.0 - lam) / m.clamp_min(1.0), torch.ones_like(m))  # unused when m = 0
-    b = torch.where(present, torch.full_like(m, lam), torch.ones_like(m))
+    a = present * ((1.0 - lam) / m.clamp_min(1.0))
+    b = 1.0 - (1.0 - lam) * present
     return a, b
 
 
@@ -235,6 +270,8 @@ class BCECLLoss(nn.Module):
 
     def forward(self, features: Tensor, labels: Tensor, prototypes: Tensor) -> Tensor:
         losses = self.per_anchor(features, labels, prototypes)
+        if self.anchor_weighting == "sample":
+            return losses.mean()
         anchor_labels = labels.repeat_interleave(features.shape[1])
         return reduce_anchors(losses, anchor_labels, self.anchor_weighting, prototypes.shape[0])
 
