@@ -217,7 +217,7 @@ def _class_weights(m: Tensor, prototype_weight: PrototypeWeight) -> tuple[Tensor
         return share * present, share
     lam = float(prototype_weight)
     a = present * ((1.0 - lam) / m.clamp_min(1.0))
-    b = 1.0 - (1.0 - lam) * present
+    b = lam * present + (1.0 - present)  # exactly λ or 1
     return a, b
 
 
