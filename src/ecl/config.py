@@ -94,8 +94,8 @@ class TrainConfig:
     """Optimisation and the training loop."""
 
     epochs: int = 30
-    batch_size: int = 128
-    lr: float = 0.15
+    batch_size: int = 32
+    lr: float = 0.05
     momentum: float = 0.9
     weight_decay: float = 5e-4
     warmup_epochs: int = 0

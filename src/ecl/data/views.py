@@ -84,15 +84,16 @@ def _to_tensor(mean: Sequence[float], std: Sequence[float]) -> list:
 
 def _classifier_view(size: int, style: str, mean, std, randaugment: bool) -> v2.Compose:
     if style == "small":
+        # Upsample first, then mild geometry: crops of an 8x8 digit destroy it (measured: CE on
+        # digits-lt fell from ~95% to ~65% test accuracy with crop + erasing).
         ops: list = [
-            v2.RandomResizedCrop(size, scale=(0.6, 1.0), ratio=(0.85, 1.15), antialias=True),
-            v2.RandomAffine(degrees=10, translate=(0.08, 0.08)),
+            _FitSquare(size),
+            v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1)),
             v2.ColorJitter(brightness=0.3, contrast=0.3),
         ]
         if randaugment:
             ops.append(v2.RandAugment(num_ops=1, magnitude=5))
         ops += _to_tensor(mean, std)
-        ops.append(v2.RandomErasing(p=0.25, scale=(0.02, 0.12)))
         return v2.Compose(ops)
     if style == "cifar":
         ops = [_FitSquare(size), v2.RandomCrop(size, padding=max(1, size // 8))]

@@ -1,0 +1,229 @@
+"""The `ecl` command. Thin: parses arguments, builds the config, calls the engine.
+
+Every expected failure (bad config, bad data, bad checkpoint, unusable run folder) is printed as
+one `error: ...` line with exit code 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+__all__ = ["main", "build_parser"]
+
+EXAMPLES = """examples:
+  ecl train                                   # ECL on the embedded digits-lt data (CPU, ~1 min)
+  ecl train --config mnist_lt train.epochs=10 out=runs/mnist
+  ecl train --config cifar100_lt_r32 data.root=~/data loss.method=bcl
+  ecl train --resume runs/mnist
+  ecl data summary data.name=mnist-lt --json
+  ecl compare --methods ce,la,bcl,ecl --seeds 0,1,2 train.epochs=10
+  torchrun --nproc_per_node=4 -m ecl train --config imagenet_lt_x50 data.root=/data/imagenet
+"""
+
+
+def _overrides_help() -> str:
+    return "section.key=value overrides (e.g. train.epochs=5 loss.method=bcl out=runs/x)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ecl",
+        description="Equilibrium Contrastive Learning for long-tailed image classification.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train = sub.add_parser("train", help="train a model (default: ECL on the embedded digits-lt data)")
+    train.add_argument("--config", help="a YAML file or preset name in configs/ (default: digits_lt)")
+    train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing ecl run folder out=DIR")
+    train.add_argument("overrides", nargs="*", help=_overrides_help())
+
+    data = sub.add_parser("data", help="inspect or check a dataset")
+    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION")
+    summary = data_sub.add_parser("summary", help="sizes, per-class counts, imbalance, shot groups")
+    summary.add_argument("--config", help="a YAML file or preset name")
+    summary.add_argument("--json", action="store_true", help="print JSON")
+    summary.add_argument("overrides", nargs="*", help=_overrides_help())
+    check = data_sub.add_parser("check", help="open every image and validate every row")
+    check.add_argument("--config", help="a YAML file or preset name")
+    check.add_argument("overrides", nargs="*", help=_overrides_help())
+
+    evaluate = sub.add_parser("evaluate", help="recompute final metrics of a run or checkpoint")
+    evaluate.add_argument("target", help="a run folder or a checkpoint file")
+    evaluate.add_argument("--json", action="store_true", help="print JSON")
+    evaluate.add_argument("--output", help="also write the metrics to this JSON file (never over an existing one)")
+    evaluate.add_argument("overrides", nargs="*", help="data.* overrides to evaluate on another dataset")
+
+    predict = sub.add_parser("predict", help="class names and probabilities for images")
+    predict.add_argument("checkpoint", help="a run folder, checkpoint or .safetensors export")
+    predict.add_argument("inputs", nargs="+", help="image files or folders")
+    predict.add_argument("--top-k", type=int, default=3)
+    predict.add_argument("--json", action="store_true", help="print JSON")
+
+    export = sub.add_parser("export", help="write an inference model (encoder + cosine classifier)")
+    export.add_argument("checkpoint", help="a run folder or checkpoint")
+    export.add_argument("--format", choices=("safetensors", "onnx", "torchscript"), default="safetensors")
+    export.add_argument("--output", help="output file (default: beside the checkpoint)")
+
+    report = sub.add_parser("report", help="write report.html for a run folder")
+    report.add_argument("run_dir")
+
+    compare = sub.add_parser("compare", help="train several methods over seeds and compare them")
+    compare.add_argument("--methods", default="ce,la,supcon,bcl,procondual,ecl")
+    compare.add_argument("--seeds", default="0,1,2")
+    compare.add_argument("--config", help="a YAML file or preset name")
+    compare.add_argument("overrides", nargs="*", help=_overrides_help())
+    return parser
+
+
+def _load_config(config_file: str | None, overrides: Sequence[str]):
+    from ecl.config import load_config
+
+    return load_config(config_file, list(overrides))
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from ecl.engine.run import train
+
+    if args.resume:
+        if args.config or args.overrides:
+            raise _UsageError("--resume continues a run with its own config.yaml; give no --config or overrides")
+        train(resume=args.resume)
+        return 0
+    config = _load_config(args.config, args.overrides)
+    train(config, overwrite=args.overwrite)
+    return 0
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from ecl.data import build_datasets, check_dataset, format_summary, summarize
+
+    if args.data_command is None:
+        raise _UsageError("ecl data needs an action: summary or check")
+    config = _load_config(args.config, args.overrides)
+    if args.data_command == "summary":
+        bundle = build_datasets(config.data)
+        summary = summarize(bundle, many_threshold=config.eval.many_threshold,
+                            few_threshold=config.eval.few_threshold)
+        print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+        return 0
+    problems = check_dataset(config.data)
+    if not problems:
+        print(f"{config.data.name}: every image opened and every row is valid")
+        return 0
+    for line in problems[:20]:
+        print(line, file=sys.stderr)
+    if len(problems) > 20:
+        print(f"... and {len(problems) - 20} more problems", file=sys.stderr)
+    print(f"error: {len(problems)} problem(s) found in {config.data.name}", file=sys.stderr)
+    return 1
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from ecl.engine.inference import evaluate_checkpoint
+
+    result = evaluate_checkpoint(args.target, list(args.overrides), output=args.output)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        from ecl.engine.run import format_final_table
+
+        print(format_final_table(result, Path(args.target)))
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from ecl.engine.inference import format_predictions, predict_images
+
+    if args.top_k < 1:
+        raise _UsageError(f"--top-k must be ≥ 1, got {args.top_k}")
+    predictions = predict_images(args.checkpoint, args.inputs, top_k=args.top_k)
+    print(json.dumps(predictions, indent=2) if args.json else format_predictions(predictions))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ecl.engine.inference import export_checkpoint
+
+    path = export_checkpoint(args.checkpoint, args.format, output=args.output)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from ecl.evaluation import write_report
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "final.json").is_file():
+        raise _UsageError(f"{run_dir} has no final.json: not a finished ecl run folder")
+    print(f"wrote {write_report(run_dir)}")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from ecl.engine.compare import run_comparison
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise _UsageError(f"--seeds must be integers separated by commas, got {args.seeds!r}") from None
+    run_comparison(methods, seeds, config_file=args.config, overrides=list(args.overrides))
+    return 0
+
+
+class _UsageError(ValueError):
+    pass
+
+
+COMMANDS = {
+    "train": _cmd_train,
+    "data": _cmd_data,
+    "evaluate": _cmd_evaluate,
+    "predict": _cmd_predict,
+    "export": _cmd_export,
+    "report": _cmd_report,
+    "compare": _cmd_compare,
+}
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from ecl.config import ConfigError
+    from ecl.data import DataError
+    from ecl.engine.checkpoint import CheckpointError
+    from ecl.engine.run_folder import RunFolderError
+    from ecl.engine.trainer import NonFiniteLossError
+
+    return (ConfigError, DataError, CheckpointError, RunFolderError, NonFiniteLossError, _UsageError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from ecl.engine.run import TrainingInterrupted
+
+    expected = _expected_errors()
+    try:
+        return COMMANDS[args.command](args)
+    except TrainingInterrupted as exc:
+        print(f"interrupted: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except expected as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
