@@ -58,6 +58,7 @@ class DataConfig:
     train_csv: str | None = None  # csv dataset
     test_csv: str | None = None
     val_csv: str | None = None
+    num_classes: int | None = None  # lists / integer-label CSV: fixes C (labels must be < C)
     split_seed: int = 0  # seed of the carved test/val splits (embedded data, ISIC)
     contrastive_views: int = 2  # views per image for the contrastive loss
     randaugment: bool = True  # RandAugment(n=2, m=10) in the classifier view
@@ -326,6 +327,8 @@ def validate(config: Config) -> Config:
     if d.imbalance_factor is not None and d.imbalance_factor < 1:
         raise ConfigError(f"data.imbalance_factor: must be ≥ 1, got {d.imbalance_factor!r}")
     _positive("data.image_size", d.image_size)
+    if d.num_classes is not None and d.num_classes < 2:
+        raise ConfigError(f"data.num_classes: must be ≥ 2, got {d.num_classes!r}")
     _positive("data.contrastive_views", d.contrastive_views)
     _positive("model.projection_dim", m.projection_dim)
     _positive("model.scale", m.scale)

@@ -199,6 +199,8 @@ def final_metrics(config: Config, bundle: Any, output: EvalOutput, network: nn.M
         epochs=config.train.epochs,
         seed=config.seed,
         split=split,
+        many_threshold=config.eval.many_threshold,
+        few_threshold=config.eval.few_threshold,
         classes=list(bundle.classes),
         train_counts=[int(c) for c in bundle.train_counts],
         eval_counts=[int(c) for c in output.confusion.sum(axis=1)],
@@ -422,6 +424,8 @@ def train(
                     "config": config_to_dict(config),
                     "classes": list(bundle.classes),
                     "train_counts": [int(c) for c in bundle.train_counts],
+                    "data": {"image_size": int(bundle.image_size), "style": bundle.style,
+                             "mean": [float(v) for v in bundle.mean], "std": [float(v) for v in bundle.std]},
                     "best_val": best_val,
                     "record": record,
                 }
@@ -452,7 +456,9 @@ def train(
     if is_main:
         final = finish_run(config, bundle, network, run_dir, device, log=log)
         log(f"wall time {time.perf_counter() - wall_start:.1f}s")
-    dist_utils.barrier()
+    if world > 1:
+        dist_utils.barrier()
+        dist_utils.cleanup()
     return final
 
 

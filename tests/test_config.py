@@ -1,0 +1,105 @@
+"""Configuration: presets, overrides, validation messages that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ecl.config import (PRESET_DIR, Config, ConfigError, config_from_dict, config_to_dict, load_config,
+                        parse_override)
+
+PRESETS = ["digits_lt", "mnist_lt", "cifar10_lt_r32", "cifar100_lt_r32", "cifar100_lt_r34_224",
+           "imagenet_lt_x50", "isic2019_r50"]
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_loads_and_validates(name: str) -> None:
+    config = load_config(name)
+    assert isinstance(config, Config)
+
+
+def test_dataclass_defaults_equal_the_default_preset() -> None:
+    """`ecl train` with no argument runs configs/digits_lt.yaml: the defaults must be that file."""
+    assert config_to_dict(load_config("digits_lt")) == config_to_dict(load_config(None))
+
+
+def test_bcl_protocol_presets() -> None:
+    for name in ("cifar10_lt_r32", "cifar100_lt_r32"):
+        config = load_config(name)
+        assert (config.model.backbone, config.train.batch_size, config.train.epochs) == ("resnet32", 256, 200)
+    imagenet = load_config("imagenet_lt_x50")
+    assert (imagenet.model.backbone, imagenet.train.epochs, imagenet.train.weight_decay) == (
+        "resnext50_32x4d", 180, 1e-4)
+
+
+def test_overrides_are_typed() -> None:
+    config = load_config(None, ["train.epochs=3", "train.lr=1e-3", "data.imbalance_factor=50",
+                                "loss.prototype_weight=bcl", "seed=7", "out=runs/x", "data.root=null",
+                                "train.compile=true"])
+    assert config.train.epochs == 3 and isinstance(config.train.epochs, int)
+    assert config.train.lr == pytest.approx(1e-3)
+    assert config.data.imbalance_factor == 50.0
+    assert config.loss.prototype_weight == "bcl"
+    assert config.seed == 7 and config.out == "runs/x" and config.data.root is None
+    assert config.train.compile is True
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("train.batch_size=-4", "train.batch_size"),
+        ("train.batch_size=abc", "train.batch_size"),
+        ("data.name=nope", "data.name"),
+        ("loss.method=magic", "loss.method"),
+        ("model.backbone=vit", "model.backbone"),
+        ("train.epochs=0", "train.epochs"),
+        ("loss.temperature=0", "loss.temperature"),
+        ("loss.prototype_weight=1.5", "loss.prototype_weight"),
+        ("loss.prototype_weight=half", "loss.prototype_weight"),
+        ("loss.anchor_weighting=batch", "loss.anchor_weighting"),
+        ("train.precision=fp8", "train.precision"),
+        ("train.bogus=1", "train.bogus"),
+        ("bogus.key=1", "bogus"),
+        ("eval.few_threshold=500", "eval.few_threshold"),
+        ("train.compile=maybe", "train.compile"),
+    ],
+)
+def test_bad_values_name_the_key(override: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(None, [override])
+
+
+def test_override_needs_equals() -> None:
+    with pytest.raises(ConfigError, match="section.key=value"):
+        parse_override("train.epochs")
+
+
+def test_unknown_key_in_yaml_names_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  epochs: 2\n  batchsize: 8\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(str(path))
+    assert "train.batchsize" in str(info.value) and str(path) in str(info.value)
+
+
+def test_yaml_python_tag_is_refused_and_runs_nothing(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.yaml"
+    path.write_text(f"seed: !!python/object/apply:os.system ['touch {marker}']\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not a valid YAML config"):
+        load_config(str(path))
+    assert not marker.exists()
+
+
+def test_missing_config_file_lists_presets() -> None:
+    with pytest.raises(ConfigError, match="digits_lt"):
+        load_config("no_such_preset")
+
+
+def test_round_trip_through_yaml() -> None:
+    config = load_config("cifar100_lt_r32", ["loss.method=bcl"])
+    again = config_from_dict(yaml.safe_load(yaml.safe_dump(config_to_dict(config))))
+    assert config_to_dict(again) == config_to_dict(config)
+    assert PRESET_DIR.is_dir()
