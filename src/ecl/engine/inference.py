@@ -324,14 +324,14 @@ def predict_images(checkpoint: str, inputs: list[str], top_k: int = 3) -> list[d
 
 
 def format_predictions(predictions: list[dict[str, Any]]) -> str:
-    """One block per image: its path, then `  rank. class (index)  probability%` lines."""
+    """One block per image: its path, then `  rank. class  probability%  (class index)` lines."""
     blocks = []
     for item in predictions:
         lines = [str(item["path"])]
         width = max((len(str(e["class"])) for e in item["top_k"]), default=0)
         for rank, entry in enumerate(item["top_k"], start=1):
-            lines.append(f"  {rank}. {str(entry['class']):<{width}}  (class {entry['index']})  "
-                         f"{100 * entry['probability']:6.2f}%")
+            index = "" if str(entry["class"]) == str(entry["index"]) else f"  (class {entry['index']})"
+            lines.append(f"  {rank}. {str(entry['class']):<{width}}  {100 * entry['probability']:6.2f}%{index}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
@@ -373,8 +373,12 @@ def _add_metadata(path: Path, fmt: str, extra: dict[str, str]) -> None:
             entry.key, entry.value = key, value
         onnx.save(proto, str(path))
     else:
+        import warnings
+
         files = {"metadata.json": ""}
-        module = torch.jit.load(str(path), map_location="cpu", _extra_files=files)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit.load's deprecation notice
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=files)
         meta = json.loads(files["metadata.json"] or "{}")
         meta.update(extra)
         module.save(str(path), _extra_files={"metadata.json": json.dumps(meta)})
