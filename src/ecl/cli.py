@@ -122,7 +122,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
     if len(problems) > 20:
         print(f"... and {len(problems) - 20} more problems", file=sys.stderr)
     print(f"error: {len(problems)} problem(s) found in {config.data.name}", file=sys.stderr)
-    return 1
+    return 2
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -197,10 +197,12 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from ecl.config import ConfigError
     from ecl.data import DataError
     from ecl.engine.checkpoint import CheckpointError
+    from ecl.engine.run import DataLoaderWorkerError
     from ecl.engine.run_folder import RunFolderError
     from ecl.engine.trainer import NonFiniteLossError
 
-    return (ConfigError, DataError, CheckpointError, RunFolderError, NonFiniteLossError, _UsageError)
+    return (ConfigError, DataError, CheckpointError, RunFolderError, NonFiniteLossError, DataLoaderWorkerError,
+            _UsageError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

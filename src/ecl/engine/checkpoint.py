@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -69,8 +71,40 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     return path
 
 
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format (a zip archive); ecl writes nothing else
+
+
+def _sniff(path: Path) -> str | None:
+    """Why `path` is not a torch.save zip archive (None when it looks like one)."""
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    if head.startswith(ZIP_MAGIC):
+        return None
+    if head[:1] == b"\x80":
+        return "a raw pickle, not a torch.save checkpoint: refused without unpickling it"
+    if head.lstrip()[:1] in (b"{", b"["):
+        return "a JSON/text file, not a torch.save checkpoint"
+    return f"not a torch.save checkpoint (it starts with {head[:8]!r})"
+
+
+def _unpickling_reason(exc: BaseException) -> str:
+    """The specific line of torch's weights_only refusal (not its advice to disable it)."""
+    text = str(exc)
+    match = re.search(r"GLOBAL ([\w.]+)", text)
+    if match:
+        return (f"it references {match.group(1)}, which the safe loader (weights_only=True) refuses to "
+                f"import; nothing in the file was run")
+    skip = ("Weights only load failed", "Please file an issue", "Check the documentation", "In PyTorch")
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith(skip)]
+    return f"refused by the safe loader (weights_only=True): {lines[0] if lines else type(exc).__name__}"
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read an ecl checkpoint safely (weights_only=True, no fallback); CheckpointError otherwise."""
+    """Read an ecl checkpoint safely (weights_only=True, no fallback); CheckpointError otherwise.
+
+    Only torch.save zip archives are unpickled at all; a raw pickle, JSON or random bytes are refused
+    from their first bytes.
+    """
     path = Path(path)
     if path.is_dir():
         candidate = path / "checkpoints" / "last.pt"
@@ -82,16 +116,25 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if path.stat().st_size == 0:
         raise CheckpointError(path, "empty file (0 bytes)")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        not_zip = _sniff(path)
+    except OSError as exc:
+        raise CheckpointError(path, f"cannot be read ({exc.strerror or exc})") from None
+    if not_zip:
+        raise CheckpointError(path, not_zip)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(path, f"refused by the safe loader (weights_only=True): {first}") from None
+        raise CheckpointError(path, _unpickling_reason(exc)) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError,
             AttributeError, TypeError, IndexError) as exc:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(path, f"unreadable ({type(exc).__name__}: {text})") from None
+        text = text.split(". ")[0]
+        raise CheckpointError(path, f"truncated or corrupt ({type(exc).__name__}: {text})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(path, f"not in the {CHECKPOINT_FORMAT} format")
+        raise CheckpointError(path, f"not in the {CHECKPOINT_FORMAT} format (no format key "
+                                    f"{CHECKPOINT_FORMAT!r}: not written by ecl train)")
     missing = [key for key in REQUIRED_KEYS if key not in state]
     if missing:
         raise CheckpointError(path, f"missing {', '.join(missing)}")

@@ -34,7 +34,7 @@ from ecl.engine.run_folder import (
 from ecl.engine.seeding import capture_rng_state, derive_seed, restore_rng_state, seed_everything
 from ecl.engine.trainer import EpochResult, EvalOutput, NonFiniteLossError, evaluate, train_one_epoch
 
-__all__ = ["TrainingInterrupted", "RunContext", "resolve_device", "method_spec", "build_network",
+__all__ = ["TrainingInterrupted", "DataLoaderWorkerError", "RunContext", "is_new_best", "resolve_device", "method_spec", "build_network",
            "build_objective", "train", "final_metrics", "load_run_config"]
 
 
@@ -49,6 +49,35 @@ class TrainingInterrupted(RuntimeError):
         )
         self.signum = signum
         self.exit_code = 128 + signum
+
+
+class DataLoaderWorkerError(RuntimeError):
+    """A data-loading worker process died (killed, out of memory, crashed in native code)."""
+
+
+def _worker_death(exc: BaseException) -> bool:
+    """True for torch's "DataLoader worker (pid ...) exited unexpectedly / is killed" errors."""
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and "DataLoader worker" in text and (
+        "exited unexpectedly" in text or "killed by signal" in text or "is killed" in text)
+
+
+def is_new_best(value: float | None, best: float) -> bool:
+    """A validation metric becomes the best only when it is finite and beats `best` (NaN never does)."""
+    return value is not None and math.isfinite(value) and value > best
+
+
+def clean_stale_temporaries(run_dir: Path) -> list[Path]:
+    """Remove the `.NAME.XXXX.tmp` files that a kill during an atomic write left behind."""
+    removed = []
+    for folder in (run_dir, run_dir / "checkpoints"):
+        for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except OSError:
+                pass
+    return removed
 
 
 def resolve_device(name: str, local_rank: int | None = None) -> torch.device:
@@ -283,12 +312,25 @@ def train(
         run_dir = Path(resume).expanduser()
         config = load_run_config(run_dir)
         checkpoint_path = run_dir / "checkpoints" / "last.pt"
-        if (run_dir / "final.json").exists() and not checkpoint_path.exists():
-            raise RunFolderError(f"{run_dir} has finished and has no checkpoint to continue from")
+        if (run_dir / "final.json").is_file():
+            # a finished run is left exactly as it is: no line appended, nothing rewritten
+            if is_main:
+                log(f"{run_dir} has already finished ({run_dir / 'final.json'}); nothing to resume")
+            try:
+                return json.loads((run_dir / "final.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return {}
         if checkpoint_path.exists():
             state = load_checkpoint(checkpoint_path)
+            saved = state.get("config") if isinstance(state.get("config"), dict) else {}
+            saved_data = saved.get("data") if isinstance(saved.get("data"), dict) else {}
+            if saved_data.get("name") not in (None, config.data.name):
+                raise CheckpointError(checkpoint_path, f"it was trained on data.name={saved_data.get('name')} "
+                                                       f"but {run_dir / 'config.yaml'} says {config.data.name}")
         if is_main:
             check_writable(run_dir)
+            for tmp in clean_stale_temporaries(run_dir):
+                log(f"removed {tmp} (left by an interrupted write)")
     else:
         if config is None:
             config = Config()
@@ -312,9 +354,17 @@ def train(
     bundle = build_datasets(config.data, run_dir=run_dir if is_main else None)
     num_classes = len(bundle.classes)
     if state is not None:
-        if list(state["classes"]) != list(bundle.classes) or list(state["train_counts"]) != list(bundle.train_counts):
-            raise CheckpointError(run_dir / "checkpoints" / "last.pt",
-                                  "its classes or class counts differ from the configured data")
+        where = run_dir / "checkpoints" / "last.pt"
+        saved_classes = [str(c) for c in state["classes"]]
+        if len(saved_classes) != num_classes:
+            raise CheckpointError(where, f"it has {len(saved_classes)} classes but {config.data.name} "
+                                         f"(the run's data) has {num_classes}")
+        if saved_classes != [str(c) for c in bundle.classes]:
+            raise CheckpointError(where, f"its class names {saved_classes} differ from {config.data.name}'s "
+                                         f"{[str(c) for c in bundle.classes]}")
+        if [int(c) for c in state["train_counts"]] != [int(c) for c in bundle.train_counts]:
+            raise CheckpointError(where, f"its training class counts {list(state['train_counts'])} differ "
+                                         f"from {config.data.name}'s {list(bundle.train_counts)}")
 
     if is_main and state is None:
         atomic_write_text(run_dir / "config.yaml", dump_yaml(config))
@@ -376,15 +426,20 @@ def train(
         for epoch in range(start_epoch, config.train.epochs):
             seed_everything(derive_seed(config.seed, epoch, "epoch"))
             loader = make_train_loader(config, bundle, spec, epoch, rank=rank, world=world)
-            result = train_one_epoch(
-                model, network, objective, loader, optimizer,
-                epoch=epoch, epochs=config.train.epochs, base_lr=config.train.lr,
-                warmup_epochs=config.train.warmup_epochs, device=device,
-                precision=config.train.precision, scaler=scaler,
-                channels_last=config.model.channels_last,
-                max_nonfinite_steps=config.train.max_nonfinite_steps, nonfinite_streak=streak,
-                stop_requested=stop, progress=config.train.progress and is_main and sys.stderr.isatty(),
-            )
+            try:
+                result = train_one_epoch(
+                    model, network, objective, loader, optimizer,
+                    epoch=epoch, epochs=config.train.epochs, base_lr=config.train.lr,
+                    warmup_epochs=config.train.warmup_epochs, device=device,
+                    precision=config.train.precision, scaler=scaler,
+                    channels_last=config.model.channels_last,
+                    max_nonfinite_steps=config.train.max_nonfinite_steps, nonfinite_streak=streak,
+                    stop_requested=stop, progress=config.train.progress and is_main and sys.stderr.isatty(),
+                )
+            except NonFiniteLossError as exc:
+                kept = (f"{run_dir / 'checkpoints' / 'last.pt'} keeps epoch {epoch}, the last good one"
+                        if epoch > 0 else "no epoch completed, so there is no checkpoint")
+                raise NonFiniteLossError(f"{exc} {kept}.") from None
             if result.interrupted:
                 raise TrainingInterrupted(stop.signum or signal.SIGTERM, run_dir, epoch)
             means = {k: v for k, v in result.means.items() if k != "total"}
@@ -406,8 +461,7 @@ def train(
             if val_metrics is not None:
                 record.update({f"val/{k}": v for k, v in val_metrics.items()})
             if is_main:
-                is_best = (val_metrics is not None and math.isfinite(val_metrics["balanced_accuracy"])
-                           and val_metrics["balanced_accuracy"] > best_val)
+                is_best = val_metrics is not None and is_new_best(val_metrics["balanced_accuracy"], best_val)
                 if is_best:
                     best_val = val_metrics["balanced_accuracy"]
                 checkpoint = {
@@ -429,10 +483,17 @@ def train(
                     "best_val": best_val,
                     "record": record,
                 }
-                atomic_torch_save(checkpoint, run_dir / "checkpoints" / "last.pt")
-                if is_best:
-                    atomic_torch_save(checkpoint, run_dir / "checkpoints" / "best_val.pt")
-                append_jsonl(run_dir / "metrics.jsonl", record)
+                try:
+                    atomic_torch_save(checkpoint, run_dir / "checkpoints" / "last.pt")
+                    if is_best:
+                        atomic_torch_save(checkpoint, run_dir / "checkpoints" / "best_val.pt")
+                    append_jsonl(run_dir / "metrics.jsonl", record)
+                except OSError as exc:
+                    raise RunFolderError(
+                        f"could not write epoch {epoch + 1}'s checkpoint or metrics in {run_dir}: "
+                        f"{exc.strerror or exc}; stopped. {run_dir / 'checkpoints' / 'last.pt'} still "
+                        f"holds the last complete epoch — free space, then `ecl train --resume {run_dir}`"
+                    ) from None
                 if writer is not None:
                     for key, value in record.items():
                         if isinstance(value, (int, float)) and key != "epoch" and value is not None:
@@ -447,6 +508,14 @@ def train(
                 raise TrainingInterrupted(stop.signum or signal.SIGTERM, run_dir, epoch + 1)
             if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and not last:
                 return {}
+    except RuntimeError as exc:
+        if _worker_death(exc):
+            raise DataLoaderWorkerError(
+                f"a data-loading worker process died ({str(exc).strip().splitlines()[0]}); stopped. "
+                f"{run_dir / 'checkpoints' / 'last.pt'} holds the last complete epoch. Retry with fewer "
+                f"workers (train.num_workers=0 shows the underlying error), then "
+                f"`ecl train --resume {run_dir}`") from None
+        raise
     finally:
         stop.restore()
         if writer is not None:
@@ -454,7 +523,18 @@ def train(
 
     final: dict[str, Any] = {}
     if is_main:
-        final = finish_run(config, bundle, network, run_dir, device, log=log)
+        try:
+            final = finish_run(config, bundle, network, run_dir, device, log=log)
+        except OSError as exc:
+            raise RunFolderError(f"could not write the final results in {run_dir}: {exc.strerror or exc}; "
+                                 f"the checkpoint is complete — `ecl train --resume {run_dir}` "
+                                 f"redoes the final evaluation") from None
+        except RuntimeError as exc:
+            if _worker_death(exc):
+                raise DataLoaderWorkerError(f"a data-loading worker process died during the final "
+                                            f"evaluation ({str(exc).strip().splitlines()[0]}); "
+                                            f"`ecl train --resume {run_dir}` redoes it") from None
+            raise
         log(f"wall time {time.perf_counter() - wall_start:.1f}s")
     if world > 1:
         dist_utils.barrier()
