@@ -161,3 +161,17 @@ def test_bad_configs_fail_before_training_without_traceback(tmp_path: Path, args
 def test_ecl_without_subcommand_prints_help() -> None:
     result = run_ecl()
     assert result.returncode == 0 and "train" in result.stdout and "usage" in result.stdout.lower()
+
+
+@pytest.mark.parametrize("method", ["ce", "supcon", "bcl"])
+def test_baselines_and_bf16_train_one_epoch(tmp_path: Path, method: str) -> None:
+    """Every objective family trains; bf16 autocast on the CPU keeps the losses finite."""
+    out = tmp_path / method
+    config = load_config(None, ["train.epochs=1", f"loss.method={method}", "train.precision=bf16",
+                                *FAST, f"out={out}"])
+    final = train(config, log=lambda text: None)
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    expected = {"ce": {"lc"}, "supcon": {"lc", "contrastive"}, "bcl": {"lc", "contrastive"}}[method]
+    assert {k.split("/")[1] for k in record if k.startswith("loss/")} - {"total"} == expected
+    assert all(v == v and abs(v) < 1e6 for k, v in record.items() if k.startswith("loss/"))
+    assert final["method"] == method
