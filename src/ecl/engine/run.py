@@ -418,6 +418,7 @@ def train(
     stop = _StopFlag()
     stop.install()
     streak = [0]
+    completed = start_epoch  # epochs held by last.pt
     try:
         if is_main and start_epoch < config.train.epochs:
             log(f"training {config.loss.method} on {config.data.name}: {len(bundle.train)} train / "
@@ -504,15 +505,18 @@ def train(
                                        and isinstance(v, float))
                     log(f"epoch {epoch + 1}/{config.train.epochs} {summary} ({result.seconds:.1f}s)")
             dist_utils.barrier()
+            completed = epoch + 1
             if stop():
-                raise TrainingInterrupted(stop.signum or signal.SIGTERM, run_dir, epoch + 1)
+                raise TrainingInterrupted(stop.signum or signal.SIGTERM, run_dir, completed)
             if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and not last:
                 return {}
     except RuntimeError as exc:
+        if _worker_death(exc) and stop():  # Ctrl-C reaches the workers too: an interruption
+            raise TrainingInterrupted(stop.signum or signal.SIGINT, run_dir, completed) from None
         if _worker_death(exc):
             raise DataLoaderWorkerError(
                 f"a data-loading worker process died ({str(exc).strip().splitlines()[0]}); stopped. "
-                f"{run_dir / 'checkpoints' / 'last.pt'} holds the last complete epoch. Retry with fewer "
+                f"{run_dir / 'checkpoints' / 'last.pt'} holds epoch {completed}. Retry with fewer "
                 f"workers (train.num_workers=0 shows the underlying error), then "
                 f"`ecl train --resume {run_dir}`") from None
         raise
