@@ -129,7 +129,18 @@ def run(args: argparse.Namespace) -> None:
             }
             (dest / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
             print(f"[methods] {dataset}: seeds {stage} done in {wall:.0f}s; results in {dest}", file=sys.stderr)
-        write_doc(Path(args.results), DOC, total_wall=time.perf_counter() - start_all)
+        _write_wall(Path(args.results), command, time.perf_counter() - start_all, complete=False)
+        write_doc(Path(args.results), DOC)
+    _write_wall(Path(args.results), command, time.perf_counter() - start_all, complete=True)
+    write_doc(Path(args.results), DOC)
+
+
+def _write_wall(results: Path, command: str, seconds: float, complete: bool) -> None:
+    """results/wall.json: the whole benchmark command's wall time (all datasets and stages)."""
+    results.mkdir(parents=True, exist_ok=True)
+    record = {"command": command, "wall_seconds": round(seconds, 1), "complete": complete,
+              "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine()}
+    (results / "wall.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 
 def _run_seconds(run_dir: Path) -> float | None:
@@ -207,7 +218,7 @@ def _goal_section(name: str, summary: dict, meta: dict) -> list[str]:
     return lines
 
 
-def write_doc(results: Path, doc: Path, total_wall: float | None = None) -> None:
+def write_doc(results: Path, doc: Path) -> None:
     sections: list[str] = []
     goal: list[str] = []
     metas = []
@@ -224,21 +235,28 @@ def write_doc(results: Path, doc: Path, total_wall: float | None = None) -> None
         sections += [
             f"### {meta['dataset']} (IF {meta['imbalance_factor']}, {meta['backbone']}, {meta['epochs']} epochs, "
             f"seeds {', '.join(map(str, meta['seeds']))})", "",
-            f"- preset `{meta['preset']}` with `{' '.join(meta['overrides'])}`",
+            f"- preset `{meta['preset']}` with `{' '.join(meta['overrides']).replace(str(ROOT) + '/', '')}`",
             f"- training images per class: {meta.get('train_counts')}; test images per class: "
             f"{meta.get('eval_counts')}",
             f"- command: `{meta['command']}` (jobs {meta['jobs']}, threads {meta['threads']} per run)",
             f"- date {meta['date']}; machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, "
             f"Python {m['python']}",
-            f"- wall time of this invocation for this dataset: {meta['wall_seconds_this_invocation']:.0f} s "
-            f"(runs finished by an earlier invocation are not counted); summed training time of all "
-            f"{len(meta['methods']) * len(meta['seeds'])} runs: {meta['train_seconds_sum']:.0f} s "
-            f"(mean {meta['train_seconds_per_run_mean']:.0f} s per run, shared CPU)",
+            f"- summed training time (epochs only) of all {len(meta['methods']) * len(meta['seeds'])} runs: "
+            f"{meta['train_seconds_sum']:.0f} s (mean {meta['train_seconds_per_run_mean']:.0f} s per run, "
+            f"{meta['threads']} thread(s) per run, {meta['jobs']} runs at once, CPU shared with other work)",
             f"- raw numbers: `{rel}/summary.json`, table `{rel}/table.md`, plot `{rel}/shot_groups.png`",
             "",
             table.replace("## Paired difference", "#### Paired difference"),
         ]
         goal += _goal_section(meta["dataset"], summary, meta)
+    wall_file = results / "wall.json"
+    wall_line = ""
+    if wall_file.is_file():
+        w = json.loads(wall_file.read_text(encoding="utf-8"))
+        m = w["machine"]
+        wall_line = (f"Whole benchmark: `{w['command']}`, wall time {w['wall_seconds'] / 60:.1f} min"
+                     f"{'' if w['complete'] else ' (so far: not every stage had finished)'}, finished "
+                     f"{w['finished']} on {m['cpu']} ({m['cores']} cores), torch {m['torch']}.\n")
     notes_file = results / "NOTES.md"
     notes = notes_file.read_text(encoding="utf-8").strip() + "\n" if notes_file.is_file() else ""
     text = "\n".join([
@@ -263,6 +281,7 @@ def write_doc(results: Path, doc: Path, total_wall: float | None = None) -> None
         "",
         "## Tables",
         "",
+        wall_line,
         *sections,
         "## Goal to report against",
         "",
