@@ -313,24 +313,22 @@ def test_kill9_during_final_evaluation_then_resume(reference: Path, tmp_path: Pa
 
 # --- 5. SIGTERM / SIGINT ----------------------------------------------------------------------------
 
-def wait_for_lines(path: Path, count: int, proc: subprocess.Popen, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and len(path.read_text().splitlines()) >= count:
-            return
-        if proc.poll() is not None:
-            raise AssertionError(f"training ended early: {proc.stderr.read() if proc.stderr else ''}")
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {path}")
-
-
 def test_sigterm_and_sigint_stop_cleanly_and_resume_identically(reference: Path, tmp_path: Path, capsys) -> None:
     runs = {signal.SIGTERM: tmp_path / "term", signal.SIGINT: tmp_path / "int"}
     procs = {signum: spawn("", "train", *ARGS, f"out={out}") for signum, out in runs.items()}
     try:
-        for signum, proc in procs.items():
-            wait_for_lines(runs[signum] / "metrics.jsonl", 1, proc)
-            proc.send_signal(signum)
+        pending = dict(procs)
+        deadline = time.monotonic() + 240
+        while pending and time.monotonic() < deadline:  # signal each run as soon as epoch 1 is logged
+            for signum, proc in list(pending.items()):
+                metrics = runs[signum] / "metrics.jsonl"
+                if metrics.exists() and metrics.read_text().count("\n") >= 1:
+                    proc.send_signal(signum)
+                    del pending[signum]
+                elif proc.poll() is not None:
+                    raise AssertionError(f"training ended early: {proc.stderr.read()}")
+            time.sleep(0.05)
+        assert not pending, "timed out waiting for metrics.jsonl"
         results = {signum: finish(proc, timeout=120) for signum, proc in procs.items()}
     finally:
         for proc in procs.values():
