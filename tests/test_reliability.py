@@ -139,7 +139,11 @@ def test_every_torch_load_is_weights_only() -> None:
         text = path.read_text(encoding="utf-8")
         assert "weights_only=False" not in text, path
         for match in re.finditer(r"torch\.load\(", text):
-            call = text[match.start(): text.index(")", match.end()) + 1]
+            depth, end = 1, match.end()
+            while depth:  # the whole call, nested parentheses included
+                depth += {"(": 1, ")": -1}.get(text[end], 0)
+                end += 1
+            call = text[match.start(): end]
             assert "weights_only=True" in call, f"{path}: {call}"
 
 
