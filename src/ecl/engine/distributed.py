@@ -132,9 +132,16 @@ def setup_from_env(backend: str | None = None, timeout_s: float = 1800.0) -> tup
 
 
 def cleanup() -> None:
-    """Destroy the process group if one is initialised."""
+    """End distributed work: a barrier, then destroy the process group (NCCL).
+
+    With gloo the group is left for process exit to release: destroying it aborted the process
+    (SIGABRT, "terminate called without an active exception") in about one run in ten of the
+    two-process test with torch 2.14, while leaving it never did (measured here).
+    """
     if is_distributed():
-        dist.destroy_process_group()
+        dist.barrier()
+        if dist.get_backend() != "gloo":
+            dist.destroy_process_group()
 
 
 def barrier() -> None:
