@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from torch.utils.data import Dataset
+
+from ecl.atomic import atomic_write_text
 
 __all__ = ["DataBundle", "export_split", "summarize", "format_summary", "shot_groups"]
 
@@ -37,27 +37,10 @@ class DataBundle:
         return len(self.classes)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def export_split(bundle: DataBundle, path: str | Path) -> Path:
     """Write `bundle.split_record` as JSON to `path` atomically (temp file + rename)."""
     path = Path(path)
-    _atomic_write_text(path, json.dumps(bundle.split_record, indent=1, sort_keys=False) + "\n")
+    atomic_write_text(path, json.dumps(bundle.split_record, indent=1, sort_keys=False) + "\n")
     return path
 
 

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ecl.data.bundle import DataBundle, _atomic_write_text
+from ecl.atomic import atomic_write_text
+from ecl.data.bundle import DataBundle
 from ecl.data.common import IMAGENET_MEAN, IMAGENET_STD, cfg_get, file_image_size_style, ignored_imbalance_note, require_root
 from ecl.data.errors import DataError, Problems
 from ecl.data.filelists import Row, file_bundle, read_csv_rows, resolve_rows
@@ -149,5 +150,5 @@ def build_isic2019(cfg: Any, run_dir: Path | None = None, problems: Problems | N
     bundle = file_bundle("isic2019", list(ISIC_CLASSES), files["train"], files["test"], files["val"],
                          size, style, IMAGENET_MEAN, IMAGENET_STD, record, notes)
     if split_path is not None and not split_path.is_file():
-        _atomic_write_text(split_path, json.dumps(bundle.split_record, indent=1) + "\n")
+        atomic_write_text(split_path, json.dumps(bundle.split_record, indent=1) + "\n")
     return bundle

@@ -6,16 +6,16 @@ so that the restricted unpickler reads it and a file carrying code is refused, n
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from ecl.atomic import atomic_write, fsync_dir
 
 __all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "atomic_torch_save", "load_checkpoint", "fsync_dir"]
 
@@ -32,43 +32,13 @@ class CheckpointError(ValueError):
         self.reason = reason
 
 
-def fsync_dir(folder: Path) -> None:
-    """Make a rename inside `folder` durable (no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     """`torch.save` to a temporary file beside `path`, fsync, then `os.replace` onto `path`.
 
     A crash at any moment leaves either the previous file or the new one under `path`, never a
     partial one; the temporary file is removed on failure.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    fsync_dir(path.parent)
-    return path
+    return atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format (a zip archive); ecl writes nothing else

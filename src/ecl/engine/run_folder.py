@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ecl.engine.checkpoint import fsync_dir
+from ecl.atomic import atomic_write_text
 
 __all__ = [
     "RunFolderError",
@@ -81,26 +81,6 @@ def prepare_run_folder(out: str | Path, *, overwrite: bool = False) -> Path:
     check_writable(folder)
     (folder / "checkpoints").mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write `text` to `path` via a temporary file, fsync and `os.replace`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    fsync_dir(path.parent)
-    return path
 
 
 def write_json(path: Path, data: Any) -> Path:

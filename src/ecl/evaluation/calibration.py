@@ -40,7 +40,6 @@ def expected_calibration_error(probs: Any, labels: Any, n_bins: int = 15) -> flo
     correct = (p.argmax(axis=1) == y).astype(np.float64)
     # bin index: ceil(conf * n_bins) - 1, clipped so conf = 0 goes to bin 0 and conf = 1 to the last.
     idx = np.clip(np.ceil(conf * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
-    size = np.bincount(idx, minlength=n_bins).astype(np.float64)
     conf_sum = np.bincount(idx, weights=conf, minlength=n_bins)
     acc_sum = np.bincount(idx, weights=correct, minlength=n_bins)
     # Σ_b |B_b|/N · |acc_b − conf_b| = Σ_b |acc_sum_b − conf_sum_b| / N
