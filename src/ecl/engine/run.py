@@ -592,8 +592,8 @@ def finish_run(config: Config, bundle: Any, network: nn.Module, run_dir: Path, d
     return final
 
 
-def format_final_table(final: dict[str, Any], run_dir: Path) -> str:
-    """A short table of the final metrics and where the run folder is."""
+def format_final_table(final: dict[str, Any], location: Path) -> str:
+    """A short table of the final metrics and where they come from (a run folder or a file)."""
 
     def pct(value: Any) -> str:
         return "—" if value is None else f"{100 * value:6.2f}%"
@@ -606,5 +606,5 @@ def format_final_table(final: dict[str, Any], run_dir: Path) -> str:
     width = max(len(name) for name, _ in rows)
     lines = [f"{final['method']} on {final['dataset']} ({final['epochs']} epochs, seed {final['seed']})"]
     lines += [f"  {name:<{width}}  {value}" for name, value in rows]
-    lines.append(f"run folder: {run_dir}")
+    lines.append(f"{'run folder' if location.is_dir() else 'checkpoint'}: {location}")
     return "\n".join(lines)
