@@ -175,3 +175,14 @@ def test_baselines_and_bf16_train_one_epoch(tmp_path: Path, method: str) -> None
     assert {k.split("/")[1] for k in record if k.startswith("loss/")} - {"total"} == expected
     assert all(v == v and abs(v) < 1e6 for k, v in record.items() if k.startswith("loss/"))
     assert final["method"] == method
+
+
+def test_geometry_every_k_epochs_goes_into_metrics(tmp_path: Path) -> None:
+    out = tmp_path / "geo"
+    config = load_config(None, ["train.epochs=2", "eval.geometry_every=2", *FAST, f"out={out}"])
+    final = train(config, log=lambda text: None)
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert "geometry/FC" not in records[0]
+    # the last epoch's geometry is that of the final model: the same numbers as final.json
+    for key in ("FC", "MS", "SD"):
+        assert records[1][f"geometry/{key}"] == pytest.approx(final["geometry"][key], rel=1e-9)

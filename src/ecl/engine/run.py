@@ -461,6 +461,10 @@ def train(
             record = _epoch_record(epoch, result, objective, eval_metrics)
             if val_metrics is not None:
                 record.update({f"val/{k}": v for k, v in val_metrics.items()})
+            every = config.eval.geometry_every
+            if is_main and every and (epoch + 1) % every == 0:
+                record.update({f"geometry/{k}": v for k, v in
+                               _geometry(config, bundle, network, device).items()})
             if is_main:
                 is_best = val_metrics is not None and is_new_best(val_metrics["balanced_accuracy"], best_val)
                 if is_best:
@@ -558,6 +562,17 @@ def _quick_eval(config: Config, bundle: Any, model: nn.Module, loader: DataLoade
     metrics = metrics_from_confusion(confusion, bundle.train_counts, many_threshold=config.eval.many_threshold,
                                      few_threshold=config.eval.few_threshold)
     return {"top1": metrics["top1"], "balanced_accuracy": metrics["balanced_accuracy"]}
+
+
+def _geometry(config: Config, bundle: Any, network: nn.Module, device: torch.device) -> dict[str, float]:
+    """FC/MS/SD on backbone features of the whole evaluation set (rank 0 alone)."""
+    from ecl.evaluation import geometry_metrics
+
+    output = evaluate(network, make_eval_loader(config, bundle, bundle.test), len(bundle.classes),
+                      device=device, precision=config.train.precision,
+                      channels_last=config.model.channels_last, collect=True)
+    weight = network.classifier_weight.detach().float().cpu()
+    return {k: float(v) for k, v in geometry_metrics(output.features, output.labels, weight).items()}
 
 
 def finish_run(config: Config, bundle: Any, network: nn.Module, run_dir: Path, device: torch.device,
