@@ -31,7 +31,6 @@ sys.path.insert(0, str(ROOT / "src"))
 from ecl.engine.compare import (  # noqa: E402
     GEOMETRY_METRICS,
     HEADERS,
-    METRICS,
     format_table,
     paired_interval,
     run_comparison,
@@ -81,21 +80,22 @@ def run(args: argparse.Namespace) -> None:
     seeds = _seeds(args.seeds)
     # stages: (seeds, with ablations) — the main methods on the first three seeds of every dataset
     # first, then the ablations, then the remaining seeds; each stage leaves complete comparisons
+    # (seeds, with ablations, only the datasets that have ablations)
     if args.no_stages:
-        stages = [(seeds, True)]
+        stages = [(seeds, True, False)]
     else:
-        stages = [(seeds[:3], False), (seeds[:3], True)] + ([(seeds, True)] if len(seeds) > 3 else [])
-        if not _list(args.ablations):
-            stages = [s for s in stages if not s[1]] + ([(seeds, False)] if len(seeds) > 3 else [])
+        stages = [(seeds[:3], False, False), (seeds[:3], True, True)]
+        stages += [(seeds, True, False)] if len(seeds) > 3 else []
     command = "python benchmarks/methods.py " + " ".join(sys.argv[1:])
     start_all = time.perf_counter()
-    for stage, with_ablations in stages:
+    for stage, with_ablations, only_ablation_datasets in stages:
         for dataset in datasets:
             methods = _list(args.methods)
-            if with_ablations and dataset in _list(args.ablation_datasets):
-                methods += [m for m in _list(args.ablations) if m not in methods]
-            elif with_ablations:
+            has_ablations = dataset in _list(args.ablation_datasets) and bool(_list(args.ablations))
+            if only_ablation_datasets and not has_ablations:
                 continue  # nothing new for this dataset in the ablation stage
+            if with_ablations and has_ablations:
+                methods += [m for m in _list(args.ablations) if m not in methods]
             overrides = [f"out={Path(args.runs) / dataset}", f"train.threads={args.threads}",
                          "train.progress=false", "eval.plots=false", "eval.report=false"]
             if args.epochs is not None:
@@ -136,11 +136,12 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _write_wall(results: Path, command: str, seconds: float, complete: bool) -> None:
-    """results/wall.json: the whole benchmark command's wall time (all datasets and stages)."""
+    """results/wall-<datasets>.json: the whole benchmark command's wall time (all its datasets and stages)."""
     results.mkdir(parents=True, exist_ok=True)
+    datasets = _list(command.split("--datasets", 1)[1].split()[0]) if "--datasets" in command else list(PRESETS)
     record = {"command": command, "wall_seconds": round(seconds, 1), "complete": complete,
               "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine()}
-    (results / "wall.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    (results / f"wall-{'+'.join(datasets)}.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 
 def _run_seconds(run_dir: Path) -> float | None:
@@ -249,14 +250,16 @@ def write_doc(results: Path, doc: Path) -> None:
             table.replace("## Paired difference", "#### Paired difference"),
         ]
         goal += _goal_section(meta["dataset"], summary, meta)
-    wall_file = results / "wall.json"
-    wall_line = ""
-    if wall_file.is_file():
+    wall_lines = []
+    for wall_file in sorted(results.glob("wall*.json")):
         w = json.loads(wall_file.read_text(encoding="utf-8"))
         m = w["machine"]
-        wall_line = (f"Whole benchmark: `{w['command']}`, wall time {w['wall_seconds'] / 60:.1f} min"
-                     f"{'' if w['complete'] else ' (so far: not every stage had finished)'}, finished "
-                     f"{w['finished']} on {m['cpu']} ({m['cores']} cores), torch {m['torch']}.\n")
+        wall_lines.append(
+            f"- `{w['command']}`: wall time {w['wall_seconds'] / 60:.1f} min"
+            f"{'' if w['complete'] else ' (interrupted: not every stage finished)'}, finished {w['finished']} "
+            f"on {m['cpu']} ({m['cores']} cores), torch {m['torch']} (finished runs found by a later "
+            f"invocation are skipped, so each run was trained once)")
+    wall_line = ("Benchmark invocations:\n\n" + "\n".join(wall_lines) + "\n") if wall_lines else ""
     notes_file = results / "NOTES.md"
     notes = notes_file.read_text(encoding="utf-8").strip() + "\n" if notes_file.is_file() else ""
     text = "\n".join([
