@@ -119,6 +119,7 @@ def run(args: argparse.Namespace) -> None:
                 "backbone": next(iter(finals.values()))[0].get("backbone"),
                 "train_counts": next(iter(finals.values()))[0].get("train_counts"),
                 "eval_counts": next(iter(finals.values()))[0].get("eval_counts"),
+                "train": _train_settings(out / methods[0] / f"seed{stage[0]}"),
                 "command": command, "overrides": overrides, "jobs": args.jobs, "threads": args.threads,
                 "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(),
                 "wall_seconds_this_invocation": round(wall, 1),
@@ -142,6 +143,14 @@ def _write_wall(results: Path, command: str, seconds: float, complete: bool) -> 
     record = {"command": command, "wall_seconds": round(seconds, 1), "complete": complete,
               "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine()}
     (results / f"wall-{'+'.join(datasets)}.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+
+def _train_settings(run_dir: Path) -> dict[str, Any]:
+    """The effective optimisation settings of a run (from its config.yaml)."""
+    import yaml
+
+    train = (yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}).get("train", {})
+    return {k: train.get(k) for k in ("epochs", "batch_size", "lr", "weight_decay")}
 
 
 def _run_seconds(run_dir: Path) -> float | None:
@@ -237,6 +246,8 @@ def write_doc(results: Path, doc: Path) -> None:
             f"### {meta['dataset']} (IF {meta['imbalance_factor']}, {meta['backbone']}, {meta['epochs']} epochs, "
             f"seeds {', '.join(map(str, meta['seeds']))})", "",
             f"- preset `{meta['preset']}` with `{' '.join(meta['overrides']).replace(str(ROOT) + '/', '')}`",
+            *([f"- effective training settings: {meta['train']}"] if meta.get("train") else []),
+            *([f"- **note:** {meta['note']}"] if meta.get("note") else []),
             f"- training images per class: {meta.get('train_counts')}; test images per class: "
             f"{meta.get('eval_counts')}",
             f"- command: `{meta['command']}` (jobs {meta['jobs']}, threads {meta['threads']} per run)",
