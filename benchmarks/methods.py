@@ -269,7 +269,7 @@ def write_doc(results: Path, doc: Path) -> None:
             f"- `{w['command']}`: wall time {w['wall_seconds'] / 60:.1f} min"
             f"{'' if w['complete'] else ' (interrupted: not every stage finished)'}, finished {w['finished']} "
             f"on {m['cpu']} ({m['cores']} cores), torch {m['torch']} (finished runs found by a later "
-            f"invocation are skipped, so each run was trained once)")
+            f"invocation are skipped, so each run was trained once)" + (f"; note: {w['note']}" if w.get("note") else ""))
     wall_line = ("Benchmark invocations:\n\n" + "\n".join(wall_lines) + "\n") if wall_lines else ""
     notes_file = results / "NOTES.md"
     notes = notes_file.read_text(encoding="utf-8").strip() + "\n" if notes_file.is_file() else ""
