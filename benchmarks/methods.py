@@ -271,6 +271,9 @@ def write_doc(results: Path, doc: Path) -> None:
             f"on {m['cpu']} ({m['cores']} cores), torch {m['torch']} (finished runs found by a later "
             f"invocation are skipped, so each run was trained once)" + (f"; note: {w['note']}" if w.get("note") else ""))
     wall_line = ("Benchmark invocations:\n\n" + "\n".join(wall_lines) + "\n") if wall_lines else ""
+    speed_file = results / "SPEED.md"  # hand-kept: latest loss_speed.py / throughput.py figures
+    speed = (speed_file.read_text(encoding="utf-8") if speed_file.is_file()
+             else "## Speed\n\nNo figures recorded yet (benchmarks/loss_speed.py, benchmarks/throughput.py).\n")
     notes_file = results / "NOTES.md"
     notes = notes_file.read_text(encoding="utf-8").strip() + "\n" if notes_file.is_file() else ""
     text = "\n".join([
@@ -329,10 +332,7 @@ def write_doc(results: Path, doc: Path) -> None:
         "    data.root=/data/isic2019 out=runs/compare-isic2019",
         "```",
         "",
-        "## Speed",
-        "",
-        "Figures come from `benchmarks/loss_speed.py` and `benchmarks/throughput.py` (to be filled in).",
-        "",
+        speed,
     ])
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(text, encoding="utf-8")
