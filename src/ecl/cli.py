@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--methods", default="ce,la,supcon,bcl,procondual,ecl")
     compare.add_argument("--seeds", default="0,1,2")
     compare.add_argument("--config", help="a YAML file or preset name")
+    compare.add_argument("--jobs", type=int, default=1,
+                         help="runs trained at once, each in its own process (use with train.threads=1)")
     compare.add_argument("overrides", nargs="*", help=_overrides_help())
     return parser
 
@@ -174,7 +176,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
         raise _UsageError(f"--seeds must be integers separated by commas, got {args.seeds!r}") from None
-    run_comparison(methods, seeds, config_file=args.config, overrides=list(args.overrides))
+    if args.jobs < 1:
+        raise _UsageError(f"--jobs must be ≥ 1, got {args.jobs}")
+    run_comparison(methods, seeds, config_file=args.config, overrides=list(args.overrides), jobs=args.jobs)
     return 0
 
 
