@@ -298,12 +298,8 @@ def train(
     resume: str | Path | None = None,
     overwrite: bool = False,
     log: Callable[[str], None] = lambda text: print(text, file=sys.stderr),
-    stop_after_epoch: int | None = None,
 ) -> dict[str, Any]:
-    """Train a run (new, or continued from `resume`) and return final.json's content.
-
-    `stop_after_epoch` (testing): return after that many epochs as if killed.
-    """
+    """Train a run (new, or continued from `resume`) and return final.json's content."""
     wall_start = time.perf_counter()
     rank, world, local_rank, _ = dist_utils.setup_from_env()
     is_main = rank == 0
@@ -512,8 +508,6 @@ def train(
             completed = epoch + 1
             if stop():
                 raise TrainingInterrupted(stop.signum or signal.SIGTERM, run_dir, completed)
-            if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and not last:
-                return {}
     except RuntimeError as exc:
         if _worker_death(exc) and stop():  # Ctrl-C reaches the workers too: an interruption
             raise TrainingInterrupted(stop.signum or signal.SIGINT, run_dir, completed) from None
