@@ -2,6 +2,7 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,3 +125,16 @@ def test_report_renders_in_headless_chromium_without_broken_images(tmp_path):
     assert m is not None, res.stdout[-2000:]
     assert int(m.group(1)) == n_png == 4
     assert int(m.group(2)) == 0
+
+
+def test_report_names_no_best_epoch_on_the_test_set(tmp_path: Path) -> None:
+    """Per-epoch test metrics are shown, never a 'best epoch' picked on them; a validation best is."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "final.json").write_text(json.dumps({"method": "ecl", "dataset": "digits-lt", "top1": 0.5}))
+    lines = [{"epoch": 1, "eval/top1": 0.9, "val/balanced_accuracy": 0.4},
+             {"epoch": 2, "eval/top1": 0.5, "val/balanced_accuracy": 0.6}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    html = write_report(run).read_text(encoding="utf-8")
+    assert "Best eval" not in html
+    assert "Best validation balanced accuracy 60.00% at epoch 2" in html

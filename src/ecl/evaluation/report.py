@@ -200,15 +200,18 @@ def _records_section(records: list[dict[str, Any]]) -> str:
     if not records:
         return _note("metrics.jsonl holds no records.")
     last = records[-1]
-    evals = [r for r in records if "eval/top1" in r]
     parts = [f'<p>{len(records)} record(s).</p>']
     keys = [k for k in last if _is_number(last[k]) or isinstance(last[k], str)]
     rows = "".join(f'<tr><th>{_esc(k)}</th><td class="num">{_num(last[k]) if _is_number(last[k]) else _esc(last[k])}'
                    "</td></tr>" for k in keys)
     parts.append("<p>Last record:</p><table>" + rows + "</table>")
-    if evals:
-        best = max(evals, key=lambda r: r["eval/top1"] if _is_number(r["eval/top1"]) else -math.inf)
-        parts.append(f'<p>Best eval/top1 {_pct(best.get("eval/top1"))} at epoch {_esc(best.get("epoch", "?"))}.</p>')
+    # No "best epoch" on the test metrics: that would read as model selection on the test set.
+    # The validation split (when a dataset has one) is where a best epoch may be picked.
+    vals = [r for r in records if _is_number(r.get("val/balanced_accuracy"))]
+    if vals:
+        best = max(vals, key=lambda r: r["val/balanced_accuracy"])
+        parts.append(f'<p>Best validation balanced accuracy {_pct(best["val/balanced_accuracy"])} at epoch '
+                     f'{_esc(best.get("epoch", "?"))} (checkpoints/best_val.pt).</p>')
     return "".join(parts)
 
 
