@@ -219,7 +219,7 @@ class Objective(nn.Module):
             con_labels = labels
             if self.gather and distributed.get_world_size() > 1:
                 projections = distributed.gather_with_grad(projections)
-                con_labels = distributed.gather_no_grad(labels)
+                con_labels = distributed.gather_no_grad(labels, check_shapes=False)  # B checked above
             if isinstance(self.contrastive_loss, BCECLLoss):
                 if prototypes is None:
                     raise ValueError(f"method {self.method.name!r} needs prototypes (C, d_z), got None")

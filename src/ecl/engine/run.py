@@ -558,13 +558,18 @@ def _quick_eval(config: Config, bundle: Any, model: nn.Module, loader: DataLoade
     return {"top1": metrics["top1"], "balanced_accuracy": metrics["balanced_accuracy"]}
 
 
+def _collect_test(config: Config, bundle: Any, network: nn.Module, device: torch.device) -> EvalOutput:
+    """One pass over the whole test set (rank 0 alone) with features, labels and probabilities."""
+    return evaluate(network, make_eval_loader(config, bundle, bundle.test), len(bundle.classes),
+                    device=device, precision=config.train.precision,
+                    channels_last=config.model.channels_last, collect=True)
+
+
 def _geometry(config: Config, bundle: Any, network: nn.Module, device: torch.device) -> dict[str, float]:
     """FC/MS/SD on backbone features of the whole evaluation set (rank 0 alone)."""
     from ecl.evaluation import geometry_metrics
 
-    output = evaluate(network, make_eval_loader(config, bundle, bundle.test), len(bundle.classes),
-                      device=device, precision=config.train.precision,
-                      channels_last=config.model.channels_last, collect=True)
+    output = _collect_test(config, bundle, network, device)
     weight = network.classifier_weight.detach().float().cpu()
     return {k: float(v) for k, v in geometry_metrics(output.features, output.labels, weight).items()}
 
@@ -572,9 +577,7 @@ def _geometry(config: Config, bundle: Any, network: nn.Module, device: torch.dev
 def finish_run(config: Config, bundle: Any, network: nn.Module, run_dir: Path, device: torch.device,
                log: Callable[[str], None] = print) -> dict[str, Any]:
     """Final evaluation on the test set (rank 0, whole set), final.json, plots and the report."""
-    loader = make_eval_loader(config, bundle, bundle.test)
-    output = evaluate(network, loader, len(bundle.classes), device=device, precision=config.train.precision,
-                      channels_last=config.model.channels_last, collect=True)
+    output = _collect_test(config, bundle, network, device)
     final = final_metrics(config, bundle, output, network)
     write_json(run_dir / "final.json", final)
     if config.eval.plots:
