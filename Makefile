@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?=
 
-.PHONY: install demo test bench clean
+.PHONY: install system-data demo test bench clean
 
 $(BIN)/ecl: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,21 @@ install: $(BIN)/ecl
 demo: install
 	$(BIN)/ecl train
 
-test: install
+# Debian packages the tests use when present: the 70,000 Fashion-MNIST images (dataset
+# fashion-mnist-lt) and Chromium (the report's browser test). Installed only as root with apt-get;
+# otherwise the tests that need them skip and say how to get them.
+DEBIAN_PACKAGES ?= dataset-fashion-mnist chromium
+system-data:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian packages: $(DEBIAN_PACKAGES)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null) \
+			|| echo "warning: apt-get could not install $(DEBIAN_PACKAGES); the tests that need them will skip"; \
+	else \
+		echo "not root or no apt-get: skipping $(DEBIAN_PACKAGES) (tests that need them will skip;" \
+		     "as root: apt-get install $(DEBIAN_PACKAGES))"; \
+	fi
+
+test: install system-data
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 clean:

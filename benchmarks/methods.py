@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> None:
             finals = result["finals"]
             run_seconds = {m: [_run_seconds(out / m / f"seed{s}") for s in stage] for m in methods}
             meta = {
-                "dataset": dataset, "preset": f"configs/{PRESETS[dataset]}.yaml",
+                "dataset": dataset, "preset": f"src/ecl/configs/{PRESETS[dataset]}.yaml",
                 "imbalance_factor": IMBALANCE[dataset], "methods": methods, "seeds": stage,
                 "epochs": next(iter(finals.values()))[0]["epochs"],
                 "backbone": next(iter(finals.values()))[0].get("backbone"),

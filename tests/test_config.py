@@ -103,3 +103,37 @@ def test_round_trip_through_yaml() -> None:
     again = config_from_dict(yaml.safe_load(yaml.safe_dump(config_to_dict(config))))
     assert config_to_dict(again) == config_to_dict(config)
     assert PRESET_DIR.is_dir()
+
+
+def test_presets_live_inside_the_package() -> None:
+    """Presets are package data (src/ecl/configs), so a non-editable install finds them."""
+    import ecl
+
+    assert PRESET_DIR == Path(ecl.__file__).parent / "configs"
+    assert sorted(p.stem for p in PRESET_DIR.glob("*.yaml")) == sorted(PRESETS)
+
+
+def test_list_presets_names_each_preset_with_its_first_comment_line() -> None:
+    from ecl.config import list_presets
+
+    listed = dict(list_presets())
+    assert sorted(listed) == sorted(PRESETS)
+    for name, line in listed.items():
+        first = (PRESET_DIR / f"{name}.yaml").read_text(encoding="utf-8").splitlines()[0]
+        assert first.startswith("# ") and line == first[2:].strip() and line
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_every_preset(tmp_path: Path) -> None:
+    """`pip wheel .` (a normal, non-editable build) carries ecl/configs/*.yaml."""
+    import subprocess
+    import sys
+    import zipfile
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                           "-q", "-w", str(tmp_path), str(root)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (wheel,) = tmp_path.glob("ecl-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"ecl/configs/{name}.yaml" for name in PRESETS} <= names

@@ -26,6 +26,7 @@ __all__ = [
     "Config",
     "PRESET_DIR",
     "preset_path",
+    "list_presets",
     "load_config",
     "config_from_dict",
     "config_to_dict",
@@ -35,7 +36,7 @@ __all__ = [
     "dump_yaml",
 ]
 
-PRESET_DIR = Path(__file__).resolve().parents[2] / "configs"
+PRESET_DIR = Path(__file__).resolve().parent / "configs"  # package data: ships inside the wheel
 
 
 class ConfigError(ValueError):
@@ -157,6 +158,19 @@ def preset_path(name: str) -> Path:
             return candidate
     known = sorted(p.stem for p in PRESET_DIR.glob("*.yaml")) if PRESET_DIR.is_dir() else []
     raise ConfigError(f"config file not found: {name!r} (presets: {', '.join(known) or 'none'})")
+
+
+def list_presets() -> list[tuple[str, str]]:
+    """(name, one-line description) of every preset shipped in the package, sorted by name.
+
+    The description is the preset file's first comment line.
+    """
+    presets = []
+    for path in sorted(PRESET_DIR.glob("*.yaml")):
+        first = next((line for line in path.read_text(encoding="utf-8").splitlines()
+                      if line.startswith("#")), "#")
+        presets.append((path.stem, first.lstrip("#").strip()))
+    return presets
 
 
 def _type_hints(cls: type) -> dict[str, Any]:
