@@ -283,3 +283,63 @@ def test_one_forward_shares_batchnorm_statistics() -> None:
     conv_out = net.features[0](x)
     expected = (1 - bn.momentum) * before + bn.momentum * conv_out.mean(dim=(0, 2, 3))
     torch.testing.assert_close(bn.running_mean, expected.detach(), atol=1e-6, rtol=1e-5)
+
+
+# ------------------------------------------------ classifier initialisation (authors' NormedLinear)
+
+
+def mean_pairwise_cosine(w: torch.Tensor) -> float:
+    """Mean of cos(w_a, w_b) over the C(C−1)/2 pairs a < b, by explicit loops in float64."""
+    w = w.double()
+    total, pairs = 0.0, 0
+    for a in range(w.shape[0]):
+        for b in range(a + 1, w.shape[0]):
+            total += float(torch.dot(w[a], w[b]) / (w[a].norm() * w[b].norm()))
+            pairs += 1
+    return total / pairs
+
+
+def test_classifier_default_init_gives_unit_class_vectors() -> None:
+    for d, c in [(16, 3), (64, 10), (512, 100)]:
+        clf = CosineClassifier(d, c)
+        assert clf.init == "normed"
+        norms = clf.weight.detach().double().norm(dim=1)
+        torch.testing.assert_close(norms, torch.ones(c, dtype=torch.float64), atol=1e-6, rtol=0)
+    net = ECLNetwork("small_cnn", 7)
+    norms = net.classifier_weight.detach().double().norm(dim=1)
+    torch.testing.assert_close(norms, torch.ones(7, dtype=torch.float64), atol=1e-6, rtol=0)
+
+
+def test_normed_init_is_near_orthogonal_at_d512_c100() -> None:
+    import numpy as np
+
+    torch.manual_seed(3)
+    ours = mean_pairwise_cosine(CosineClassifier(512, 100).weight.detach())
+    # independent: the same distribution drawn with NumPy, normalised by hand
+    rng = np.random.default_rng(3)
+    v = rng.uniform(-1.0, 1.0, size=(100, 512))
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    g = v @ v.T
+    reference = float(g[np.triu_indices(100, k=1)].mean())
+    # E[cos] = 0 by symmetry; the mean over 4950 pairs has std ≈ 1/sqrt(512·4950) ≈ 6e-4
+    assert abs(reference) < 5e-3 and abs(ours) < 5e-3 and abs(ours - reference) < 1e-2
+    # the old Kaiming rows are not unit vectors (norm ≈ sqrt(1/3) ≈ 0.58 per row at any d)
+    kaiming = CosineClassifier(512, 100, init="kaiming").weight.detach().norm(dim=1)
+    assert abs(float(kaiming.mean()) - math.sqrt(1 / 3)) < 0.02
+
+
+def test_logits_are_scale_times_cosine_with_normed_init() -> None:
+    clf = CosineClassifier(12, 5, scale=30.0)
+    h = torch.randn(4, 12) * 7.0
+    expected = brute_cosine_logits(h, clf.weight.detach(), 30.0)
+    torch.testing.assert_close(clf(h).detach().double(), expected, atol=1e-5, rtol=1e-6)
+    # unit rows: the logits are s · norm(h) · W^T with W used as it is
+    direct = 30.0 * (h.double() / h.double().norm(dim=1, keepdim=True)) @ clf.weight.detach().double().t()
+    torch.testing.assert_close(clf(h).detach().double(), direct, atol=1e-5, rtol=1e-6)
+
+
+def test_classifier_init_validation() -> None:
+    with pytest.raises(ValueError, match="init"):
+        CosineClassifier(8, 3, init="xavier")
+    with pytest.raises(ValueError, match="init"):
+        ECLNetwork("small_cnn", 3, classifier_init="zeros")
