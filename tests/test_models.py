@@ -16,6 +16,7 @@ from ecl.models import (
     ECLOutput,
     ProjectionHead,
     PrototypeMap,
+    PrototypeMLP,
     build_backbone,
 )
 
@@ -343,3 +344,98 @@ def test_classifier_init_validation() -> None:
         CosineClassifier(8, 3, init="xavier")
     with pytest.raises(ValueError, match="init"):
         ECLNetwork("small_cnn", 3, classifier_init="zeros")
+
+
+# ------------------------------------------------ BCL's prototype map (MLP "head_fc")
+
+
+def brute_mlp_prototypes(mlp: nn.Sequential, w: torch.Tensor, train: bool) -> torch.Tensor:
+    """norm(L2(ReLU(BN(L1 w_c)))) class by class in float64; BN over the C rows (biased variance)
+    in train mode, with the running averages in eval mode."""
+    l1, bn, _, l2 = (m for m in mlp)
+    with torch.no_grad():
+        return _brute_mlp(l1, bn, l2, w.double(), train)
+
+
+def _brute_mlp(l1: nn.Linear, bn: nn.BatchNorm1d, l2: nn.Linear, w: torch.Tensor, train: bool) -> torch.Tensor:
+    u = torch.stack([torch.mv(l1.weight.double(), w[c]) + l1.bias.double() for c in range(w.shape[0])])
+    if train:
+        mean = u.mean(dim=0)
+        var = ((u - mean) ** 2).mean(dim=0)
+    else:
+        mean, var = bn.running_mean.double(), bn.running_var.double()
+    rows = []
+    for c in range(w.shape[0]):
+        a = (u[c] - mean) / torch.sqrt(var + bn.eps) * bn.weight.double() + bn.bias.double()
+        v = torch.mv(l2.weight.double(), a.clamp_min(0)) + l2.bias.double()
+        rows.append(v / math.sqrt(float((v * v).sum())))
+    return torch.stack(rows)
+
+
+def test_mlp_prototype_head_shapes_and_structure() -> None:
+    net = ECLNetwork("small_cnn", 10, projection_dim=32, prototype_head="mlp")
+    assert net.prototype_head == "mlp" and isinstance(net.prototype_map, PrototypeMLP)
+    l1, bn, relu, l2 = net.prototype_map.mlp
+    d = net.feature_dim
+    assert (l1.in_features, l1.out_features, bn.num_features, l2.in_features, l2.out_features) == (d, d, d, d, 32)
+    assert isinstance(bn, nn.BatchNorm1d) and isinstance(relu, nn.ReLU)
+    out = net(torch.randn(6, 3, 16, 16))
+    assert out.prototypes.shape == (10, 32) and out.projections.shape == (6, 32)
+    torch.testing.assert_close(out.prototypes.double().norm(dim=1), torch.ones(10, dtype=torch.float64), atol=1e-6, rtol=0)
+    # the default stays ECL's linear map; BCL's CIFAR d_z = 128 may exceed d
+    assert isinstance(ECLNetwork("small_cnn", 3).prototype_map, PrototypeMap)
+    bcl = ECLNetwork("resnet32", 100, projection_dim=128, prototype_head="mlp")
+    assert bcl.prototypes().shape == (100, 128)
+
+
+def test_mlp_prototypes_match_brute_force_in_train_and_eval_mode() -> None:
+    pm = PrototypeMLP(6, 4)
+    nn.init.normal_(pm.mlp[1].weight)
+    nn.init.normal_(pm.mlp[1].bias)
+    w = torch.randn(5, 6)
+    pm.train()
+    before = pm.mlp[1].running_mean.clone()
+    expected_train = brute_mlp_prototypes(pm.mlp, w, train=True)
+    torch.testing.assert_close(pm(w).detach().double(), expected_train, atol=1e-5, rtol=1e-5)
+    # train mode updated the running averages from the C rows (momentum 0.1, unbiased variance)
+    u = (w.double() @ pm.mlp[0].weight.double().t() + pm.mlp[0].bias.double())
+    torch.testing.assert_close(pm.mlp[1].running_mean.double(), 0.9 * before.double() + 0.1 * u.mean(0), atol=1e-6, rtol=0)
+    torch.testing.assert_close(pm.mlp[1].running_var.double(), 0.9 + 0.1 * u.var(0, unbiased=True), atol=1e-5, rtol=0)
+    pm.eval()
+    expected_eval = brute_mlp_prototypes(pm.mlp, w, train=False)
+    got = pm(w).detach().double()
+    torch.testing.assert_close(got, expected_eval, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got.norm(dim=1), torch.ones(5, dtype=torch.float64), atol=1e-6, rtol=0)
+    assert not torch.allclose(got, expected_train, atol=1e-3)  # eval uses running stats, not these rows'
+
+
+def test_mlp_prototype_gradients_reach_w_and_the_mlp() -> None:
+    net = ECLNetwork("small_cnn", 5, projection_dim=8, prototype_head="mlp")
+    p = net.prototypes()
+    (p * torch.randn_like(p)).sum().backward()
+    l1, bn, _, l2 = net.prototype_map.mlp
+    for name, param in (("W", net.classifier_weight), ("L1", l1.weight), ("b1", l1.bias), ("gamma", bn.weight),
+                        ("beta", bn.bias), ("L2", l2.weight), ("b2", l2.bias)):
+        assert param.grad is not None and torch.isfinite(param.grad).all() and float(param.grad.abs().sum()) > 0, name
+
+
+def test_mlp_prototype_gradient_matches_finite_difference() -> None:
+    """d loss / d W through BN (train-mode batch statistics over the C rows), float64."""
+    pm = PrototypeMLP(5, 3).double()
+    w = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
+    target = torch.randn(4, 3, dtype=torch.float64)
+    (pm(w) * target).sum().backward()
+    eps = 1e-6
+    for c in range(4):
+        for k in range(5):
+            wp, wm = w.detach().clone(), w.detach().clone()
+            wp[c, k] += eps
+            wm[c, k] -= eps
+            with torch.no_grad():
+                fd = ((pm(wp) * target).sum() - (pm(wm) * target).sum()) / (2 * eps)
+            assert abs(float(fd) - float(w.grad[c, k])) < 1e-5
+
+
+def test_prototype_head_validation() -> None:
+    with pytest.raises(ValueError, match="prototype_head"):
+        ECLNetwork("small_cnn", 3, prototype_head="conv")
