@@ -16,6 +16,7 @@ from ecl.models import (
     ECLOutput,
     ProjectionHead,
     PrototypeMap,
+    PrototypeMLP,
     build_backbone,
 )
 
@@ -283,3 +284,158 @@ def test_one_forward_shares_batchnorm_statistics() -> None:
     conv_out = net.features[0](x)
     expected = (1 - bn.momentum) * before + bn.momentum * conv_out.mean(dim=(0, 2, 3))
     torch.testing.assert_close(bn.running_mean, expected.detach(), atol=1e-6, rtol=1e-5)
+
+
+# ------------------------------------------------ classifier initialisation (authors' NormedLinear)
+
+
+def mean_pairwise_cosine(w: torch.Tensor) -> float:
+    """Mean of cos(w_a, w_b) over the C(C−1)/2 pairs a < b, by explicit loops in float64."""
+    w = w.double()
+    total, pairs = 0.0, 0
+    for a in range(w.shape[0]):
+        for b in range(a + 1, w.shape[0]):
+            total += float(torch.dot(w[a], w[b]) / (w[a].norm() * w[b].norm()))
+            pairs += 1
+    return total / pairs
+
+
+def test_classifier_default_init_gives_unit_class_vectors() -> None:
+    for d, c in [(16, 3), (64, 10), (512, 100)]:
+        clf = CosineClassifier(d, c)
+        assert clf.init == "normed"
+        norms = clf.weight.detach().double().norm(dim=1)
+        torch.testing.assert_close(norms, torch.ones(c, dtype=torch.float64), atol=1e-6, rtol=0)
+    net = ECLNetwork("small_cnn", 7)
+    norms = net.classifier_weight.detach().double().norm(dim=1)
+    torch.testing.assert_close(norms, torch.ones(7, dtype=torch.float64), atol=1e-6, rtol=0)
+
+
+def test_normed_init_is_near_orthogonal_at_d512_c100() -> None:
+    import numpy as np
+
+    torch.manual_seed(3)
+    ours = mean_pairwise_cosine(CosineClassifier(512, 100).weight.detach())
+    # independent: the same distribution drawn with NumPy, normalised by hand
+    rng = np.random.default_rng(3)
+    v = rng.uniform(-1.0, 1.0, size=(100, 512))
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    g = v @ v.T
+    reference = float(g[np.triu_indices(100, k=1)].mean())
+    # E[cos] = 0 by symmetry; the mean over 4950 pairs has std ≈ 1/sqrt(512·4950) ≈ 6e-4
+    assert abs(reference) < 5e-3 and abs(ours) < 5e-3 and abs(ours - reference) < 1e-2
+    # the old Kaiming rows are not unit vectors (norm ≈ sqrt(1/3) ≈ 0.58 per row at any d)
+    kaiming = CosineClassifier(512, 100, init="kaiming").weight.detach().norm(dim=1)
+    assert abs(float(kaiming.mean()) - math.sqrt(1 / 3)) < 0.02
+
+
+def test_logits_are_scale_times_cosine_with_normed_init() -> None:
+    clf = CosineClassifier(12, 5, scale=30.0)
+    h = torch.randn(4, 12) * 7.0
+    expected = brute_cosine_logits(h, clf.weight.detach(), 30.0)
+    torch.testing.assert_close(clf(h).detach().double(), expected, atol=1e-5, rtol=1e-6)
+    # unit rows: the logits are s · norm(h) · W^T with W used as it is
+    direct = 30.0 * (h.double() / h.double().norm(dim=1, keepdim=True)) @ clf.weight.detach().double().t()
+    torch.testing.assert_close(clf(h).detach().double(), direct, atol=1e-5, rtol=1e-6)
+
+
+def test_classifier_init_validation() -> None:
+    with pytest.raises(ValueError, match="init"):
+        CosineClassifier(8, 3, init="xavier")
+    with pytest.raises(ValueError, match="init"):
+        ECLNetwork("small_cnn", 3, classifier_init="zeros")
+
+
+# ------------------------------------------------ BCL's prototype map (MLP "head_fc")
+
+
+def brute_mlp_prototypes(mlp: nn.Sequential, w: torch.Tensor, train: bool) -> torch.Tensor:
+    """norm(L2(ReLU(BN(L1 w_c)))) class by class in float64; BN over the C rows (biased variance)
+    in train mode, with the running averages in eval mode."""
+    l1, bn, _, l2 = (m for m in mlp)
+    with torch.no_grad():
+        return _brute_mlp(l1, bn, l2, w.double(), train)
+
+
+def _brute_mlp(l1: nn.Linear, bn: nn.BatchNorm1d, l2: nn.Linear, w: torch.Tensor, train: bool) -> torch.Tensor:
+    u = torch.stack([torch.mv(l1.weight.double(), w[c]) + l1.bias.double() for c in range(w.shape[0])])
+    if train:
+        mean = u.mean(dim=0)
+        var = ((u - mean) ** 2).mean(dim=0)
+    else:
+        mean, var = bn.running_mean.double(), bn.running_var.double()
+    rows = []
+    for c in range(w.shape[0]):
+        a = (u[c] - mean) / torch.sqrt(var + bn.eps) * bn.weight.double() + bn.bias.double()
+        v = torch.mv(l2.weight.double(), a.clamp_min(0)) + l2.bias.double()
+        rows.append(v / math.sqrt(float((v * v).sum())))
+    return torch.stack(rows)
+
+
+def test_mlp_prototype_head_shapes_and_structure() -> None:
+    net = ECLNetwork("small_cnn", 10, projection_dim=32, prototype_head="mlp")
+    assert net.prototype_head == "mlp" and isinstance(net.prototype_map, PrototypeMLP)
+    l1, bn, relu, l2 = net.prototype_map.mlp
+    d = net.feature_dim
+    assert (l1.in_features, l1.out_features, bn.num_features, l2.in_features, l2.out_features) == (d, d, d, d, 32)
+    assert isinstance(bn, nn.BatchNorm1d) and isinstance(relu, nn.ReLU)
+    out = net(torch.randn(6, 3, 16, 16))
+    assert out.prototypes.shape == (10, 32) and out.projections.shape == (6, 32)
+    torch.testing.assert_close(out.prototypes.double().norm(dim=1), torch.ones(10, dtype=torch.float64), atol=1e-6, rtol=0)
+    # the default stays ECL's linear map; BCL's CIFAR d_z = 128 may exceed d
+    assert isinstance(ECLNetwork("small_cnn", 3).prototype_map, PrototypeMap)
+    bcl = ECLNetwork("resnet32", 100, projection_dim=128, prototype_head="mlp")
+    assert bcl.prototypes().shape == (100, 128)
+
+
+def test_mlp_prototypes_match_brute_force_in_train_and_eval_mode() -> None:
+    pm = PrototypeMLP(6, 4)
+    nn.init.normal_(pm.mlp[1].weight)
+    nn.init.normal_(pm.mlp[1].bias)
+    w = torch.randn(5, 6)
+    pm.train()
+    before = pm.mlp[1].running_mean.clone()
+    expected_train = brute_mlp_prototypes(pm.mlp, w, train=True)
+    torch.testing.assert_close(pm(w).detach().double(), expected_train, atol=1e-5, rtol=1e-5)
+    # train mode updated the running averages from the C rows (momentum 0.1, unbiased variance)
+    u = (w.double() @ pm.mlp[0].weight.double().t() + pm.mlp[0].bias.double())
+    torch.testing.assert_close(pm.mlp[1].running_mean.double(), 0.9 * before.double() + 0.1 * u.mean(0), atol=1e-6, rtol=0)
+    torch.testing.assert_close(pm.mlp[1].running_var.double(), 0.9 + 0.1 * u.var(0, unbiased=True), atol=1e-5, rtol=0)
+    pm.eval()
+    expected_eval = brute_mlp_prototypes(pm.mlp, w, train=False)
+    got = pm(w).detach().double()
+    torch.testing.assert_close(got, expected_eval, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got.norm(dim=1), torch.ones(5, dtype=torch.float64), atol=1e-6, rtol=0)
+    assert not torch.allclose(got, expected_train, atol=1e-3)  # eval uses running stats, not these rows'
+
+
+def test_mlp_prototype_gradients_reach_w_and_the_mlp() -> None:
+    net = ECLNetwork("small_cnn", 5, projection_dim=8, prototype_head="mlp")
+    p = net.prototypes()
+    (p * torch.randn_like(p)).sum().backward()
+    l1, bn, _, l2 = net.prototype_map.mlp
+    for name, param in (("W", net.classifier_weight), ("L1", l1.weight), ("b1", l1.bias), ("gamma", bn.weight),
+                        ("beta", bn.bias), ("L2", l2.weight), ("b2", l2.bias)):
+        assert param.grad is not None and torch.isfinite(param.grad).all() and float(param.grad.abs().sum()) > 0, name
+
+
+def test_mlp_prototype_gradient_matches_finite_difference() -> None:
+    """d loss / d W through BN (train-mode batch statistics over the C rows), float64."""
+    pm = PrototypeMLP(5, 3).double()
+    w = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
+    target = torch.randn(4, 3, dtype=torch.float64)
+    (pm(w) * target).sum().backward()
+    eps = 1e-6
+    for c in range(4):
+        for k in range(5):
+            wp, wm = w.detach().clone(), w.detach().clone()
+            wp[c, k] += eps
+            wm[c, k] -= eps
+            with torch.no_grad():
+                fd = ((pm(wp) * target).sum() - (pm(wm) * target).sum()) / (2 * eps)
+            assert abs(float(fd) - float(w.grad[c, k])) < 1e-5
+
+
+def test_prototype_head_validation() -> None:
+    with pytest.raises(ValueError, match="prototype_head"):
+        ECLNetwork("small_cnn", 3, prototype_head="conv")

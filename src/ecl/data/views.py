@@ -1,32 +1,172 @@
-"""Training views (one classifier view + V SimCLR contrastive views) and the evaluation view.
+"""Per-image training views (one classifier view + V contrastive views) and the evaluation view.
 
-All on `torchvision.transforms.v2`, applied to PIL RGB images, so every random draw comes from
-torch's generator (`torch.manual_seed` makes them reproducible). Output tensors are (3,S,S)
-float32, normalised with the dataset's mean/std.
+All on `torchvision.transforms.v2` applied to PIL RGB images; timm's RandAugment is run under a
+seed drawn from torch's generator, so every random draw follows `torch.manual_seed` (Python's and
+NumPy's global generators are left as they were). Output tensors are plain (3,S,S) float32.
 
-Styles:
-- "cifar" (32 px): classifier = fit to S + RandomCrop(S, padding=S/8) + flip + ColorJitter(0.4,0.4,0.4)
-  + RandAugment(2, 10) + Normalize + RandomErasing; contrastive = SimCLR
-  (RandomResizedCrop(S, scale=(0.08,1)), flip, ColorJitter(0.4,0.4,0.4,0.1) p=0.8, grey p=0.2).
-- "imagenet" (224 px): as cifar but RandomResizedCrop(S) instead of the padded crop.
-- "small" (digits / MNIST, 16-28 px): no flips (digits are not mirror-symmetric), mild crops
-  (scale 0.6-1) and affine jitter, mild colour jitter, a light RandAugment (1 op, magnitude 5).
-Evaluation: imagenet Resize(S/0.875) + CenterCrop(S); cifar/small: fit to S (a no-op at S×S).
+Recipes (DESIGN.md §1 "Views"), selected by name:
+
+- ``"authors"`` (the authors' ProConDual/ECL `main_cifar.py` recipe, any size):
+  view 1: RandomResizedCrop(S, scale 0.08–1) → flip → ColorJitter(0.4,0.4,0.4,0) always →
+  timm RandAugment ``rand-n2-m10-mstd0.5`` (each of 2 ops with p 0.5, magnitude 10 ± 0.5;
+  hparams translate_pct 0.45, translate_const int(0.45·S), img_mean = the mean colour as uint8)
+  → to [0,1] → RandomErasing(p 0.5, value 3) → normalise;
+  views 2..: RandomResizedCrop(S, scale 0.08–1) → flip → ColorJitter(0.4,0.4,0.4,0.1) with p 0.8
+  → RandomGrayscale(0.2) → to [0,1] → RandomErasing(p 0.5, value 3) → normalise.
+  Normalisation always uses the ImageNet mean/std (the authors do so for CIFAR too): the mean/std
+  passed by the caller are the dataset's and are replaced (see :func:`recipe_statistics`).
+- ``"bcl"`` (BCL's CIFAR protocol at 32 px). Our reading of DESIGN.md ("RandomCrop(32, pad 4) +
+  flip for the crop, no erasing on the contrastive views, and CIFAR mean/std"): every view
+  replaces RandomResizedCrop by fit-to-S → RandomCrop(S, padding S/8 (4 at 32 px)) → flip;
+  view 1 is otherwise the authors' view 1 (RandAugment fill = the mean colour of the given mean,
+  erasing p 0.5 value 3 before normalising); the contrastive views are the authors' contrastive
+  views without erasing. Normalisation uses the caller's mean/std (CIFAR's for CIFAR).
+- ``"small"`` (8–28 px digits/clothes): upsample to S first, then mild geometry: view 1 =
+  RandomAffine(10°, translate 0.1, scale 0.9–1.1) → [flip] → ColorJitter(0.3,0.3) → torchvision
+  RandAugment(1, 5); views 2..: RandomResizedCrop(S, 0.5–1, ratio 0.8–1.25) → RandomAffine(10°) →
+  [flip] → ColorJitter(0.4,0.4,0.4,0.1) p 0.8 → RandomGrayscale(0.2). No erasing. Flip is off by
+  default (digits are not mirror-symmetric); ``flip=True`` for clothes. Caller's mean/std.
+
+Evaluation (:class:`Preprocessing`): recipe "authors" at S ≥ 64 resizes the shorter side to
+int(S/0.875) and centre-crops S (256 → 224); otherwise the image is fitted to S (shorter side to S,
+centre crop; a no-op at S×S). The old dataset *style* names are still accepted everywhere a recipe
+is ("cifar" → "bcl", "imagenet" → "authors", "small" → "small"; :func:`recipe_for_style`).
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image
+from timm.data.auto_augment import rand_augment_transform
 from torch import Tensor
 from torchvision.transforms import v2
 
-__all__ = ["STYLES", "build_train_transform", "build_eval_transform", "MultiViewTransform"]
+__all__ = [
+    "RECIPES",
+    "STYLES",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "AUTHORS_RANDAUGMENT",
+    "ERASING_VALUE",
+    "Preprocessing",
+    "TorchSeededRandAugment",
+    "MultiViewTransform",
+    "recipe_for_style",
+    "resolve_recipe",
+    "recipe_statistics",
+    "eval_preprocessing",
+    "build_train_transform",
+    "build_eval_transform",
+]
 
-STYLES = ("small", "cifar", "imagenet")
+RECIPES = ("authors", "bcl", "small")
+STYLES = ("small", "cifar", "imagenet")  # the datasets' old view-style names, mapped to recipes
+_STYLE_TO_RECIPE = {"cifar": "bcl", "imagenet": "authors", "small": "small"}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+AUTHORS_RANDAUGMENT = "rand-n2-m10-mstd0.5"
+ERASING_VALUE = 3.0  # in [0,1] pixel units, before normalising: a bright patch
+_EVAL_CROP_RATIO = 0.875  # 224 / 256
+_EVAL_CROP_MIN_SIZE = 64  # below this, the authors' recipe evaluates the image fitted to S
+
+
+def recipe_for_style(style: str) -> str:
+    """The recipe a dataset's old view style stands for: cifar→bcl, imagenet→authors, small→small."""
+    if style not in _STYLE_TO_RECIPE:
+        raise ValueError(f"style: must be one of {', '.join(STYLES)}, got {style!r}")
+    return _STYLE_TO_RECIPE[style]
+
+
+def resolve_recipe(name: str) -> str:
+    """A recipe name, or an old style name mapped to its recipe; ValueError otherwise."""
+    if name in RECIPES:
+        return name
+    if name in _STYLE_TO_RECIPE:
+        return _STYLE_TO_RECIPE[name]
+    raise ValueError(f"recipe: must be one of {', '.join(RECIPES)} (or style {', '.join(STYLES)}), got {name!r}")
+
+
+def _check_stats(mean: Sequence[float], std: Sequence[float]) -> None:
+    if len(mean) != 3 or len(std) != 3 or any(float(s) <= 0 for s in std):
+        raise ValueError(f"mean/std: expected 3 values each (std > 0), got {mean!r}, {std!r}")
+
+
+def _check_size(image_size: int) -> int:
+    if isinstance(image_size, bool) or int(image_size) < 1:
+        raise ValueError(f"image_size: must be ≥ 1, got {image_size!r}")
+    return int(image_size)
+
+
+def recipe_statistics(
+    recipe: str, mean: Sequence[float], std: Sequence[float]
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The (mean, std) a recipe normalises with: ImageNet's for "authors", else the given ones."""
+    _check_stats(mean, std)
+    if resolve_recipe(recipe) == "authors":
+        return IMAGENET_MEAN, IMAGENET_STD
+    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """The evaluation view, described: shorter side → `resize`, centre crop `size`, normalise.
+
+    `resize == size` means "fit to S" (a no-op for S×S inputs). `mode` is a one-line description
+    for export metadata, e.g. ``"resize_shorter_then_center_crop(256→224)"``.
+    """
+
+    recipe: str
+    size: int
+    resize: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    @property
+    def crop(self) -> int:
+        return self.size
+
+    @property
+    def mode(self) -> str:
+        return f"resize_shorter_then_center_crop({self.resize}→{self.size})"
+
+    def as_dict(self) -> dict:
+        """JSON-ready: recipe, size, resize, crop, mode, mean, std."""
+        return {"recipe": self.recipe, "size": self.size, "resize": self.resize, "crop": self.crop,
+                "mode": self.mode, "mean": list(self.mean), "std": list(self.std)}
+
+    def transform(self) -> Callable[[Image.Image], Tensor]:
+        """PIL image → one (3,S,S) float32 normalised centre view."""
+        if self.resize == self.size:
+            ops: list = [_FitSquare(self.size)]
+        else:
+            ops = [_ToRGB(), v2.Resize(self.resize, antialias=True), v2.CenterCrop(self.size)]
+        return v2.Compose(ops + [_ToNormalizedTensor(self.mean, self.std)])
+
+
+def eval_preprocessing(image_size: int, recipe: str, mean: Sequence[float], std: Sequence[float]) -> Preprocessing:
+    """The :class:`Preprocessing` of `recipe` (or old style name) at `image_size` for a dataset's mean/std."""
+    size = _check_size(image_size)
+    name = resolve_recipe(recipe)
+    m, s = recipe_statistics(name, mean, std)
+    resize = int(size / _EVAL_CROP_RATIO) if (name == "authors" and size >= _EVAL_CROP_MIN_SIZE) else size
+    return Preprocessing(name, size, resize, m, s)  # type: ignore[arg-type]
+
+
+class _ToRGB:
+    """PIL image of any mode → RGB (identity for RGB and for tensors)."""
+
+    def __call__(self, img):
+        if isinstance(img, Image.Image) and img.mode != "RGB":
+            return img.convert("RGB")
+        return img
+
+    def __repr__(self) -> str:
+        return "ToRGB()"
 
 
 class _FitSquare:
@@ -37,6 +177,7 @@ class _FitSquare:
         self._ops = v2.Compose([v2.Resize(size, antialias=True), v2.CenterCrop(size)])
 
     def __call__(self, img: Image.Image) -> Image.Image:
+        img = _ToRGB()(img)
         if isinstance(img, Image.Image) and img.size == (self.size, self.size):
             return img
         return self._ops(img)
@@ -45,84 +186,133 @@ class _FitSquare:
         return f"FitSquare(size={self.size})"
 
 
-def _check(image_size: int, style: str, mean: Sequence[float], std: Sequence[float]) -> None:
-    if style not in STYLES:
-        raise ValueError(f"style: must be one of {', '.join(STYLES)}, got {style!r}")
-    if int(image_size) < 1:
-        raise ValueError(f"image_size: must be ≥ 1, got {image_size!r}")
-    if len(mean) != 3 or len(std) != 3 or any(s <= 0 for s in std):
-        raise ValueError(f"mean/std: expected 3 values each (std > 0), got {mean!r}, {std!r}")
+def _pil_to_float(img: Image.Image | Tensor) -> Tensor:
+    """PIL RGB (H,W,3) uint8 or a (3,H,W) tensor → float32 (3,H,W) in [0,1], a fresh tensor."""
+    if isinstance(img, Image.Image):
+        if img.mode != "RGB":
+            img = img.convert("RGB")
+        return torch.from_numpy(np.array(img, dtype=np.float32)).permute(2, 0, 1).div_(255.0).contiguous()
+    return v2.functional.to_dtype(torch.as_tensor(img), torch.float32, scale=True).clone()
 
 
-class _ToNormalizedTensor:
-    """PIL RGB (H,W,3) uint8 → float32 (3,H,W): (x/255 − mean)/std.
-
-    Same numbers as v2.ToImage + ToDtype(float32, scale=True) + Normalize, at a fraction of the
-    per-call overhead (it matters for the tiny embedded images).
-    """
-
-    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        self.mean = torch.tensor([float(v) for v in mean], dtype=torch.float32).view(3, 1, 1)
-        self.std = torch.tensor([float(v) for v in std], dtype=torch.float32).view(3, 1, 1)
+class _ToFloat:
+    """PIL RGB → float32 (3,H,W) in [0,1] (no normalisation; erasing comes next)."""
 
     def __call__(self, img: Image.Image | Tensor) -> Tensor:
-        if isinstance(img, Image.Image):
-            if img.mode != "RGB":
-                img = img.convert("RGB")
-            x = torch.from_numpy(np.array(img, dtype=np.float32)).permute(2, 0, 1).div_(255.0)
-        else:  # a uint8 or float tensor (3,H,W)
-            x = v2.functional.to_dtype(img, torch.float32, scale=True).clone()
-        return x.sub_(self.mean).div_(self.std).contiguous()
+        return _pil_to_float(img)
 
     def __repr__(self) -> str:
-        return f"ToNormalizedTensor(mean={self.mean.flatten().tolist()}, std={self.std.flatten().tolist()})"
+        return "ToFloat01()"
 
 
-def _to_tensor(mean: Sequence[float], std: Sequence[float]) -> list:
-    return [_ToNormalizedTensor(mean, std)]
+class _Normalize:
+    """(3,H,W) float → (x − mean)/std per channel; `mean`, `std` kept as tuples for read-back."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        self.mean = tuple(float(v) for v in mean)
+        self.std = tuple(float(v) for v in std)
+        self._m = torch.tensor(self.mean, dtype=torch.float32).view(3, 1, 1)
+        self._s = torch.tensor(self.std, dtype=torch.float32).view(3, 1, 1)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return (x.as_subclass(torch.Tensor) - self._m).div_(self._s).contiguous()
+
+    def __repr__(self) -> str:
+        return f"Normalize(mean={list(self.mean)}, std={list(self.std)})"
 
 
-def _classifier_view(size: int, style: str, mean, std, randaugment: bool) -> v2.Compose:
-    if style == "small":
+class _ToNormalizedTensor(_Normalize):
+    """PIL RGB → float32 (3,H,W): (x/255 − mean)/std in one step (cheap for tiny images)."""
+
+    def __call__(self, img: Image.Image | Tensor) -> Tensor:  # type: ignore[override]
+        return _pil_to_float(img).sub_(self._m).div_(self._s).contiguous()
+
+    def __repr__(self) -> str:
+        return f"ToNormalizedTensor(mean={list(self.mean)}, std={list(self.std)})"
+
+
+class TorchSeededRandAugment:
+    """timm's ``rand_augment_transform(config, hparams)`` with its randomness taken from torch.
+
+    timm draws from Python's `random` and NumPy's global generators; each call seeds both from one
+    draw of torch's global generator and restores their previous states afterwards. `transform`
+    is timm's RandAugment object (its `ops`, `num_layers` and each op's `prob`, `magnitude`,
+    `magnitude_std`, `hparams`, `kwargs["fillcolor"]` can be read back).
+    """
+
+    def __init__(self, config: str, hparams: dict) -> None:
+        self.config = config
+        self.hparams = dict(hparams)
+        self.transform = rand_augment_transform(config, dict(hparams))
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        seed = int(torch.randint(0, 2**31 - 1, (1,)).item())
+        py_state, np_state = random.getstate(), np.random.get_state()
+        random.seed(seed)
+        np.random.seed(seed)
+        try:
+            return self.transform(img)
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+    def __repr__(self) -> str:
+        return f"TorchSeededRandAugment({self.config!r}, hparams={self.hparams!r})"
+
+
+def _randaugment_hparams(size: int, mean: Sequence[float]) -> dict:
+    """timm hparams: translate 0.45 (relative ops; absolute const 0.45·S), fill = mean colour (uint8)."""
+    return {
+        "translate_pct": 0.45,
+        "translate_const": int(size * 0.45),
+        "img_mean": tuple(min(255, round(255 * float(m))) for m in mean),
+    }
+
+
+def _crop_ops(size: int, recipe: str, flip: bool) -> list:
+    """The crop + flip that start every view of "authors" (RRC 0.08–1) and "bcl" (pad-4 crop)."""
+    if recipe == "authors":
+        ops: list = [_ToRGB(), v2.RandomResizedCrop(size, scale=(0.08, 1.0), antialias=True)]
+    else:
+        ops = [_FitSquare(size), v2.RandomCrop(size, padding=max(1, size // 8))]
+    return ops + ([v2.RandomHorizontalFlip()] if flip else [])
+
+
+def _erasing() -> v2.RandomErasing:
+    return v2.RandomErasing(p=0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=ERASING_VALUE)
+
+
+def _classifier_view(size: int, recipe: str, mean, std, flip: bool, randaugment: bool) -> v2.Compose:
+    """View 1 of `recipe`: PIL → (3,S,S) float32 (mean/std already the recipe's)."""
+    if recipe == "small":
         # Upsample first, then mild geometry: crops of an 8x8 digit destroy it (measured: CE on
         # digits-lt fell from ~95% to ~65% test accuracy with crop + erasing).
-        ops: list = [
-            _FitSquare(size),
-            v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1)),
-            v2.ColorJitter(brightness=0.3, contrast=0.3),
-        ]
-        if randaugment:
-            ops.append(v2.RandAugment(num_ops=1, magnitude=5))
-        ops += _to_tensor(mean, std)
-        return v2.Compose(ops)
-    if style == "cifar":
-        ops = [_FitSquare(size), v2.RandomCrop(size, padding=max(1, size // 8))]
-    else:
-        ops = [v2.RandomResizedCrop(size, antialias=True)]
-    ops += [v2.RandomHorizontalFlip(), v2.ColorJitter(0.4, 0.4, 0.4, 0.0)]
+        ops: list = [_FitSquare(size), v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1))]
+        ops += [v2.RandomHorizontalFlip()] if flip else []
+        ops.append(v2.ColorJitter(brightness=0.3, contrast=0.3))
+        ops += [v2.RandAugment(num_ops=1, magnitude=5)] if randaugment else []
+        return v2.Compose(ops + [_ToNormalizedTensor(mean, std)])
+    ops = _crop_ops(size, recipe, flip) + [v2.ColorJitter(0.4, 0.4, 0.4, 0.0)]
     if randaugment:
-        ops.append(v2.RandAugment(num_ops=2, magnitude=10))
-    ops += _to_tensor(mean, std)
-    ops.append(v2.RandomErasing())
-    return v2.Compose(ops)
+        ops.append(TorchSeededRandAugment(AUTHORS_RANDAUGMENT, _randaugment_hparams(size, mean)))
+    return v2.Compose(ops + [_ToFloat(), _erasing(), _Normalize(mean, std)])
 
 
-def _contrastive_view(size: int, style: str, mean, std) -> v2.Compose:
-    if style == "small":
+def _contrastive_view(size: int, recipe: str, mean, std, flip: bool) -> v2.Compose:
+    """Views 2.. of `recipe` (SimCLR-style colour): PIL → (3,S,S) float32."""
+    colour = [v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8), v2.RandomGrayscale(p=0.2)]
+    if recipe == "small":
         ops: list = [
+            _ToRGB(),
             v2.RandomResizedCrop(size, scale=(0.5, 1.0), ratio=(0.8, 1.25), antialias=True),
             v2.RandomAffine(degrees=10),
-            v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
-            v2.RandomGrayscale(p=0.2),
         ]
-    else:
-        ops = [
-            v2.RandomResizedCrop(size, scale=(0.08, 1.0), antialias=True),
-            v2.RandomHorizontalFlip(),
-            v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
-            v2.RandomGrayscale(p=0.2),
-        ]
-    return v2.Compose(ops + _to_tensor(mean, std))
+        ops += [v2.RandomHorizontalFlip()] if flip else []
+        return v2.Compose(ops + colour + [_ToNormalizedTensor(mean, std)])
+    ops = _crop_ops(size, recipe, flip) + colour + [_ToFloat()]
+    if recipe == "authors":
+        ops.append(_erasing())
+    return v2.Compose(ops + [_Normalize(mean, std)])
 
 
 class MultiViewTransform:
@@ -148,30 +338,32 @@ class MultiViewTransform:
 
 def build_train_transform(
     image_size: int,
-    style: str,
+    recipe: str,
     mean: Sequence[float],
     std: Sequence[float],
     num_contrastive_views: int = 2,
+    flip: bool | None = None,
     randaugment: bool = True,
-) -> Callable[[Image.Image], list[Tensor]]:
-    """One call → list of 1 + `num_contrastive_views` tensors (3,S,S): classifier view first."""
-    _check(image_size, style, mean, std)
-    if num_contrastive_views < 0:
+) -> MultiViewTransform:
+    """One call → list of 1 + `num_contrastive_views` tensors (3,S,S): classifier view first.
+
+    `recipe`: "authors" | "bcl" | "small" (or an old style name). `mean`/`std`: the dataset's
+    (the authors' recipe uses ImageNet's instead; :func:`recipe_statistics`). `flip`: None = the
+    recipe's default (on for authors/bcl, off for small). `randaugment`: False drops RandAugment.
+    """
+    size = _check_size(image_size)
+    name = resolve_recipe(recipe)
+    m, s = recipe_statistics(name, mean, std)
+    if isinstance(num_contrastive_views, bool) or int(num_contrastive_views) < 0:
         raise ValueError(f"num_contrastive_views: must be ≥ 0, got {num_contrastive_views!r}")
-    size = int(image_size)
-    classifier = _classifier_view(size, style, mean, std, randaugment)
-    contrastive = _contrastive_view(size, style, mean, std) if num_contrastive_views else None
+    do_flip = (name != "small") if flip is None else bool(flip)
+    classifier = _classifier_view(size, name, m, s, do_flip, bool(randaugment))
+    contrastive = _contrastive_view(size, name, m, s, do_flip) if num_contrastive_views else None
     return MultiViewTransform(classifier, contrastive, int(num_contrastive_views))
 
 
 def build_eval_transform(
-    image_size: int, style: str, mean: Sequence[float], std: Sequence[float]
+    image_size: int, recipe: str, mean: Sequence[float], std: Sequence[float]
 ) -> Callable[[Image.Image], Tensor]:
-    """PIL image → one (3,S,S) float32 centre view."""
-    _check(image_size, style, mean, std)
-    size = int(image_size)
-    if style == "imagenet":
-        ops: list = [v2.Resize(int(size / 0.875), antialias=True), v2.CenterCrop(size)]
-    else:
-        ops = [_FitSquare(size)]
-    return v2.Compose(ops + _to_tensor(mean, std))
+    """PIL image → one (3,S,S) float32 centre view (see :func:`eval_preprocessing`)."""
+    return eval_preprocessing(image_size, recipe, mean, std).transform()

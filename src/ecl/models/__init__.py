@@ -1,8 +1,8 @@
 """Backbones and the ECL network (DESIGN §1 "Network")."""
 
 from .export import InferenceModel, export_model, load_safetensors_model
-from .heads import CosineClassifier, ProjectionHead, PrototypeMap
-from .network import ECLNetwork, ECLOutput
+from .heads import CLASSIFIER_INITS, CosineClassifier, ProjectionHead, PrototypeMap, PrototypeMLP, normed_uniform_
+from .network import PROTOTYPE_HEADS, ECLNetwork, ECLOutput
 from .registry import BACKBONES, build_backbone
 
 __all__ = [
@@ -13,6 +13,10 @@ __all__ = [
     "CosineClassifier",
     "ProjectionHead",
     "PrototypeMap",
+    "PrototypeMLP",
+    "PROTOTYPE_HEADS",
+    "CLASSIFIER_INITS",
+    "normed_uniform_",
     "InferenceModel",
     "export_model",
     "load_safetensors_model",

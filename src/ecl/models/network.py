@@ -1,4 +1,9 @@
-"""The ECL network: encoder + cosine classifier + projection head + prototype map (DESIGN §1)."""
+"""The ECL network: encoder + cosine classifier + projection head + prototype map (DESIGN §1).
+
+Prototype maps (``prototype_head``): "linear" (ECL / ProConDual: ``p_c = norm(A·w_c + b)``) or
+"mlp" (BCL's own: Linear(d,d)-BN-ReLU-Linear(d,d_z) on the classifier rows, see
+:class:`~ecl.models.heads.PrototypeMLP`).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,13 @@ from typing import NamedTuple, Optional
 
 from torch import Tensor, nn
 
-from .heads import CosineClassifier, ProjectionHead, PrototypeMap
+from .heads import CosineClassifier, ProjectionHead, PrototypeMap, PrototypeMLP
 from .registry import build_backbone
 
-__all__ = ["ECLOutput", "ECLNetwork", "CosineClassifier", "ProjectionHead", "PrototypeMap"]
+__all__ = ["PROTOTYPE_HEADS", "ECLOutput", "ECLNetwork", "CosineClassifier", "ProjectionHead", "PrototypeMap",
+           "PrototypeMLP"]
+
+PROTOTYPE_HEADS = ("linear", "mlp")
 
 
 class ECLOutput(NamedTuple):
@@ -25,7 +33,8 @@ class ECLNetwork(nn.Module):
     """Encoder ``f`` (N,3,H,W)->(N,d), cosine classifier W (C,d), projection head, prototype map.
 
     All views of a batch are encoded in one forward call (shared BatchNorm statistics);
-    the caller concatenates them along the batch axis.
+    the caller concatenates them along the batch axis. `prototype_head`: "linear" (default) or
+    "mlp" (BCL); `classifier_init`: "normed" (default, unit class vectors) or "kaiming".
     """
 
     def __init__(
@@ -36,6 +45,8 @@ class ECLNetwork(nn.Module):
         projection_dim: int | None = None,
         scale: float = 30.0,
         with_projection: bool = True,
+        prototype_head: str = "linear",
+        classifier_init: str = "normed",
     ) -> None:
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
@@ -46,6 +57,8 @@ class ECLNetwork(nn.Module):
             raise ValueError(f"projection_dim must be None or an int >= 1, got {projection_dim!r}")
         if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not scale > 0:
             raise ValueError(f"scale must be a number > 0, got {scale!r}")
+        if prototype_head not in PROTOTYPE_HEADS:
+            raise ValueError(f"prototype_head must be one of {', '.join(PROTOTYPE_HEADS)}, got {prototype_head!r}")
         if isinstance(backbone, str):
             backbone = build_backbone(backbone)
         elif not isinstance(backbone, nn.Module):
@@ -59,12 +72,14 @@ class ECLNetwork(nn.Module):
         self.num_classes: int = num_classes
         self.projection_dim: int = out_dim if projection_dim is None else projection_dim
         self.with_projection: bool = bool(with_projection)
-        self.classifier = CosineClassifier(out_dim, num_classes, scale)
+        self.prototype_head: str = prototype_head
+        self.classifier = CosineClassifier(out_dim, num_classes, scale, init=classifier_init)
         self.projection_head: ProjectionHead | None = None
-        self.prototype_map: PrototypeMap | None = None
+        self.prototype_map: PrototypeMap | PrototypeMLP | None = None
         if self.with_projection:
             self.projection_head = ProjectionHead(out_dim, self.projection_dim)
-            self.prototype_map = PrototypeMap(out_dim, self.projection_dim)
+            head = PrototypeMap if prototype_head == "linear" else PrototypeMLP
+            self.prototype_map = head(out_dim, self.projection_dim)
 
     @property
     def scale(self) -> float:
@@ -76,7 +91,7 @@ class ECLNetwork(nn.Module):
         return self.classifier.weight
 
     def prototypes(self) -> Tensor:
-        """Unit class prototypes ``norm(A·w_c + b)``, (C, d_z)."""
+        """Unit class prototypes from the classifier rows, (C, d_z) (linear or BCL's MLP map)."""
         if self.prototype_map is None:
             raise RuntimeError("prototypes() needs with_projection=True")
         return self.prototype_map(self.classifier.weight)
