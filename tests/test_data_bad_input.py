@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from types import SimpleNamespace
+from ecl.config import DataConfig
 
 import numpy as np
 import pytest
@@ -21,7 +21,7 @@ def cfg(root, **kw):
         train_csv=None, test_csv=None, val_csv=None, split_seed=0, verify_images=True,
     )
     base.update(kw)
-    return SimpleNamespace(**base)
+    return DataConfig(**base)
 
 
 def write_image(path: Path, value=0, size=(8, 8), fmt=None):

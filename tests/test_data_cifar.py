@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import pickle
 from pathlib import Path
-from types import SimpleNamespace
+from ecl.config import DataConfig
 
 import numpy as np
 import pytest
@@ -19,7 +19,7 @@ def cfg(root, **kw):
         image_size=None, split_seed=0, verify_images=True,
     )
     base.update(kw)
-    return SimpleNamespace(**base)
+    return DataConfig(**base)
 
 
 def _images(labels, offset):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
-from types import SimpleNamespace
+from ecl.config import DataConfig
 
 import numpy as np
 import pytest
@@ -18,7 +18,7 @@ def cfg(**kw):
         image_size=None, split_seed=0, verify_images=True,
     )
     base.update(kw)
-    return SimpleNamespace(**base)
+    return DataConfig(**base)
 
 
 @pytest.fixture
@@ -111,9 +111,9 @@ def test_summary_and_export(no_network, tmp_path):
     assert s["imbalance_ratio"] == pytest.approx(max(bundle.train_counts) / min(bundle.train_counts))
     counts = bundle.train_counts
     assert s["shot_groups"] == {
-        "many": sum(n > 100 for n in counts),
-        "medium": sum(20 <= n <= 100 for n in counts),
-        "few": sum(n < 20 for n in counts),
+        "many": [c for c, n in enumerate(counts) if n > 100],
+        "medium": [c for c, n in enumerate(counts) if 20 <= n <= 100],
+        "few": [c for c, n in enumerate(counts) if n < 20],
     }
     text = format_summary(s)
     assert "digits-lt" in text and "total" in text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
+from ecl.config import DataConfig
 
 import pytest
 from PIL import Image
@@ -18,7 +18,7 @@ def cfg(root, **kw):
         image_size=None, train_csv=None, test_csv=None, val_csv=None, split_seed=0, verify_images=True,
     )
     base.update(kw)
-    return SimpleNamespace(**base)
+    return DataConfig(**base)
 
 
 def write_image(path: Path, value: int = 0, size=(9, 7), fmt=None):

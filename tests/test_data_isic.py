@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
+from ecl.config import DataConfig
 
 import pytest
 from PIL import Image
 
-from ecl.data import DataError, build_datasets
+from ecl.data import DataError, build_datasets, export_split, split_record
 
 CLASSES = ["MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC"]
 
@@ -18,7 +18,7 @@ def cfg(root, **kw):
     base = dict(name="isic2019", root=str(root), imbalance_factor=None, profile="exp", test_profile="balanced",
                 image_size=None, split_seed=0, verify_images=True)
     base.update(kw)
-    return SimpleNamespace(**base)
+    return DataConfig(**base)
 
 
 def write_isic(root: Path, per_class=(10, 15, 5, 5, 6, 3, 4, 5), extra_rows=()):
@@ -56,11 +56,16 @@ def test_isic_stratified_split(tmp_path):
     assert build_datasets(cfg(tmp_path, split_seed=1)).split_record["images"] != images
 
 
-def test_isic_split_file_written_and_reused(tmp_path):
+def test_isic_split_record_saved_then_reused(tmp_path):
     write_isic(tmp_path / "data")
     run = tmp_path / "run"
     first = build_datasets(cfg(tmp_path / "data", split_seed=0), run_dir=run)
+    assert not run.exists()  # the data layer returns the record; the caller writes it
+    export_split(first, run / "split.json")
     saved = json.loads((run / "split.json").read_text())
+    assert saved == split_record(first)
+    from_dict = build_datasets(cfg(tmp_path / "data", split_seed=5), saved_split=saved)
+    assert from_dict.split_record["images"] == first.split_record["images"]
     assert saved["images"] == first.split_record["images"] and saved["seed"] == 0
     again = build_datasets(cfg(tmp_path / "data", split_seed=5), run_dir=run)  # resume: same split
     assert again.split_record["images"] == first.split_record["images"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
+from ecl.config import DataConfig
 
 import pytest
 from PIL import Image
@@ -18,7 +18,7 @@ def cfg(root, **kw):
         verify_images=True,
     )
     base.update(kw)
-    return SimpleNamespace(**base)
+    return DataConfig(**base)
 
 
 def write_image(path: Path, value: int = 0, size=(6, 5)):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ecl.data import class_counts, long_tail_counts, select_long_tail
-from ecl.data.bundle import shot_groups
+from ecl.data import shot_groups
 
 
 @pytest.mark.parametrize("max_count, classes, imbalance", [(500, 10, 100), (124, 10, 10), (400, 10, 100), (37, 7, 3.5)])
@@ -45,4 +45,7 @@ def test_class_counts_and_shot_groups_loops():
     labels = [2, 2, 0, 5, 2]
     assert class_counts(labels, 6) == [sum(1 for v in labels if v == c) for c in range(6)]
     counts = [500, 101, 100, 20, 19, 1]
-    assert shot_groups(counts, 100, 20) == {"many": 2, "medium": 2, "few": 2}
+    expected = {"many": [], "medium": [], "few": []}
+    for c, n in enumerate(counts):  # one meaning: class indices by training count
+        expected["many" if n > 100 else "few" if n < 20 else "medium"].append(c)
+    assert shot_groups(counts, 100, 20) == expected == {"many": [0, 1], "medium": [2, 3], "few": [4, 5]}

@@ -60,7 +60,8 @@ class DataConfig:
     test_csv: str | None = None
     val_csv: str | None = None
     num_classes: int | None = None  # lists / integer-label CSV: fixes C (labels must be < C)
-    split_seed: int = 0  # seed of the carved test/val splits (embedded data, ISIC)
+    split_seed: int = 0  # seed of the carved test/val splits (embedded data, ISIC, val_per_class)
+    val_per_class: int = 0  # balanced validation from the unused pool (CIFAR/MNIST/Fashion-MNIST-LT); 0: none
     contrastive_views: int = 2  # views per image for the contrastive loss
     randaugment: bool = True  # RandAugment(n=2, m=10) in the classifier view
     verify_images: bool = True  # open every image header before training

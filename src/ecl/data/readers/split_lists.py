@@ -2,34 +2,33 @@
 
 data.train_list / data.test_list / optional data.val_list (absolute, or relative to data.root):
 one `relative/path label` per line, image paths relative to data.root, labels 0..C−1 with
-C = (largest training label) + 1 (or `data.num_classes` when such a field exists). Every class
+C = (largest training label) + 1 (or `data.num_classes` when set). Every class
 needs a training image; a test/val label must be a training class. Classes are named "0".."C−1".
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ecl.data.bundle import DataBundle
-from ecl.data.common import (
+from ecl.data.errors import Problems
+from ecl.data.readers.file_list import (
     IMAGENET_MEAN,
     IMAGENET_STD,
-    cfg_get,
-    file_image_size_style,
-    ignored_imbalance_note,
-    require_root,
-    resolve_config_file,
-)
-from ecl.data.errors import Problems
-from ecl.data.filelists import (
     Row,
     check_train_coverage,
     file_bundle,
+    file_image_size_style,
+    fixed_split_notes,
     parse_int_label,
     read_list_file,
+    require_root,
+    resolve_config_file,
     resolve_rows,
 )
+
+if TYPE_CHECKING:
+    from ecl.config import DataConfig
 
 __all__ = ["build_split_lists", "build_imagenet_lt", "build_inat2018", "build_places_lt"]
 
@@ -47,13 +46,13 @@ def _labelled(rows: list[Row], problems: Problems, num_classes: int | None, know
     return out
 
 
-def build_split_lists(cfg: Any, name: str, problems: Problems) -> DataBundle:
+def build_split_lists(cfg: DataConfig, name: str, problems: Problems) -> DataBundle:
     """Read and check the three lists of a split-list dataset."""
     root = require_root(cfg, name)
-    train_file = resolve_config_file(root, getattr(cfg, "train_list", None), "train_list", True)
-    test_file = resolve_config_file(root, getattr(cfg, "test_list", None), "test_list", True)
-    val_file = resolve_config_file(root, getattr(cfg, "val_list", None), "val_list", False)
-    fixed_c = getattr(cfg, "num_classes", None)
+    train_file = resolve_config_file(root, cfg.train_list, "train_list", True)
+    test_file = resolve_config_file(root, cfg.test_list, "test_list", True)
+    val_file = resolve_config_file(root, cfg.val_list, "val_list", False)
+    fixed_c = cfg.num_classes
     train_rows = _labelled(read_list_file(train_file, problems), problems, fixed_c, None)
     num_classes = fixed_c if fixed_c is not None else (max((lab for _, lab in train_rows), default=-1) + 1)
     train = resolve_rows(root, train_rows, problems)
@@ -64,25 +63,25 @@ def build_split_lists(cfg: Any, name: str, problems: Problems) -> DataBundle:
     val = None
     if val_file is not None:
         val = resolve_rows(root, _labelled(read_list_file(val_file, problems), problems, fixed_c, known), problems)
-    size, style = file_image_size_style(cfg, 224, by_size=False)
+    size, style = file_image_size_style(cfg, by_size=False)
     record = {
         "root": str(root),
         "lists": {k: str(v) for k, v in (("train", train_file), ("test", test_file), ("val", val_file)) if v},
-        "seed": int(cfg_get(cfg, "split_seed", 0)),
+        "seed": cfg.split_seed,
         "profile": "given by the split lists",
         "imbalance_factor": None,
     }
-    notes = ignored_imbalance_note(cfg, "split lists")
+    notes = fixed_split_notes(cfg, "split lists")
     return file_bundle(name, classes, train, test, val, size, style, IMAGENET_MEAN, IMAGENET_STD, record, notes)
 
 
-def build_imagenet_lt(cfg: Any, run_dir: Path | None = None, problems: Problems | None = None) -> DataBundle:
+def build_imagenet_lt(cfg: DataConfig, problems: Problems | None = None, saved_split: dict | None = None) -> DataBundle:
     return build_split_lists(cfg, "imagenet-lt", problems if problems is not None else Problems())
 
 
-def build_inat2018(cfg: Any, run_dir: Path | None = None, problems: Problems | None = None) -> DataBundle:
+def build_inat2018(cfg: DataConfig, problems: Problems | None = None, saved_split: dict | None = None) -> DataBundle:
     return build_split_lists(cfg, "inat2018", problems if problems is not None else Problems())
 
 
-def build_places_lt(cfg: Any, run_dir: Path | None = None, problems: Problems | None = None) -> DataBundle:
+def build_places_lt(cfg: DataConfig, problems: Problems | None = None, saved_split: dict | None = None) -> DataBundle:
     return build_split_lists(cfg, "places-lt", problems if problems is not None else Problems())

@@ -1,8 +1,10 @@
-"""Shared machinery of the file-based readers (split lists, CSV, folder tree, ISIC).
+"""File lists: the one helper of the file-based readers (split lists, CSV, folder tree, ISIC).
 
 A reader turns its source into `Row`s (relative image path, raw label, where = "file line N");
 `resolve_rows` checks each path (relative, inside data.root, an existing file) and `file_bundle`
 assembles the `DataBundle`. Problems go through `Problems` (raise first / collect all).
+Also here: locating data.root and the list/CSV files named in the config, the ImageNet
+statistics and the (size, style) rule of file-based datasets.
 """
 
 from __future__ import annotations
@@ -11,15 +13,24 @@ import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ecl.data.bundle import DataBundle
-from ecl.data.datasets import ImageFileDataset
 from ecl.data.errors import DataError, Problems
 from ecl.data.images import resolve_inside
 from ecl.data.profiles import class_counts
+from ecl.data.torch_datasets import ImageFileDataset
+
+if TYPE_CHECKING:
+    from ecl.config import DataConfig
 
 __all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "require_root",
+    "resolve_config_file",
+    "file_image_size_style",
+    "fixed_split_notes",
     "Row",
     "read_text",
     "read_list_file",
@@ -27,10 +38,57 @@ __all__ = [
     "parse_int_label",
     "resolve_rows",
     "SplitFiles",
+    "check_train_coverage",
     "file_bundle",
 ]
 
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 _INT = re.compile(r"[+-]?\d+")
+
+
+def require_root(cfg: DataConfig, dataset: str) -> Path:
+    """The resolved `data.root` directory; DataError if unset or missing."""
+    if not cfg.root:
+        raise DataError(f"data.root: dataset {dataset!r} needs data.root (the folder that holds its files)")
+    path = Path(str(cfg.root)).expanduser()
+    if not path.is_dir():
+        raise DataError(f"data.root: {path} does not exist or is not a directory (dataset {dataset!r})")
+    return path.resolve()
+
+
+def resolve_config_file(root: Path, value: str | None, key: str, required: bool) -> Path | None:
+    """A list/CSV file given in the config: absolute, or relative to data.root. DataError if missing."""
+    if not value:
+        if required:
+            raise DataError(f"data.{key}: required for this dataset")
+        return None
+    path = Path(str(value)).expanduser()
+    if not path.is_absolute():
+        path = root / path
+    if not path.is_file():
+        raise DataError(f"data.{key}: {path} does not exist or is not a file")
+    return path
+
+
+def file_image_size_style(cfg: DataConfig, by_size: bool = False) -> tuple[int, str]:
+    """(image size, view style) of a file-based dataset: 224 px unless data.image_size;
+    "cifar" views at ≤ 64 px when `by_size`, else "imagenet"."""
+    size = int(cfg.image_size) if cfg.image_size is not None else 224
+    style = "cifar" if (by_size and size <= 64) else "imagenet"
+    return size, style
+
+
+def fixed_split_notes(cfg: DataConfig, what: str) -> list[str]:
+    """Notes for settings that a dataset whose files fix the split ignores."""
+    notes = []
+    if cfg.imbalance_factor is not None:
+        notes.append(f"data.imbalance_factor ignored: the {what} define the class distribution")
+    if cfg.test_profile == "lt":
+        notes.append(f"data.test_profile=lt ignored: the {what} define the test set")
+    if cfg.val_per_class:
+        notes.append(f"data.val_per_class ignored: the {what} define the validation set")
+    return notes
 
 
 @dataclass

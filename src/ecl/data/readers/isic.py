@@ -6,31 +6,40 @@ one-hot over the 8 classes (UNK 0).
 
 Split (our own per-class split, no scikit-learn): `np.random.RandomState(data.split_seed)`; for
 each class in column order, permute its rows (CSV order) and take round(n/5) for test, round(n/5)
-for val (at least one each when n ≥ 3), the rest for train; each split keeps CSV order. With
-`run_dir` the split is written to run_dir/split.json and, if that file already exists, read back
-from it instead (so a resumed run sees exactly the same split).
+for val (at least one each when n ≥ 3), the rest for train; each split keeps CSV order. Given a
+saved split record (`saved_split`, the run folder's split record of an earlier build) the split is
+read back from it instead, so a resumed run sees exactly the same split.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ecl.atomic import atomic_write_text
 from ecl.data.bundle import DataBundle
-from ecl.data.common import IMAGENET_MEAN, IMAGENET_STD, cfg_get, file_image_size_style, ignored_imbalance_note, require_root
 from ecl.data.errors import DataError, Problems
-from ecl.data.filelists import Row, file_bundle, read_csv_rows, resolve_rows
+from ecl.data.readers.file_list import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Row,
+    file_bundle,
+    file_image_size_style,
+    fixed_split_notes,
+    read_csv_rows,
+    require_root,
+    resolve_rows,
+)
+
+if TYPE_CHECKING:
+    from ecl.config import DataConfig
 
 __all__ = ["ISIC_CLASSES", "GROUND_TRUTH", "IMAGE_DIR", "stratified_split", "build_isic2019"]
 
 ISIC_CLASSES = ["MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC"]
 GROUND_TRUTH = "ISIC_2019_Training_GroundTruth.csv"
 IMAGE_DIR = "ISIC_2019_Training_Input"
-SPLIT_FILE = "split.json"
 
 
 def stratified_split(labels: list[int], num_classes: int, seed: int) -> dict[str, list[int]]:
@@ -90,27 +99,28 @@ def _image_id(listed: str) -> str:
     return listed[len(IMAGE_DIR) + 1 : -len(".jpg")]
 
 
-def _load_split_file(path: Path, images: list[str]) -> dict[str, list[int]]:
+def _saved_parts(record: dict, images: list[str]) -> dict[str, list[int]]:
+    """Row positions of each split named in a saved split record; DataError if it does not fit."""
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
         parts = record["images"]
         if record.get("dataset") != "isic2019":
             raise ValueError(f"dataset is {record.get('dataset')!r}, not 'isic2019'")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"{path}: unusable ISIC split file ({type(exc).__name__}: {exc})") from None
+        names = {split: list(parts.get(split, [])) for split in ("train", "val", "test")}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DataError(f"saved split record: unusable ISIC split ({type(exc).__name__}: {exc})") from None
     position = {name: i for i, name in enumerate(images)}
     out: dict[str, list[int]] = {}
-    for split in ("train", "val", "test"):
+    for split, listed in names.items():
         out[split] = []
-        for name in parts.get(split, []):
+        for name in listed:
             if name not in position:
-                raise DataError(f"{path}: {split} image {name!r} is not a usable row of {GROUND_TRUTH}")
+                raise DataError(f"saved split record: {split} image {name!r} is not a usable row of {GROUND_TRUTH}")
             out[split].append(position[name])
     return out
 
 
-def build_isic2019(cfg: Any, run_dir: Path | None = None, problems: Problems | None = None) -> DataBundle:
-    """ISIC 2019: 8 classes, stratified 3:1:1 split (reused from run_dir/split.json if present)."""
+def build_isic2019(cfg: DataConfig, problems: Problems | None = None, saved_split: dict | None = None) -> DataBundle:
+    """ISIC 2019: 8 classes, stratified 3:1:1 split (or the one in `saved_split`)."""
     problems = problems if problems is not None else Problems()
     root = require_root(cfg, "isic2019")
     gt = root / GROUND_TRUTH
@@ -120,16 +130,29 @@ def build_isic2019(cfg: Any, run_dir: Path | None = None, problems: Problems | N
         raise DataError(f"{root / IMAGE_DIR}: missing ISIC 2019 image folder (archives are not extracted)")
     rows = _read_ground_truth(gt, problems)
     images = [_image_id(r.path) for r, _ in rows]
-    labels = [lab for _, lab in rows]
-    seed = int(cfg_get(cfg, "split_seed", 0))
-    split_path = Path(run_dir) / SPLIT_FILE if run_dir is not None else None
-    notes = ignored_imbalance_note(cfg, "ISIC labels")
-    if split_path is not None and split_path.is_file():
-        parts = _load_split_file(split_path, images)
-        notes.append(f"isic2019: split read from {split_path}")
+    notes = fixed_split_notes(cfg, "ISIC labels")
+    if saved_split is not None:
+        parts = _saved_parts(saved_split, images)
+        notes.append("isic2019: split read from the run's saved split record")
     else:
-        parts = stratified_split(labels, len(ISIC_CLASSES), seed)
+        parts = stratified_split([lab for _, lab in rows], len(ISIC_CLASSES), cfg.split_seed)
     files = {k: resolve_rows(root, [rows[i] for i in v], problems) for k, v in parts.items()}
+    _check_coverage(files, str(gt), problems)
+    size, style = file_image_size_style(cfg, by_size=False)
+    record = {
+        "root": str(root),
+        "seed": cfg.split_seed,
+        "split": "per-class 3:1:1 (np.random.RandomState(seed) permutation per class)",
+        "profile": "given by ISIC 2019",
+        "imbalance_factor": None,
+        "images": {k: [_image_id(p) for p in files[k].listed] for k in ("train", "val", "test")},
+    }
+    return file_bundle("isic2019", list(ISIC_CLASSES), files["train"], files["test"], files["val"],
+                       size, style, IMAGENET_MEAN, IMAGENET_STD, record, notes)
+
+
+def _check_coverage(files: dict, gt: str, problems: Problems) -> None:
+    """Every class has a training image; every val/test image's class is a training class."""
     train_seen = set(files["train"].labels)
     for c, name in enumerate(ISIC_CLASSES):
         if c not in train_seen:
@@ -138,17 +161,3 @@ def build_isic2019(cfg: Any, run_dir: Path | None = None, problems: Problems | N
         for lab, where in zip(files[k].labels, files[k].sources):
             if lab not in train_seen:
                 problems.add(f"{where}: class {ISIC_CLASSES[lab]} ({k}) unseen in training")
-    size, style = file_image_size_style(cfg, 224, by_size=False)
-    record = {
-        "root": str(root),
-        "seed": seed,
-        "split": "per-class 3:1:1 (np.random.RandomState(seed) permutation per class)",
-        "profile": "given by ISIC 2019",
-        "imbalance_factor": None,
-        "images": {k: [_image_id(p) for p in files[k].listed] for k in ("train", "val", "test")},
-    }
-    bundle = file_bundle("isic2019", list(ISIC_CLASSES), files["train"], files["test"], files["val"],
-                         size, style, IMAGENET_MEAN, IMAGENET_STD, record, notes)
-    if split_path is not None and not split_path.is_file():
-        atomic_write_text(split_path, json.dumps(bundle.split_record, indent=1) + "\n")
-    return bundle

@@ -8,28 +8,30 @@ Each batch is a dict: b"data" uint8 (N, 3072) (R, G, B planes of 32×32), labels
 Pickles are read with `SafeUnpickler`: only NumPy's array-reconstruction globals resolve;
 anything else raises DataError naming the file.
 Training subset: exactly LDAM-DRW's IMBALANCECIFAR (seed 0, `select_long_tail`); the test set is
-the full balanced one unless `data.test_profile="lt"` (non-standard, with a note).
+the full balanced one unless `data.test_profile="lt"` (non-standard, with a note); optional
+validation from the unused pool (data.val_per_class): see `balanced_pool`.
 """
 
 from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ecl.data.bundle import DataBundle
-from ecl.data.common import cfg_get, lt_test_note, require_root
-from ecl.data.datasets import ArrayDataset
 from ecl.data.errors import DataError, Problems
-from ecl.data.profiles import class_counts, long_tail_counts, select_long_tail
+from ecl.data.readers.balanced_pool import PoolSource, build_ldam_bundle
+from ecl.data.readers.file_list import require_root
+
+if TYPE_CHECKING:
+    from ecl.config import DataConfig
 
 __all__ = ["SafeUnpickler", "load_pickle", "read_cifar", "build_cifar10", "build_cifar100"]
 
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
 CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
-LDAM_SEED = 0  # IMBALANCECIFAR10(rand_number=0): np.random.seed(0)
 
 
 def _numpy_globals() -> dict[tuple[str, str], Any]:
@@ -143,68 +145,26 @@ def read_cifar(root: Path, num_classes: int) -> tuple[np.ndarray, np.ndarray, np
     return train_x, train_y, test_x, test_y, names
 
 
-def _build_cifar(cfg: Any, num_classes: int, name: str, mean, std) -> DataBundle:
+def _cifar_style(size: int) -> str:
+    return "cifar" if size <= 64 else "imagenet"
+
+
+def _build_cifar(cfg: DataConfig, num_classes: int, name: str, mean, std) -> DataBundle:
     root = require_root(cfg, name)
     train_x, train_y, test_x, test_y, names = read_cifar(root, num_classes)
-    imbalance = float(cfg_get(cfg, "imbalance_factor", 100.0))
-    profile = str(cfg_get(cfg, "profile", "exp"))
-    test_profile = str(cfg_get(cfg, "test_profile", "balanced"))
-    # LDAM-DRW: img_max = len(train) / C (5,000 for CIFAR-10, 500 for CIFAR-100)
-    try:
-        counts = long_tail_counts(len(train_x) / num_classes, num_classes, imbalance, profile)
-    except ValueError as exc:
-        raise DataError(f"{name}: {exc}") from None
-    train_idx = select_long_tail(train_y, counts, seed=LDAM_SEED)
-    present = class_counts(train_y[train_idx], num_classes)
-    for c, n in enumerate(present):
-        if n == 0:
-            raise DataError(f"{root}: class {c} ({names[c]}) has no training image")
-    notes: list[str] = []
-    size = int(cfg_get(cfg, "image_size", 32))
-    style = "cifar" if size <= 64 else "imagenet"
-    if size != 32:
-        notes.append(f"{name}: 32 px images shown at {size} px ({style}-style views)")
-    if test_profile == "lt":
-        test_counts = long_tail_counts(len(test_x) / num_classes, num_classes, imbalance, profile)
-        test_idx = select_long_tail(test_y, test_counts, seed=LDAM_SEED)
-        notes.append(lt_test_note(len(test_x) // num_classes))
-    else:
-        test_idx = np.arange(len(test_x))
-    seen = set(int(v) for v in np.unique(train_y[train_idx]))
-    for i in test_idx:
-        if int(test_y[i]) not in seen:
-            raise DataError(f"{root}: test row {int(i)} has class {int(test_y[i])}, unseen in training")
-    record = {
-        "dataset": name,
-        "protocol": "LDAM-DRW IMBALANCECIFAR (np.random.seed(0), per-class shuffle, keep first n_c)",
-        "seed": LDAM_SEED,
-        "profile": profile,
-        "imbalance_factor": imbalance,
-        "test_profile": test_profile,
-        "indices": {"train": [int(i) for i in train_idx], "test": [int(i) for i in test_idx]},
-    }
-    return DataBundle(
-        train=ArrayDataset(train_x[train_idx], train_y[train_idx]),
-        test=ArrayDataset(test_x[test_idx], test_y[test_idx]),
-        val=None,
-        classes=names,
-        train_counts=present,
-        test_counts=class_counts(test_y[test_idx], num_classes),
-        val_counts=None,
-        image_size=size,
-        style=style,
-        mean=mean,
-        std=std,
-        split_record=record,
-        notes=notes,
+    source = PoolSource(
+        name=name, train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y, classes=names,
+        mean=mean, std=std, native_size=32, style_for=_cifar_style, where=str(root),
+        protocol="LDAM-DRW IMBALANCECIFAR (np.random.seed(0), per-class shuffle, keep first n_c)",
     )
+    return build_ldam_bundle(cfg, source)
 
 
-def build_cifar10(cfg: Any, run_dir: Path | None = None, problems: Problems | None = None) -> DataBundle:
+def build_cifar10(cfg: DataConfig, problems: Problems | None = None, saved_split: dict | None = None) -> DataBundle:
     """CIFAR-10-LT (IF 100 by default)."""
     return _build_cifar(cfg, 10, "cifar10-lt", CIFAR10_MEAN, CIFAR10_STD)
 
 
-def build_cifar100(cfg: Any, run_dir: Path | None = None, problems: Problems | None = None) -> DataBundle:
+def build_cifar100(cfg: DataConfig, problems: Problems | None = None, saved_split: dict | None = None) -> DataBundle:
     """CIFAR-100-LT (IF 100 by default)."""
     return _build_cifar(cfg, 100, "cifar100-lt", CIFAR100_MEAN, CIFAR100_STD)
