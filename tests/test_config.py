@@ -137,3 +137,42 @@ def test_the_wheel_ships_every_preset(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("ecl-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {f"ecl/configs/{name}.yaml" for name in PRESETS} <= names
+
+
+def test_every_key_has_a_line_of_help_and_the_readme_table_is_current() -> None:
+    import dataclasses
+
+    from ecl.config import KEY_HELP, all_keys, keys_markdown
+
+    fields = {f"{s}.{f.name}" for s in ("data", "model", "loss", "train", "eval")
+              for f in dataclasses.fields(getattr(Config(), s))} | {"seed", "out"}
+    assert set(all_keys()) == fields
+    assert fields <= set(KEY_HELP), f"keys without help: {sorted(fields - set(KEY_HELP))}"
+    assert set(KEY_HELP) <= fields, f"help for keys that do not exist: {sorted(set(KEY_HELP) - fields)}"
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- config-keys:begin -->\n", 1)[1].split("\n<!-- config-keys:end -->", 1)[0]
+    assert block == keys_markdown(), "README's key table is stale: paste ecl.config.keys_markdown()"
+    for key in fields:
+        assert f"| `{key}` |" in block
+
+
+@pytest.mark.parametrize("typed, meant", [("train.epoch", "train.epochs"), ("epochs", "train.epochs"),
+                                          ("--epochs", "train.epochs"), ("data.imagesize", "data.image_size"),
+                                          ("train.image_size", "data.image_size"),
+                                          ("batch-size", "train.batch_size")])
+def test_unknown_keys_get_a_did_you_mean(typed: str, meant: str) -> None:
+    from ecl.config import suggest_key
+
+    assert suggest_key(typed) == meant
+    if not typed.startswith("-"):
+        with pytest.raises(ConfigError, match=f"did you mean {meant}\\?"):
+            load_config(None, [f"{typed}=3"])
+
+
+def test_no_suggestion_for_nonsense() -> None:
+    from ecl.config import suggest_key
+
+    assert suggest_key("zzzqqq") is None
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["zzzqqq=1"])
+    assert "did you mean" not in str(info.value)

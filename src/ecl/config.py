@@ -140,6 +140,108 @@ class Config:
 SECTIONS = ("data", "model", "loss", "train", "eval")
 TOP_LEVEL = ("seed", "out")
 
+# One line per configuration key: the README's table of keys is generated from this
+# (`keys_markdown()`), and a test fails when a field of the dataclasses has no line here.
+KEY_HELP: dict[str, str] = {
+    "data.name": "dataset (`ecl data summary` lists them): digits-lt, mnist-lt, fashion-mnist-lt, cifar10-lt, cifar100-lt, imagenet-lt, inat2018, places-lt, isic2019, folder, csv",
+    "data.root": "folder holding the dataset's files (none for the embedded sets)",
+    "data.imbalance_factor": "n_max / n_min of the long-tailed training set (null: the dataset's default)",
+    "data.profile": "long-tail profile: `exp` or `step`",
+    "data.test_profile": "`balanced` test set (standard) or `lt` (opt-in)",
+    "data.image_size": "training resolution S in px (null: the dataset's default; own images: their typical size)",
+    "data.train_list": "split list of training images (imagenet-lt, inat2018, places-lt)",
+    "data.test_list": "split list of test images",
+    "data.val_list": "split list of validation images",
+    "data.train_csv": "CSV (path,label) of training images (data.name=csv)",
+    "data.test_csv": "CSV of test images",
+    "data.val_csv": "CSV of validation images (optional)",
+    "data.num_classes": "fixes C for split lists / integer-label CSVs (labels must be < C)",
+    "data.split_seed": "seed of carved test / validation splits (embedded data, ISIC, val_per_class)",
+    "data.val_per_class": "balanced validation images per class from the pool's unused images (CIFAR/MNIST/Fashion-MNIST-LT); 0: none",
+    "data.contrastive_views": "augmented views per image for the contrastive loss",
+    "data.randaugment": "RandAugment in the classifier view",
+    "data.verify_images": "open every image header before training",
+    "model.backbone": "encoder: small_cnn, resnet32, resnet18/34/50, resnext50_32x4d, or timm:NAME",
+    "model.projection_dim": "d_z of the projection head (null: d, which CC-GE requires)",
+    "model.scale": "cosine-classifier scale s",
+    "model.channels_last": "channels-last memory format (GPUs)",
+    "loss.method": "ce, la, supcon, bcl, procondual, ecl, or an ablation (see below)",
+    "loss.temperature": "contrastive temperature τ",
+    "loss.prototype_weight": "λ in (0, 1), the prototype's share in BC-ECL, or `bcl`",
+    "loss.anchor_weighting": "`sample` (the paper) or `class` (our extension)",
+    "loss.lc_tau": "τ of the logit compensation",
+    "loss.weighting": "`auto` (calibrated at the end of the first epoch, the authors' recipe) or `fixed`",
+    "loss.alpha": "weight of L_LC when loss.weighting=fixed",
+    "loss.beta": "weight of the contrastive loss when loss.weighting=fixed",
+    "loss.gamma": "weight of L_CC-GE when loss.weighting=fixed",
+    "train.epochs": "training epochs",
+    "train.batch_size": "images per step (global under torchrun; each image gives three views)",
+    "train.lr": "SGD learning rate",
+    "train.momentum": "SGD momentum",
+    "train.weight_decay": "SGD weight decay",
+    "train.warmup_epochs": "linear warm-up epochs (the authors use none)",
+    "train.precision": "fp32, bf16 or fp16 autocast (fp16 uses a GradScaler)",
+    "train.num_workers": "DataLoader worker processes for the per-image path",
+    "train.compile": "torch.compile the network (GPUs)",
+    "train.device": "auto, cpu, cuda or cuda:N",
+    "train.max_nonfinite_steps": "stop after this many non-finite losses in a row",
+    "train.progress": "progress bar in a terminal, a line every ~30 s otherwise",
+    "train.threads": "torch.set_num_threads (null: torch's default)",
+    "eval.many_threshold": "many-shot classes have more training images than this",
+    "eval.few_threshold": "few-shot classes have fewer training images than this",
+    "eval.batch_size": "evaluation batch size",
+    "eval.every": "evaluate every k epochs (and always at the last)",
+    "eval.geometry_every": "also FC/MS/SD every k epochs (0: only at the end)",
+    "eval.plots": "write plots/ at the end",
+    "eval.report": "write report.html at the end",
+    "seed": "seed of everything random in the run",
+    "out": "run folder (null: runs/<method>-<dataset>-seed<seed>-<time>)",
+}
+
+
+def all_keys() -> list[str]:
+    """Every configuration key as `section.key` (or `seed`, `out`), in dataclass order."""
+    keys = [f"{section}.{f.name}" for section in SECTIONS
+            for f in dataclasses.fields(typing.get_type_hints(Config)[section])]
+    return keys + list(TOP_LEVEL)
+
+
+def keys_markdown() -> str:
+    """The README's table of configuration keys: key, default, meaning."""
+    defaults = config_to_dict(Config())
+    rows = ["| key | default | meaning |", "| --- | --- | --- |"]
+    for key in all_keys():
+        section, _, sub = key.partition(".")
+        value = defaults[section][sub] if sub else defaults[section]
+        shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        rows.append(f"| `{key}` | `{shown}` | {KEY_HELP.get(key, '')} |")
+    return "\n".join(rows)
+
+
+def suggest_key(text: str) -> str | None:
+    """The closest known key to a misspelt one (`train.epoch` → `train.epochs`, `epochs` → `train.epochs`)."""
+    import difflib
+
+    keys = all_keys()
+    text = text.strip().lstrip("-").replace("-", "_")
+    by_leaf: dict[str, str] = {}
+    for key in keys:  # the first section wins: batch_size → train.batch_size
+        by_leaf.setdefault(key.rpartition(".")[2], key)
+    if text in by_leaf:
+        return by_leaf[text]
+    close = difflib.get_close_matches(text, keys, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    leaf = difflib.get_close_matches(text.rpartition(".")[2], list(by_leaf), n=1, cutoff=0.75)
+    return by_leaf[leaf[0]] if leaf else None
+
+
+def _unknown_key(source: str, key: str, known: list[str], shown: str | None = None) -> ConfigError:
+    hint = suggest_key(key)
+    did_you_mean = f"; did you mean {hint}?" if hint else ""
+    return ConfigError(f"{source}: unknown key {shown or key}{did_you_mean} (known: {', '.join(known)})")
+
+
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.profile": ("exp", "step"),
     "data.test_profile": ("balanced", "lt"),
@@ -242,14 +344,10 @@ def config_from_dict(raw: dict[str, Any], base: Config | None = None, source: st
             hints = _type_hints(type(section))
             for sub, sub_value in value.items():
                 if sub not in hints:
-                    raise ConfigError(
-                        f"{source}: unknown key {key}.{sub} (known: {', '.join(sorted(hints))})"
-                    )
+                    raise _unknown_key(source, f"{key}.{sub}", sorted(hints))
                 setattr(section, sub, _coerce(f"{key}.{sub}", sub_value, hints[sub]))
         else:
-            raise ConfigError(
-                f"{source}: unknown key {key!r} (known: {', '.join(SECTIONS + TOP_LEVEL)})"
-            )
+            raise _unknown_key(source, str(key), list(SECTIONS + TOP_LEVEL), shown=repr(key))
     return config
 
 
