@@ -193,3 +193,22 @@ def test_not_a_weights_file(tmp_path: Path) -> None:
     _one_line_error(junk, "junk.safetensors", "could not be read")
     torch.save([1, 2, 3], tmp_path / "list.pt")
     _one_line_error(tmp_path / "list.pt", "list.pt", "state dict")
+
+
+def test_timm_network_with_local_weights_exports_and_reloads_offline(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from ecl.models import InferenceModel, export_model, load_safetensors_model
+
+    _no_download(monkeypatch)
+    path = _write(_reference_file_tensors(), tmp_path / "w.safetensors")
+    torch.manual_seed(0)
+    network = ECLNetwork(build_backbone("timm:resnet18", weights=path), num_classes=3).eval()
+    out = export_model(network, tmp_path / "m.safetensors", "safetensors", 32)
+    model, meta = load_safetensors_model(out)
+    assert meta["backbone"] == "timm:resnet18" and meta["backbone_config"] == {}
+    tensors = _reference_file_tensors()
+    for key, value in model.encoder.state_dict().items():
+        assert torch.equal(value, tensors[f"module.{key}"]), key
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(model.eval()(x), InferenceModel.from_network(network).eval()(x), atol=1e-5)
