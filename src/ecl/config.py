@@ -75,6 +75,8 @@ class ModelConfig:
     projection_dim: int | None = None  # None: d_z = d (CC-GE requires it)
     scale: float = 30.0  # cosine-classifier scale s
     channels_last: bool = False
+    pretrained: bool = False  # start from the library's ImageNet weights (torchvision / timm; downloads)
+    weights: str | None = None  # local backbone weights: .safetensors or a weights_only state dict
 
 
 @dataclass
@@ -431,10 +433,13 @@ def validate(config: Config) -> Config:
             f"loss.method: unknown method {config.loss.method!r} (known: {', '.join(sorted(METHODS))})"
         )
     if config.model.backbone not in BACKBONES:
-        raise ConfigError(
-            f"model.backbone: unknown backbone {config.model.backbone!r} "
-            f"(known: {', '.join(sorted(BACKBONES))})"
-        )
+        from ecl.models.registry import backbone_name_error
+
+        problem = backbone_name_error(config.model.backbone)  # timm:NAME is checked against timm
+        if problem is not None:
+            raise ConfigError(problem)
+    if config.model.pretrained and config.model.weights is not None:
+        raise ConfigError("model.weights: set either model.pretrained=true or model.weights=PATH, not both")
 
     d, m, l, t, e = config.data, config.model, config.loss, config.train, config.eval
     if d.imbalance_factor is not None and d.imbalance_factor < 1:

@@ -1,6 +1,8 @@
 """PNG figures of an evaluation (matplotlib, Agg canvas; pyplot's global state is never touched).
 
-Every ``plot_*`` function writes one PNG to ``path`` and returns it as a ``Path``.
+Every ``plot_*`` function writes one PNG to ``path`` and returns it as a ``Path``; each wraps a
+``build_*_figure`` twin that returns the matplotlib ``Figure`` (tests read labels, ticks, legends
+and marks from it).
 """
 
 from __future__ import annotations
@@ -17,6 +19,14 @@ from matplotlib.figure import Figure
 from .metrics import _int_vector, _to_numpy, shot_groups
 
 __all__ = [
+    "build_per_class_accuracy_figure",
+    "build_confusion_matrix_figure",
+    "build_feature_geometry_figure",
+    "build_training_curves_figure",
+    "calibration_epoch",
+    "frequency_order",
+    "CALIBRATION_LABEL",
+    "GEOMETRY_CAPTION",
     "plot_per_class_accuracy",
     "plot_confusion_matrix",
     "plot_feature_geometry",
@@ -58,6 +68,18 @@ def plot_per_class_accuracy(
     many_threshold: int = 100,
     few_threshold: int = 20,
 ) -> Path:
+    """Write :func:`build_per_class_accuracy_figure` to ``path`` (PNG)."""
+    return _save(build_per_class_accuracy_figure(per_class_accuracy, train_counts, class_names,
+                                                 many_threshold, few_threshold), path)
+
+
+def build_per_class_accuracy_figure(
+    per_class_accuracy: Sequence[float | None],
+    train_counts: Any,
+    class_names: Sequence[str] | None,
+    many_threshold: int = 100,
+    few_threshold: int = 20,
+) -> Figure:
     """Per-class accuracy against training count (log x), shot groups shaded, group means drawn.
 
     ``per_class_accuracy``: (C,) fractions, ``None`` for classes without evaluation samples
@@ -109,16 +131,39 @@ def plot_per_class_accuracy(
     ax.set_ylabel("per-class accuracy")
     ax.set_title("Per-class accuracy vs. training count (dashed: shot-group mean)", fontsize=10, pad=16)
     ax.grid(True, which="major", axis="y", alpha=0.3)
-    return _save(fig, path)
+    return fig
 
 
-def plot_confusion_matrix(path: str | Path, confusion: Any, class_names: Sequence[str] | None) -> Path:
-    """Row-normalised (C, C) confusion matrix (rows = true class); cell text only for C <= 20."""
+def frequency_order(train_counts: Any, num_classes: int) -> np.ndarray:
+    """(C,) class indices sorted by training count, largest first; ties keep index order."""
+    counts = _to_numpy(train_counts, "train_counts").astype(np.float64).reshape(-1)
+    if counts.shape[0] != num_classes:
+        raise ValueError(f"train_counts has {counts.shape[0]} entries, expected {num_classes}")
+    return np.argsort(-counts, kind="stable")
+
+
+def plot_confusion_matrix(path: str | Path, confusion: Any, class_names: Sequence[str] | None,
+                          train_counts: Any = None) -> Path:
+    """Write :func:`build_confusion_matrix_figure` to ``path`` (PNG)."""
+    return _save(build_confusion_matrix_figure(confusion, class_names, train_counts), path)
+
+
+def build_confusion_matrix_figure(confusion: Any, class_names: Sequence[str] | None,
+                                  train_counts: Any = None) -> Figure:
+    """Row-normalised (C, C) confusion matrix (rows = true class); cell text only for C <= 20.
+
+    With ``train_counts`` (C,) rows and columns are in frequency order (most training images
+    first, ties by class index, see :func:`frequency_order`), so the head sits top-left and the
+    tail bottom-right; without, in class-index order. The axis labels say which.
+    """
     cm = _to_numpy(confusion, "confusion").astype(np.float64)
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
         raise ValueError(f"confusion must be square (C, C), got shape {tuple(cm.shape)}")
     num = cm.shape[0]
     names = _names(class_names, num)
+    order = np.arange(num) if train_counts is None else frequency_order(train_counts, num)
+    cm = cm[np.ix_(order, order)]
+    names = [names[c] for c in order]
     rows = cm.sum(axis=1, keepdims=True)
     norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
 
@@ -143,13 +188,14 @@ def plot_confusion_matrix(path: str | Path, confusion: Any, class_names: Sequenc
                 if cm[t, p] > 0:
                     ax.text(p, t, f"{v:.2f}", ha="center", va="center", fontsize=7 if num > 10 else 8,
                             color="white" if v > 0.35 else "black")
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
+    how = "by training count, most frequent first" if train_counts is not None else "in class-index order"
+    ax.set_xlabel(f"predicted class ({how})")
+    ax.set_ylabel(f"true class ({how})")
     title = "Confusion matrix (row-normalised)"
     if step > 1:
         title += f"; every {step}th class labelled"
     ax.set_title(title, fontsize=10)
-    return _save(fig, path)
+    return fig
 
 
 def _select_classes(counts: np.ndarray, present: np.ndarray, num_head: int, num_tail: int) -> tuple[list[int], list[int]]:
@@ -172,15 +218,57 @@ def plot_feature_geometry(
     num_tail: int = 3,
     max_points_per_class: int = 150,
 ) -> Path:
-    """Unit-circle view of a few head and tail classes (in the spirit of the paper's figures 3 and 5).
+    """Write :func:`build_feature_geometry_figure` to ``path`` (PNG)."""
+    return _save(build_feature_geometry_figure(features, labels, classifier_weight, prototypes, train_counts,
+                                               class_names, num_head, num_tail, max_points_per_class), path)
 
-    ``features`` (N, d) are L2-normalised; the 2-D plane is spanned by the first two principal
-    directions of the selected classes' (normalised-feature) class means. Features, class means,
-    classifier weights ``classifier_weight`` (C, d) and, when their dimension is d, prototypes
-    (C, d_z) are projected on it and rescaled to unit length, so only their *directions* in the
-    plane are shown: features as dots on the circle, the others as arrows (class mean: solid,
-    classifier weight: dashed, prototype: dotted).
-    """
+
+_HEAD_COLOURS = ["#1f4e99", "#2e8b57", "#6a3d9a", "#17becf", "#4a6fa5", "#7fbc41"]
+_TAIL_COLOURS = ["#d62728", "#ff7f0e", "#e377c2", "#8c564b", "#bcbd22", "#b2182b"]
+# (legend label, line style, line width, arrow length on the unit circle)
+ARROW_KINDS = {
+    "mean": ("class mean of the test features (solid arrow)", "-", 2.0, 0.92),
+    "weight": ("classifier weight (dashed arrow)", "--", 1.5, 0.78),
+    "prototype": ("prototype (dotted arrow)", ":", 1.3, 0.64),
+}
+GEOMETRY_CAPTION = (
+    "Each dot is one test image's feature direction, coloured by its true class (blue/green hues: head "
+    "classes, the most frequent in training; red/orange hues: tail classes, the rarest). Arrows from the "
+    "centre, in the class's colour: solid = mean of its test features, dashed = its classifier weight, "
+    "dotted = its prototype. Only directions in the plane of the shown classes' means are drawn. Well "
+    "learnt: each class's dots cluster around its arrows, and tail classes' arrows are as far apart as "
+    "head classes'."
+)
+
+
+def _unit(a: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(a, axis=-1, keepdims=True)
+    return np.divide(a, n, out=np.zeros_like(a), where=n > 0)
+
+
+def _arrow(ax: Any, direction: np.ndarray, colour: str, kind: str) -> None:
+    _, style, lw, length = ARROW_KINDS[kind]
+    ax.annotate("", xy=direction * length, xytext=(0, 0), zorder=3, gid=f"arrow-{kind}",
+                arrowprops=dict(arrowstyle="-|>", color=colour, lw=lw, linestyle=style))
+
+
+def _geometry_legend(fig: Figure, ax: Any, with_prototypes: bool) -> None:
+    """Legend entries for the mark kinds (dots, each arrow style) after the per-class entries, and the caption."""
+    ax.scatter([], [], s=11, color="0.45", lw=0, label="feature of one test image (dot)")
+    for kind, (label, style, lw, _) in ARROW_KINDS.items():
+        if kind != "prototype" or with_prototypes:
+            ax.plot([], [], color="0.2", lw=lw, ls=style, label=label)
+    leg = ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, markerscale=1.8,
+                    title="classes (head/tail, training images) and marks", title_fontsize=8)
+    for handle in leg.legend_handles:
+        if hasattr(handle, "set_alpha"):
+            handle.set_alpha(1.0)
+    fig.text(0.02, 0.09, GEOMETRY_CAPTION, ha="left", va="top", fontsize=8, wrap=True, gid="caption")
+
+
+def _geometry_arrays(features: Any, labels: Any, classifier_weight: Any, prototypes: Any | None,
+                     train_counts: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """Checked numpy arrays: features (N, d), labels (N,), weights (C, d), prototypes or None, counts (C,)."""
     h = _to_numpy(features, "features").astype(np.float64)
     y = _int_vector(labels, "labels")
     w = _to_numpy(classifier_weight, "classifier_weight").astype(np.float64)
@@ -196,14 +284,35 @@ def plot_feature_geometry(
         raise ValueError(f"train_counts has shape {tuple(counts.shape)}, expected ({num},)")
     if y.size and (y.min() < 0 or y.max() >= num):
         raise ValueError(f"labels must lie in [0, {num - 1}]")
-    names = _names(class_names, num)
     p = None if prototypes is None else _to_numpy(prototypes, "prototypes").astype(np.float64)
+    return h, y, w, p, counts
 
-    def unit(a: np.ndarray) -> np.ndarray:
-        n = np.linalg.norm(a, axis=-1, keepdims=True)
-        return np.divide(a, n, out=np.zeros_like(a), where=n > 0)
 
-    hn = unit(h)
+def build_feature_geometry_figure(
+    features: Any,
+    labels: Any,
+    classifier_weight: Any,
+    prototypes: Any | None,
+    train_counts: Any,
+    class_names: Sequence[str] | None,
+    num_head: int = 3,
+    num_tail: int = 3,
+    max_points_per_class: int = 150,
+) -> Figure:
+    """Unit-circle view of a few head and tail classes (in the spirit of the paper's figures 3 and 5).
+
+    ``features`` (N, d) are L2-normalised; the 2-D plane is spanned by the first two principal
+    directions of the selected classes' (normalised-feature) class means. Features, class means,
+    classifier weights ``classifier_weight`` (C, d) and, when their dimension is d, prototypes
+    (C, d_z) are projected on it and rescaled to unit length, so only their *directions* in the
+    plane are shown: features as dots on the circle (one scatter per class), the others as arrows
+    (class mean: solid, classifier weight: dashed, prototype: dotted). A legend names every kind
+    of mark and a caption under the plot explains them.
+    """
+    h, y, w, p, counts = _geometry_arrays(features, labels, classifier_weight, prototypes, train_counts)
+    num = w.shape[0]
+    names = _names(class_names, num)
+    hn = _unit(h)
     present = np.bincount(y, minlength=num) > 0
     head, tail = _select_classes(counts, present, num_head, num_tail)
     chosen = head + tail
@@ -213,27 +322,24 @@ def plot_feature_geometry(
     if len(chosen) < 2:
         ax.text(0.5, 0.5, "fewer than two classes with evaluation samples", ha="center", va="center")
         ax.set_axis_off()
-        return _save(fig, path)
+        return fig
 
     means = np.stack([hn[y == c].mean(axis=0) for c in chosen])
-    centred = means - means.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    _, _, vt = np.linalg.svd(means - means.mean(axis=0), full_matrices=False)
     basis = vt[:2]
     if basis.shape[0] < 2:  # pragma: no cover - d == 1
         basis = np.vstack([basis, np.zeros_like(basis)])
 
     def project(a: np.ndarray) -> np.ndarray:
-        return unit(a @ basis.T)
+        return _unit(a @ basis.T)
 
     theta = np.linspace(0, 2 * np.pi, 361)
     ax.plot(np.cos(theta), np.sin(theta), color="0.75", lw=1.0, zorder=0)
     rng = np.random.default_rng(0)
-    head_cmap = ["#1f4e99", "#2e8b57", "#6a3d9a", "#17becf", "#4a6fa5", "#7fbc41"]
-    tail_cmap = ["#d62728", "#ff7f0e", "#e377c2", "#8c564b", "#bcbd22", "#b2182b"]
     proto_ok = p is not None and p.ndim == 2 and p.shape == (num, h.shape[1])
     for k, c in enumerate(chosen):
         is_head = k < len(head)
-        colour = head_cmap[k % 6] if is_head else tail_cmap[(k - len(head)) % 6]
+        colour = _HEAD_COLOURS[k % 6] if is_head else _TAIL_COLOURS[(k - len(head)) % 6]
         idx = np.flatnonzero(y == c)
         if idx.size > max_points_per_class:
             idx = rng.choice(idx, size=max_points_per_class, replace=False)
@@ -241,36 +347,22 @@ def plot_feature_geometry(
         r = 1.0 + rng.normal(scale=0.012, size=(pts.shape[0], 1))  # slight radial jitter to show density
         tag = "head" if is_head else "tail"
         ax.scatter(pts[:, 0] * r[:, 0], pts[:, 1] * r[:, 0], s=11, alpha=0.5, color=colour, lw=0,
-                   label=f"{names[c]} ({tag}, n={int(counts[c])})", zorder=1)
-        m = project(means[k][None])[0]
-        ax.annotate("", xy=m * 0.92, xytext=(0, 0), zorder=3,
-                    arrowprops=dict(arrowstyle="-|>", color=colour, lw=2.0))
-        wv = project(w[c][None])[0]
-        ax.annotate("", xy=wv * 0.78, xytext=(0, 0), zorder=3,
-                    arrowprops=dict(arrowstyle="-|>", color=colour, lw=1.5, linestyle="--"))
+                   label=f"{names[c]} ({tag}, n={int(counts[c])})", zorder=1, gid=f"class-{c}")
+        _arrow(ax, project(means[k][None])[0], colour, "mean")
+        _arrow(ax, project(w[c][None])[0], colour, "weight")
         if proto_ok:
-            pv = project(p[c][None])[0]
-            ax.annotate("", xy=pv * 0.64, xytext=(0, 0), zorder=3,
-                        arrowprops=dict(arrowstyle="-|>", color=colour, lw=1.3, linestyle=":"))
-    # legend entries for the arrow styles
-    ax.plot([], [], color="0.2", lw=2.0, label="class mean (solid)")
-    ax.plot([], [], color="0.2", lw=1.5, ls="--", label="classifier weight (dashed)")
-    if proto_ok:
-        ax.plot([], [], color="0.2", lw=1.3, ls=":", label="prototype (dotted)")
+            _arrow(ax, project(p[c][None])[0], colour, "prototype")
     ax.set_aspect("equal")
     ax.set_xlim(-1.25, 1.25)
     ax.set_ylim(-1.25, 1.25)
     ax.set_xticks([])
     ax.set_yticks([])
-    leg = ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, markerscale=1.8)
-    for handle in leg.legend_handles:
-        if hasattr(handle, "set_alpha"):
-            handle.set_alpha(1.0)
+    _geometry_legend(fig, ax, proto_ok)
     title = f"Feature directions: {len(head)} head and {len(tail)} tail classes"
     if p is not None and not proto_ok:
         title += "\n(prototypes not drawn: their dimension differs from the features')"
     ax.set_title(title, fontsize=10)
-    return _save(fig, path)
+    return fig
 
 
 _PANELS: list[tuple[str, list[str]]] = [
@@ -281,28 +373,75 @@ _PANELS: list[tuple[str, list[str]]] = [
 ]
 
 
-def plot_training_curves(path: str | Path, records: Sequence[dict[str, Any]]) -> Path:
+CALIBRATION_LABEL = "auto weights α,β,γ set"
+_WEIGHT_KEYS = ("weights/alpha", "weights/beta", "weights/gamma")
+
+
+def _number(rec: Any, key: str) -> float | None:
+    v = rec.get(key) if isinstance(rec, dict) else None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _epochs(records: Sequence[dict[str, Any]]) -> list[float]:
+    """x of each record: its ``epoch``, else its index."""
+    xs = []
+    for i, rec in enumerate(records):
+        e = _number(rec, "epoch")
+        xs.append(float(i) if e is None else e)
+    return xs
+
+
+def calibration_epoch(records: Sequence[dict[str, Any]], loss_weighting: str | None = None) -> float | None:
+    """Epoch at whose end ``loss.weighting=auto`` set α, β, γ, read from the ``weights/*`` records; else None.
+
+    The epochs before the switch train with (1, 1, 1). The trainer writes an epoch's record after
+    the calibration, so the first record may already hold the calibrated weights: then the switch
+    is at the end of that record's epoch — taken as such when ``loss_weighting == "auto"``, or, when
+    ``loss_weighting`` is None (unknown), when that record is epoch 1. A later change from (1, 1, 1)
+    marks the end of the last all-ones epoch. ``loss_weighting == "fixed"``: None.
+    """
+    if loss_weighting == "fixed":
+        return None
+    xs = _epochs(records)
+    seen = [(xs[i], tuple(_number(r, k) for k in _WEIGHT_KEYS)) for i, r in enumerate(records)]
+    seen = [(x, w) for x, w in seen if all(v is not None for v in w)]
+    for i, (x, w) in enumerate(seen):
+        if w == (1.0, 1.0, 1.0):
+            continue
+        if i > 0:
+            return seen[i - 1][0]
+        return x if loss_weighting == "auto" or x == 1.0 else None
+    return None
+
+
+def _mark_calibration(ax: Any, x: float) -> None:
+    ax.axvline(x, color="0.35", ls=":", lw=1.3, zorder=1, gid="calibration",
+               label=f"{CALIBRATION_LABEL} (end of epoch {x:g})")
+
+
+def plot_training_curves(path: str | Path, records: Sequence[dict[str, Any]],
+                         loss_weighting: str | None = None) -> Path:
+    """Write :func:`build_training_curves_figure` to ``path`` (PNG)."""
+    return _save(build_training_curves_figure(records, loss_weighting), path)
+
+
+def build_training_curves_figure(records: Sequence[dict[str, Any]], loss_weighting: str | None = None) -> Figure:
     """Curves of the metrics.jsonl records against ``epoch`` (record index if absent).
 
     Panels: losses, evaluation accuracies, learning rate, loss weights; any key may be missing
-    (a panel without data is left out).
+    (a panel without data is left out). Where :func:`calibration_epoch` finds the automatic loss
+    weights switching on, every panel gets a dotted vertical line there, named in its legend
+    (the loss curves jump at that point because the weights change, not the model).
     """
-    def value(rec: dict[str, Any], key: str) -> float | None:
-        v = rec.get(key)
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            return None
-        v = float(v)
-        return v if math.isfinite(v) else None
-
-    xs_all = []
-    for i, rec in enumerate(records):
-        e = value(rec, "epoch") if isinstance(rec, dict) else None
-        xs_all.append(float(i) if e is None else e)
+    xs_all = _epochs(records)
     panels = []
     for title, keys in _PANELS:
         series = []
         for key in keys:
-            pts = [(xs_all[i], value(r, key)) for i, r in enumerate(records) if isinstance(r, dict)]
+            pts = [(xs_all[i], _number(r, key)) for i, r in enumerate(records)]
             pts = [(x, v) for x, v in pts if v is not None]
             if pts:
                 series.append((key, pts))
@@ -314,8 +453,9 @@ def plot_training_curves(path: str | Path, records: Sequence[dict[str, Any]]) ->
         ax = fig.add_subplot(1, 1, 1)
         ax.text(0.5, 0.5, "no training records", ha="center", va="center")
         ax.set_axis_off()
-        return _save(fig, path)
+        return fig
 
+    switch = calibration_epoch(records, loss_weighting)
     cols = 2 if len(panels) > 1 else 1
     rows = math.ceil(len(panels) / cols)
     fig = _new_figure(5.2 * cols, 3.4 * rows)
@@ -324,6 +464,8 @@ def plot_training_curves(path: str | Path, records: Sequence[dict[str, Any]]) ->
         for key, pts in series:
             x, v = zip(*pts)
             ax.plot(x, v, marker="o" if len(pts) <= 30 else None, ms=3, lw=1.4, label=key)
+        if switch is not None:
+            _mark_calibration(ax, switch)
         if title == "evaluation":
             ax.set_ylim(0, 1)
         if title == "learning rate":
@@ -333,7 +475,7 @@ def plot_training_curves(path: str | Path, records: Sequence[dict[str, Any]]) ->
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
 def make_plots(
@@ -350,12 +492,16 @@ def make_plots(
     records: Sequence[dict[str, Any]] | None = None,
     many_threshold: int = 100,
     few_threshold: int = 20,
+    loss_weighting: str | None = None,
 ) -> list[Path]:
     """Write every figure whose inputs are given into ``plots_dir``; return the PNG paths.
 
     Files: per_class_accuracy.png (needs ``final["per_class_accuracy"]`` and ``train_counts``),
-    confusion_matrix.png (``confusion``), feature_geometry.png (``features``, ``labels``,
-    ``classifier_weight``, ``train_counts``), training_curves.png (``records``).
+    confusion_matrix.png (``confusion``; in frequency order when ``train_counts`` is given),
+    feature_geometry.png (``features``, ``labels``,
+    ``classifier_weight``, ``train_counts``), training_curves.png (``records``; the
+    calibration marker is read from their ``weights/*`` values, ``loss_weighting`` — the run's
+    ``loss.weighting`` — removes the one ambiguity, see :func:`calibration_epoch`).
     """
     out_dir = Path(plots_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -365,10 +511,11 @@ def make_plots(
         written.append(plot_per_class_accuracy(out_dir / "per_class_accuracy.png", per_class, train_counts,
                                                class_names, many_threshold, few_threshold))
     if confusion is not None:
-        written.append(plot_confusion_matrix(out_dir / "confusion_matrix.png", confusion, class_names))
+        written.append(plot_confusion_matrix(out_dir / "confusion_matrix.png", confusion, class_names,
+                                             train_counts))
     if features is not None and labels is not None and classifier_weight is not None and train_counts is not None:
         written.append(plot_feature_geometry(out_dir / "feature_geometry.png", features, labels, classifier_weight,
                                              prototypes, train_counts, class_names))
     if records:
-        written.append(plot_training_curves(out_dir / "training_curves.png", records))
+        written.append(plot_training_curves(out_dir / "training_curves.png", records, loss_weighting))
     return written

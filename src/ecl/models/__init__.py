@@ -4,10 +4,13 @@ from .export import InferenceModel, export_model, load_safetensors_model
 from .heads import CLASSIFIER_INITS, CosineClassifier, ProjectionHead, PrototypeMap, PrototypeMLP, normed_uniform_
 from .network import PROTOTYPE_HEADS, ECLNetwork, ECLOutput
 from .registry import BACKBONES, build_backbone
+from .weights import WeightsError, load_backbone_weights
 
 __all__ = [
     "BACKBONES",
     "build_backbone",
+    "WeightsError",
+    "load_backbone_weights",
     "ECLOutput",
     "ECLNetwork",
     "CosineClassifier",
