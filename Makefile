@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?=
 
-.PHONY: install system-data demo test bench clean
+.PHONY: install system-data demo test readme-keys clean
 
 $(BIN)/ecl: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ system-data:
 
 test: install system-data
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+readme-keys: install  # regenerate README's table of configuration keys from ecl.config
+	$(BIN)/python -c 'import re; from ecl.config import keys_markdown as k; p="README.md"; s=open(p).read(); \
+	open(p, "w").write(re.sub(r"(<!-- config-keys:begin -->\n).*?(\n<!-- config-keys:end -->)", \
+	lambda m: m.group(1) + k() + m.group(2), s, flags=re.S))'
 
 clean:
 	rm -rf $(VENV) runs

@@ -167,6 +167,8 @@ KEY_HELP: dict[str, str] = {
     "model.projection_dim": "d_z of the projection head (null: d, which CC-GE requires)",
     "model.scale": "cosine-classifier scale s",
     "model.channels_last": "channels-last memory format (GPUs)",
+    "model.pretrained": "start from the library's ImageNet weights (torchvision / timm; needs a download)",
+    "model.weights": "start from local backbone weights: a .safetensors file or a torch.save'd state dict",
     "loss.method": "ce, la, supcon, bcl, procondual, ecl, or an ablation (see below)",
     "loss.temperature": "contrastive temperature τ",
     "loss.prototype_weight": "λ in (0, 1), the prototype's share in BC-ECL, or `bcl`",
