@@ -316,7 +316,7 @@ def _check_existing(run_dir: Path, config: Config) -> None:
 
 def _plan(methods: Sequence[str], seeds: Sequence[int], config_file: str | None,
           overrides: Sequence[str]) -> tuple[Config, Path, list[tuple[str, int, Config, Path]]]:
-    from ecl.engine.objective import METHODS
+    from ecl.losses import METHODS
 
     if not methods:
         raise ConfigError("--methods: give at least one method")

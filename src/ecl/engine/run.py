@@ -19,7 +19,8 @@ from torch.utils.data import DataLoader, Subset
 from ecl.config import Config, config_from_dict, config_to_dict, dump_yaml, validate
 from ecl.engine import distributed as dist_utils
 from ecl.engine.checkpoint import CHECKPOINT_FORMAT, CheckpointError, atomic_torch_save, load_checkpoint
-from ecl.engine.objective import METHODS, MethodSpec, Objective
+from ecl.engine.objective import Objective
+from ecl.losses.methods import METHODS, MethodSpec
 from ecl.engine.run_folder import (
     RunFolderError,
     append_jsonl,
