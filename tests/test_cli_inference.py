@@ -13,18 +13,13 @@ from PIL import Image
 from ecl.cli import main
 from ecl.config import load_config
 from ecl.data import build_eval_transform, load_rgb
-from ecl.engine.inference import load_network
+from ecl.engine.checkpoint import load_network
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    from ecl.engine.run import train
-
-    out = tmp_path_factory.mktemp("cli_inference") / "run"
-    torch.set_num_threads(2)
-    train(load_config(None, ["train.epochs=1", "eval.plots=false", "eval.report=false",
-                             "train.progress=false", f"out={out}"]), log=lambda text: None)
-    return out
+@pytest.fixture()
+def run_dir(trained_run: Path) -> Path:
+    """The session's shared 1-epoch run (read only; see conftest.py)."""
+    return trained_run
 
 
 @pytest.fixture()
@@ -131,7 +126,8 @@ def test_export_torchscript_matches_pytorch(run_dir, images, tmp_path, capsys):
     assert "preprocess" in json.loads(files["metadata.json"])
 
 
-def test_export_safetensors_default_path_and_predict(run_dir, images, capsys):
+def test_export_safetensors_default_path_and_predict(run_copy, images, capsys):
+    run_dir = run_copy  # the export is written into the run folder
     code, out, err = _run(capsys, "export", str(run_dir), "--format", "safetensors")
     assert code == 0, err
     target = run_dir / "export" / "model.safetensors"

@@ -25,6 +25,7 @@ __all__ = [
     "EvalConfig",
     "Config",
     "PRESET_DIR",
+    "list_presets",
     "preset_path",
     "load_config",
     "config_from_dict",
@@ -157,6 +158,16 @@ def preset_path(name: str) -> Path:
             return candidate
     known = sorted(p.stem for p in PRESET_DIR.glob("*.yaml")) if PRESET_DIR.is_dir() else []
     raise ConfigError(f"config file not found: {name!r} (presets: {', '.join(known) or 'none'})")
+
+
+def list_presets() -> list[tuple[str, str]]:
+    """[(preset name, the first comment line of its YAML file)], sorted by name."""
+    presets = []
+    for path in sorted(PRESET_DIR.glob("*.yaml")) if PRESET_DIR.is_dir() else []:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        first = next((line.lstrip("# ").strip() for line in lines if line.startswith("#")), "")
+        presets.append((path.stem, first))
+    return presets
 
 
 def _type_hints(cls: type) -> dict[str, Any]:
