@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("safetensors", "onnx", "torchscript"), default="safetensors")
     export.add_argument("--output", help="output file (default: beside the checkpoint)")
 
-    report = sub.add_parser("report", help="write report.html for a run folder")
+    report = sub.add_parser("report", help="write the HTML report of a finished run folder")
     report.add_argument("run_dir")
 
     compare = sub.add_parser("compare", help="train several methods over seeds and compare them")
@@ -104,7 +104,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     if args.resume:
         if args.config or args.overrides:
-            raise _UsageError("--resume continues a run with its own config.yaml; give no --config or overrides")
+            raise _UsageError("--resume continues a run with its own saved configuration; give no --config or overrides")
         train(resume=args.resume)
         return 0
     config = _load_config(args.config, args.overrides)
