@@ -451,6 +451,29 @@ def test_too_many_nonfinite_steps_in_a_row_stop() -> None:
     assert ctx.nonfinite_streak == 0
 
 
+def test_progress_bar_draws_the_loader_once() -> None:
+    """A bar must not call iter(loader) beyond the loop's own call: each call draws a new base seed
+    from a DataLoader's seeded generator (tqdm.auto's constructor did: results differed in a terminal)."""
+
+    class CountingLoader:
+        def __init__(self, data):
+            self.data, self.iterations = data, 0
+
+        def __len__(self) -> int:
+            return len(self.data)
+
+        def __iter__(self):
+            self.iterations += 1
+            return iter(self.data)
+
+    for progress in (False, True):
+        ctx = tiny_context(NaNAt(set()), lr=0.1)
+        ctx.progress = progress
+        loader = CountingLoader(batches())
+        result = train_one_epoch(ctx, loader, 0)
+        assert loader.iterations == 1 and result.steps == 6
+
+
 def test_nan_never_counts_as_best() -> None:
     assert is_new_best(0.5, -float("inf")) and is_new_best(0.6, 0.5)
     assert not is_new_best(float("nan"), -float("inf"))
