@@ -11,7 +11,6 @@ import torch
 from PIL import Image
 
 from ecl.cli import main
-from ecl.config import load_config
 from ecl.data import build_eval_transform, load_rgb
 from ecl.engine.checkpoint import load_network
 
@@ -195,3 +194,20 @@ def test_evaluate_other_class_count_exit_2(run_dir, tmp_path, capsys):
                         "data.image_size=16")
     assert code == 2
     assert "10 classes" in err and "has 3" in err and "Traceback" not in err
+
+
+# --- version and presets ----------------------------------------------------------------------------
+
+def test_version_and_presets(capsys):
+    import ecl
+    from ecl.config import PRESET_DIR
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"ecl {ecl.__version__}"
+    code, out, err = _run(capsys, "presets")
+    assert code == 0, err
+    names = [line.split()[0] for line in out.splitlines()]
+    assert names == sorted(p.stem for p in PRESET_DIR.glob("*.yaml")) and "digits_lt" in names
+    first = (PRESET_DIR / "digits_lt.yaml").read_text().splitlines()[0].lstrip("# ").strip()
+    assert any(line.split(None, 1)[1] == first for line in out.splitlines() if line.startswith("digits_lt "))

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ecl.config import ConfigError, load_config
+from ecl.config import ConfigError
 from ecl.data import DataError, build_eval_transform, load_rgb
 from ecl.engine.checkpoint import CheckpointError, load_checkpoint
 from ecl.engine.checkpoint import load_network

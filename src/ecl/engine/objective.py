@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from ecl.engine import distributed
 from ecl.losses import BCECLLoss, CCGELoss, LogitCompensatedCE, SupConLoss
-from ecl.losses.methods import METHODS, MethodSpec
+from ecl.losses.methods import METHODS, MethodSpec  # noqa: F401  (METHODS: kept importable from here)
 
 __all__ = ["Objective", "ObjectiveOutput", "AUTO_TARGETS"]
 
