@@ -25,8 +25,8 @@ __all__ = [
     "EvalConfig",
     "Config",
     "PRESET_DIR",
-    "list_presets",
     "preset_path",
+    "list_presets",
     "load_config",
     "config_from_dict",
     "config_to_dict",
@@ -161,12 +161,15 @@ def preset_path(name: str) -> Path:
 
 
 def list_presets() -> list[tuple[str, str]]:
-    """[(preset name, the first comment line of its YAML file)], sorted by name."""
+    """(name, one-line description) of every preset shipped in the package, sorted by name.
+
+    The description is the preset file's first comment line.
+    """
     presets = []
-    for path in sorted(PRESET_DIR.glob("*.yaml")) if PRESET_DIR.is_dir() else []:
-        lines = path.read_text(encoding="utf-8").splitlines()
-        first = next((line.lstrip("# ").strip() for line in lines if line.startswith("#")), "")
-        presets.append((path.stem, first))
+    for path in sorted(PRESET_DIR.glob("*.yaml")):
+        first = next((line for line in path.read_text(encoding="utf-8").splitlines()
+                      if line.startswith("#")), "#")
+        presets.append((path.stem, first.lstrip("#").strip()))
     return presets
 
 

@@ -229,6 +229,10 @@ class RunFolder:
         if not self.split_file.exists():
             atomic_write_text(self.split_file, json.dumps(record, indent=1, sort_keys=False) + "\n")
 
+    def read_split(self) -> dict[str, Any] | None:
+        """split.json's record of an earlier build of this run, or None."""
+        return _read_json_object(self.split_file)
+
     def append_metrics(self, record: dict[str, Any]) -> None:
         """Append one JSON line to metrics.jsonl and fsync it."""
         with open(self.metrics_file, "a", encoding="utf-8") as handle:
