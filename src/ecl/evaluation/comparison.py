@@ -131,13 +131,60 @@ def _fmt(metric: str, value: float | None, signed: bool = False) -> str:
     return f"{100 * value:{sign}.2f}"
 
 
+def _header() -> list[str]:
+    """The two header rows of a Markdown table with one column per metric."""
+    return ["| method | " + " | ".join(HEADERS[m] for m in METRICS) + " |",
+            "| --- | " + " | ".join("---:" for _ in METRICS) + " |"]
+
+
+def _best_shown(summary: dict[str, dict[str, dict[str, Any]]]) -> dict[str, str | None]:
+    """Per metric, the best rounded mean as shown (max accuracy, min geometry); every method whose
+    rounded mean equals it is bold."""
+    best: dict[str, str | None] = {}
+    for metric in METRICS:
+        shown = {m: _fmt(metric, summary[m][metric]["mean"]) for m in summary
+                 if summary[m][metric]["mean"] is not None}
+        if not shown:
+            best[metric] = None
+            continue
+        target = (min if metric in GEOMETRY_METRICS else max)(shown, key=lambda m: float(shown[m]))
+        best[metric] = shown[target]
+    return best
+
+
+def _mean_rows(summary: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    best = _best_shown(summary)
+    rows = []
+    for method, metrics in summary.items():
+        cells = []
+        for metric in METRICS:
+            stats = metrics[metric]
+            if stats["mean"] is None:
+                cells.append("—")
+                continue
+            mean_text = _fmt(metric, stats["mean"])
+            text = f"{mean_text} ± {_fmt(metric, stats['std'])}"
+            cells.append(f"**{text}**" if mean_text == best[metric] else text)
+        rows.append(f"| {method} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def _paired_rows(summary: dict[str, dict[str, dict[str, Any]]], reference: str) -> list[str]:
+    ref = summary[reference]
+    rows = []
+    for method, metrics in summary.items():
+        if method == reference:
+            continue
+        cells = [_format_interval(metric, paired_interval(metrics[metric]["values"], ref[metric]["values"]))
+                 for metric in METRICS]
+        rows.append(f"| {method} | " + " | ".join(cells) + " |")
+    return rows
+
+
 def format_table(summary: dict[str, dict[str, dict[str, Any]]], *, title: str | None = None,
                  seeds: Sequence[int] | None = None, reference: str = REFERENCE) -> str:
     """table.md: mean ± std per method and metric, best in bold, paired differences to `reference`."""
-    methods = list(summary)
-    lines: list[str] = []
-    if title:
-        lines += [f"# {title}", ""]
+    lines: list[str] = [f"# {title}", ""] if title else []
     n_seeds = len(seeds) if seeds is not None else max(
         (len(s["values"]) for m in summary.values() for s in m.values()), default=0)
     seed_text = f" (seeds {', '.join(map(str, seeds))})" if seeds is not None else ""
@@ -147,32 +194,10 @@ def format_table(summary: dict[str, dict[str, dict[str, Any]]], *, title: str | 
         "Bold: best per column (highest accuracy, lowest FC/MS/SD). — : no value (e.g. no class in "
         "that shot group).",
         "",
-        "| method | " + " | ".join(HEADERS[m] for m in METRICS) + " |",
-        "| --- | " + " | ".join("---:" for _ in METRICS) + " |",
+        *_header(),
+        *_mean_rows(summary),
     ]
-    best: dict[str, str | None] = {}
-    for metric in METRICS:
-        shown = {m: _fmt(metric, summary[m][metric]["mean"]) for m in methods
-                 if summary[m][metric]["mean"] is not None}
-        if not shown:
-            best[metric] = None
-            continue
-        key = (lambda m: float(shown[m]))
-        target = (min if metric in GEOMETRY_METRICS else max)(shown, key=key)
-        best[metric] = shown[target]  # every method whose rounded mean equals it is bold
-    for method in methods:
-        cells = []
-        for metric in METRICS:
-            stats = summary[method][metric]
-            if stats["mean"] is None:
-                cells.append("—")
-                continue
-            mean_text = _fmt(metric, stats["mean"])
-            text = f"{mean_text} ± {_fmt(metric, stats['std'])}"
-            cells.append(f"**{text}**" if mean_text == best[metric] else text)
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
-
-    if reference in summary and len(methods) > 1:
+    if reference in summary and len(summary) > 1:
         lines += [
             "",
             f"## Paired difference to {reference}",
@@ -182,18 +207,9 @@ def format_table(summary: dict[str, dict[str, dict[str, Any]]], *, title: str | 
             "contains 0 means the difference is inside the seed noise; * marks intervals that "
             "exclude 0. n/a: one seed, no interval.",
             "",
-            "| method | " + " | ".join(HEADERS[m] for m in METRICS) + " |",
-            "| --- | " + " | ".join("---:" for _ in METRICS) + " |",
+            *_header(),
+            *_paired_rows(summary, reference),
         ]
-        ref = summary[reference]
-        for method in methods:
-            if method == reference:
-                continue
-            cells = []
-            for metric in METRICS:
-                interval = paired_interval(summary[method][metric]["values"], ref[metric]["values"])
-                cells.append(_format_interval(metric, interval))
-            lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
