@@ -28,13 +28,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from ecl.engine.compare import (  # noqa: E402
-    GEOMETRY_METRICS,
-    HEADERS,
-    format_table,
-    paired_interval,
-    run_comparison,
-)
+from ecl.atomic import atomic_write_json, atomic_write_text  # noqa: E402
+from ecl.engine.compare import run_comparison  # noqa: E402
+from ecl.engine.run_folder import RunFolder  # noqa: E402
+from ecl.evaluation.comparison import GEOMETRY_METRICS, HEADERS, format_table, paired_interval  # noqa: E402
 
 PRESETS = {"digits-lt": "digits_lt", "mnist-lt": "mnist_lt"}
 IMBALANCE = {"digits-lt": 10, "mnist-lt": 100}
@@ -128,7 +125,7 @@ def run(args: argparse.Namespace) -> None:
                     sum(v for vs in run_seconds.values() for v in vs if v)
                     / max(1, sum(1 for vs in run_seconds.values() for v in vs if v)), 1),
             }
-            (dest / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            atomic_write_json(dest / "meta.json", meta)
             print(f"[methods] {dataset}: seeds {stage} done in {wall:.0f}s; results in {dest}", file=sys.stderr)
         _write_wall(Path(args.results), command, time.perf_counter() - start_all, complete=False)
         write_doc(Path(args.results), DOC)
@@ -142,27 +139,23 @@ def _write_wall(results: Path, command: str, seconds: float, complete: bool) -> 
     datasets = _list(command.split("--datasets", 1)[1].split()[0]) if "--datasets" in command else list(PRESETS)
     record = {"command": command, "wall_seconds": round(seconds, 1), "complete": complete,
               "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine()}
-    (results / f"wall-{'+'.join(datasets)}.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    atomic_write_json(results / f"wall-{'+'.join(datasets)}.json", record)
 
 
 def _train_settings(run_dir: Path) -> dict[str, Any]:
     """The effective optimisation settings of a run (from its config.yaml)."""
     import yaml
 
-    train = (yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}).get("train", {})
+    train = (yaml.safe_load(RunFolder(run_dir).config_file.read_text(encoding="utf-8")) or {}).get("train", {})
     return {k: train.get(k) for k in ("epochs", "batch_size", "lr", "weight_decay")}
 
 
 def _run_seconds(run_dir: Path) -> float | None:
     """Sum of the epochs' seconds in metrics.jsonl (training time of the run, without evaluation)."""
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file():
+    run = RunFolder(run_dir)
+    if not run.metrics_file.is_file():
         return None
-    total = 0.0
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            total += float(json.loads(line).get("seconds") or 0.0)
-    return total
+    return sum(float(record.get("seconds") or 0.0) for record in run.read_metrics())
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,39 +221,38 @@ def _goal_section(name: str, summary: dict, meta: dict) -> list[str]:
     return lines
 
 
-def write_doc(results: Path, doc: Path) -> None:
-    sections: list[str] = []
-    goal: list[str] = []
-    metas = []
-    for folder in sorted(p for p in results.iterdir() if (p / "summary.json").is_file()):
-        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        metas.append(meta)
-        m = meta["machine"]
-        table = format_table(summary, seeds=meta["seeds"])
-        try:
-            rel = folder.resolve().relative_to(ROOT)
-        except ValueError:
-            rel = folder
-        sections += [
-            f"### {meta['dataset']} (IF {meta['imbalance_factor']}, {meta['backbone']}, {meta['epochs']} epochs, "
-            f"seeds {', '.join(map(str, meta['seeds']))})", "",
-            f"- preset `{meta['preset']}` with `{' '.join(meta['overrides']).replace(str(ROOT) + '/', '')}`",
-            *([f"- effective training settings: {meta['train']}"] if meta.get("train") else []),
-            *([f"- **note:** {meta['note']}"] if meta.get("note") else []),
-            f"- training images per class: {meta.get('train_counts')}; test images per class: "
-            f"{meta.get('eval_counts')}",
-            f"- command: `{meta['command']}` (jobs {meta['jobs']}, threads {meta['threads']} per run)",
-            f"- date {meta['date']}; machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, "
-            f"Python {m['python']}",
-            f"- summed training time (epochs only) of all {len(meta['methods']) * len(meta['seeds'])} runs: "
-            f"{meta['train_seconds_sum']:.0f} s (mean {meta['train_seconds_per_run_mean']:.0f} s per run, "
-            f"{meta['threads']} thread(s) per run, {meta['jobs']} runs at once, CPU shared with other work)",
-            f"- raw numbers: `{rel}/summary.json`, table `{rel}/table.md`, plot `{rel}/shot_groups.png`",
-            "",
-            table.replace("## Paired difference", "#### Paired difference"),
-        ]
-        goal += _goal_section(meta["dataset"], summary, meta)
+def _dataset_section(folder: Path) -> tuple[list[str], dict, dict]:
+    """The RESULTS.md section of one comparison folder: (lines, its summary, its meta)."""
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    m = meta["machine"]
+    table = format_table(summary, seeds=meta["seeds"])
+    try:
+        rel = folder.resolve().relative_to(ROOT)
+    except ValueError:
+        rel = folder
+    return [
+        f"### {meta['dataset']} (IF {meta['imbalance_factor']}, {meta['backbone']}, {meta['epochs']} epochs, "
+        f"seeds {', '.join(map(str, meta['seeds']))})", "",
+        f"- preset `{meta['preset']}` with `{' '.join(meta['overrides']).replace(str(ROOT) + '/', '')}`",
+        *([f"- effective training settings: {meta['train']}"] if meta.get("train") else []),
+        *([f"- **note:** {meta['note']}"] if meta.get("note") else []),
+        f"- training images per class: {meta.get('train_counts')}; test images per class: "
+        f"{meta.get('eval_counts')}",
+        f"- command: `{meta['command']}` (jobs {meta['jobs']}, threads {meta['threads']} per run)",
+        f"- date {meta['date']}; machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, "
+        f"Python {m['python']}",
+        f"- summed training time (epochs only) of all {len(meta['methods']) * len(meta['seeds'])} runs: "
+        f"{meta['train_seconds_sum']:.0f} s (mean {meta['train_seconds_per_run_mean']:.0f} s per run, "
+        f"{meta['threads']} thread(s) per run, {meta['jobs']} runs at once, CPU shared with other work)",
+        f"- raw numbers: `{rel}/summary.json`, table `{rel}/table.md`, plot `{rel}/shot_groups.png`",
+        "",
+        table.replace("## Paired difference", "#### Paired difference"),
+    ], summary, meta
+
+
+def _wall_text(results: Path) -> str:
+    """The "Benchmark invocations" paragraph from results/wall*.json."""
     wall_lines = []
     for wall_file in sorted(results.glob("wall*.json")):
         w = json.loads(wall_file.read_text(encoding="utf-8"))
@@ -270,7 +262,17 @@ def write_doc(results: Path, doc: Path) -> None:
             f"{'' if w['complete'] else ' (interrupted: not every stage finished)'}, finished {w['finished']} "
             f"on {m['cpu']} ({m['cores']} cores), torch {m['torch']} (finished runs found by a later "
             f"invocation are skipped, so each run was trained once)" + (f"; note: {w['note']}" if w.get("note") else ""))
-    wall_line = ("Benchmark invocations:\n\n" + "\n".join(wall_lines) + "\n") if wall_lines else ""
+    return ("Benchmark invocations:\n\n" + "\n".join(wall_lines) + "\n") if wall_lines else ""
+
+
+def write_doc(results: Path, doc: Path) -> None:
+    sections: list[str] = []
+    goal: list[str] = []
+    for folder in sorted(p for p in results.iterdir() if (p / "summary.json").is_file()):
+        lines, summary, meta = _dataset_section(folder)
+        sections += lines
+        goal += _goal_section(meta["dataset"], summary, meta)
+    wall_line = _wall_text(results)
     speed_file = results / "SPEED.md"  # hand-kept: latest loss_speed.py / throughput.py figures
     speed = (speed_file.read_text(encoding="utf-8") if speed_file.is_file()
              else "## Speed\n\nNo figures recorded yet (benchmarks/loss_speed.py, benchmarks/throughput.py).\n")
@@ -334,8 +336,7 @@ def write_doc(results: Path, doc: Path) -> None:
         "",
         speed,
     ])
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    doc.write_text(text, encoding="utf-8")
+    atomic_write_text(doc, text)
     print(f"[methods] wrote {doc}", file=sys.stderr)
 
 

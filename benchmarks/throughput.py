@@ -3,7 +3,7 @@
     python benchmarks/throughput.py [--config FILE] [--json] [--epochs 2] [overrides...]
 
 * train: the real loop (DataLoader, three views, full objective, optimizer step), i.e.
-  `ecl.engine.trainer.train_one_epoch` on the run's loader;
+  `ecl.engine.epoch.train_one_epoch` on the run's loader (the run built by `ecl.engine.setup.build_run`);
 * model-only: the same network, objective and optimizer on the same batches already in memory
   (forward + backward + step, no data loading or augmentation).
 
@@ -23,9 +23,8 @@ import torch
 
 from ecl.config import load_config
 from ecl.data import build_datasets
-from ecl.engine.run import build_network, build_objective, make_train_loader, method_spec, resolve_device
-from ecl.engine.seeding import derive_seed, seed_everything
-from ecl.engine.trainer import train_one_epoch
+from ecl.engine.epoch import train_one_epoch
+from ecl.engine.setup import build_run
 
 
 def synthetic_bundle(num_classes: int, per_class: int, image_size: int):
@@ -55,41 +54,28 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     config = load_config(args.config, ["train.progress=false", *args.overrides])
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)
-    device = resolve_device(config.train.device)
     bundle = synthetic_bundle(100, args.synthetic, 32) if args.synthetic else build_datasets(config.data)
-    spec = method_spec(config)
-    seed_everything(derive_seed(config.seed, "init"))
-    network = build_network(config, len(bundle.classes)).to(device)
-    if config.model.channels_last:
-        network = network.to(memory_format=torch.channels_last)
-    objective = build_objective(config, list(bundle.train_counts)).to(device)
-    optimizer = torch.optim.SGD(network.parameters(), lr=config.train.lr, momentum=config.train.momentum,
-                                weight_decay=config.train.weight_decay)
-    model = torch.compile(network) if config.train.compile else network
-    scaler = torch.amp.GradScaler(device.type) if config.train.precision == "fp16" else None
+    config.train.max_nonfinite_steps = 10**9
+    ctx = build_run(config, bundle)
+    device, spec = ctx.device, ctx.spec
 
     def run(loader, epoch: int):
         if device.type == "cuda":
             torch.cuda.synchronize()
-        result = train_one_epoch(model, network, objective, loader, optimizer, epoch=epoch,
-                                 epochs=config.train.epochs, base_lr=config.train.lr, device=device,
-                                 precision=config.train.precision, scaler=scaler,
-                                 channels_last=config.model.channels_last, max_nonfinite_steps=10**9)
+        result = train_one_epoch(ctx, loader, epoch)
         if device.type == "cuda":
             torch.cuda.synchronize()
         return result
 
-    run(make_train_loader(config, bundle, spec, 0), 0)  # warm-up (and first-epoch calibration)
+    run(ctx.train_loader(0), 0)  # warm-up (and first-epoch calibration)
     train_images = train_seconds = model_images = model_seconds = 0.0
     for epoch in range(1, args.epochs + 1):
-        loader = make_train_loader(config, bundle, spec, epoch)
+        loader = ctx.train_loader(epoch)
         start = time.perf_counter()
         result = run(loader, epoch)
         train_seconds += time.perf_counter() - start
         train_images += result.images
-        batches = list(make_train_loader(config, bundle, spec, epoch))  # the same batches, in memory
+        batches = list(ctx.train_loader(epoch))  # the same batches, in memory
         if device.type == "cuda":
             batches = [([v.to(device) for v in views] if isinstance(views, list) else views.to(device),
                         labels.to(device)) for views, labels in batches]

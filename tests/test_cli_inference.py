@@ -11,20 +11,14 @@ import torch
 from PIL import Image
 
 from ecl.cli import main
-from ecl.config import load_config
 from ecl.data import build_eval_transform, load_rgb
-from ecl.engine.inference import load_network
+from ecl.engine.checkpoint import load_network
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    from ecl.engine.run import train
-
-    out = tmp_path_factory.mktemp("cli_inference") / "run"
-    torch.set_num_threads(2)
-    train(load_config(None, ["train.epochs=1", "eval.plots=false", "eval.report=false",
-                             "train.progress=false", f"out={out}"]), log=lambda text: None)
-    return out
+@pytest.fixture()
+def run_dir(trained_run: Path) -> Path:
+    """The session's shared 1-epoch run (read only; see conftest.py)."""
+    return trained_run
 
 
 @pytest.fixture()
@@ -131,7 +125,8 @@ def test_export_torchscript_matches_pytorch(run_dir, images, tmp_path, capsys):
     assert "preprocess" in json.loads(files["metadata.json"])
 
 
-def test_export_safetensors_default_path_and_predict(run_dir, images, capsys):
+def test_export_safetensors_default_path_and_predict(run_copy, images, capsys):
+    run_dir = run_copy  # the export is written into the run folder
     code, out, err = _run(capsys, "export", str(run_dir), "--format", "safetensors")
     assert code == 0, err
     target = run_dir / "export" / "model.safetensors"
@@ -199,3 +194,20 @@ def test_evaluate_other_class_count_exit_2(run_dir, tmp_path, capsys):
                         "data.image_size=16")
     assert code == 2
     assert "10 classes" in err and "has 3" in err and "Traceback" not in err
+
+
+# --- version and presets ----------------------------------------------------------------------------
+
+def test_version_and_presets(capsys):
+    import ecl
+    from ecl.config import PRESET_DIR
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"ecl {ecl.__version__}"
+    code, out, err = _run(capsys, "presets")
+    assert code == 0, err
+    names = [line.split()[0] for line in out.splitlines()]
+    assert names == sorted(p.stem for p in PRESET_DIR.glob("*.yaml")) and "digits_lt" in names
+    first = (PRESET_DIR / "digits_lt.yaml").read_text().splitlines()[0].lstrip("# ").strip()
+    assert any(line.split(None, 1)[1] == first for line in out.splitlines() if line.startswith("digits_lt "))

@@ -13,19 +13,21 @@ import pytest
 
 from ecl.cli import main
 from ecl.config import ConfigError
-from ecl.engine import compare
-from ecl.engine.compare import (
+from conftest import FAST as FAST_OVERRIDES
+from ecl.engine.compare import run_comparison
+from ecl.evaluation import comparison
+from ecl.evaluation.comparison import (
     METRICS,
     format_table,
     metric_value,
     paired_interval,
     plot_shot_groups,
-    run_comparison,
+    shot_group_figure,
     summary_stats,
     t_quantile,
 )
 
-FAST = ["train.epochs=1", "eval.plots=false", "eval.report=false", "train.progress=false", "train.threads=2"]
+FAST = ["train.epochs=1", *FAST_OVERRIDES]
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +88,7 @@ def test_second_invocation_skips_finished_runs(compared, capsys):
 
 def test_checkpoint_without_final_is_resumed(compared, monkeypatch):
     """final.json removed, checkpoint kept: `train(resume=dir)` finishes it without another epoch."""
-    import ecl.engine.run as run_module
+    import ecl.engine.train as run_module
 
     calls = []
     real_train = run_module.train
@@ -135,7 +137,7 @@ def _fake_final(config) -> dict:
 
 def test_dispatch_new_resume_done_and_mismatch(tmp_path, monkeypatch):
     """Without training: a fake `train` records how each run folder is handled."""
-    import ecl.engine.run as run_module
+    import ecl.engine.train as run_module
     from ecl.config import dump_yaml, load_config
     from ecl.engine.run_folder import RunFolderError
 
@@ -238,7 +240,7 @@ def test_table_bold_and_plot(tmp_path):
         "ecl": [{"top1": 0.7, "balanced_accuracy": 0.75, "macro_f1": 0.6, "many": 0.8, "medium": 0.7,
                  "few": None, "geometry": {"FC": 2.0, "MS": 0.1, "SD": 0.5}}] * 2,
     }
-    summary = compare.summarize(finals)
+    summary = comparison.summarize(finals)
     assert metric_value(finals["ecl"][0], "MS") == 0.1 and metric_value(finals["ecl"][0], "few") is None
     table = format_table(summary, seeds=[0, 1])
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
@@ -255,4 +257,13 @@ def test_table_bold_and_plot(tmp_path):
     assert "| bcl | +10.00 [+10.00, +10.00]*" in paired  # constant difference: zero-width interval
     png = plot_shot_groups(summary, tmp_path / "p.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
+    fig = shot_group_figure(summary, title="t")
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "accuracy (%)" and ax.get_title() == "t"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["many-shot", "medium-shot"]  # no few-shot value
+    bars = list(ax.patches)
+    assert len(bars) == 2 * 2  # methods × shot groups with a value
+    heights = sorted(round(bar.get_height(), 6) for bar in bars)
+    assert heights == [60.0, 70.0, 80.0, 90.0]  # the means, in %
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["bcl", "ecl"]
     assert not math.isnan(summary["bcl"]["top1"]["mean"])

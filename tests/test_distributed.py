@@ -14,7 +14,8 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 from ecl.engine import distributed
-from ecl.engine.objective import METHODS, Objective
+from ecl.engine.objective import Objective
+from ecl.losses import METHODS
 from ecl.losses import BCECLLoss, SupConLoss
 
 WORLD = 2

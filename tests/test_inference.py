@@ -1,4 +1,4 @@
-"""ecl.engine.inference: evaluate / predict / export a real (tiny, 1-epoch) run, CPU only."""
+"""ecl.engine.evaluate / predict / export: evaluate / predict / export a real (tiny, 1-epoch) run, CPU only."""
 
 from __future__ import annotations
 
@@ -11,30 +11,20 @@ import pytest
 import torch
 from PIL import Image
 
-from ecl.config import ConfigError, load_config
+from ecl.config import ConfigError
 from ecl.data import DataError, build_eval_transform, load_rgb
 from ecl.engine.checkpoint import CheckpointError, load_checkpoint
-from ecl.engine.inference import (
-    collect_images,
-    default_export_path,
-    evaluate_checkpoint,
-    export_checkpoint,
-    format_predictions,
-    load_network,
-    predict_images,
-)
+from ecl.engine.checkpoint import load_network
+from ecl.engine.evaluate import evaluate_checkpoint
+from ecl.engine.export import default_export_path, export_checkpoint
+from ecl.engine.predict import collect_images, format_predictions, predict_images
 from ecl.engine.run_folder import RunFolderError
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    from ecl.engine.run import train
-
-    out = tmp_path_factory.mktemp("inference") / "run"
-    torch.set_num_threads(2)
-    train(load_config(None, ["train.epochs=1", "eval.plots=false", "eval.report=false",
-                             "train.progress=false", f"out={out}"]), log=lambda text: None)
-    return out
+@pytest.fixture()
+def run_dir(trained_run: Path) -> Path:
+    """The session's shared 1-epoch run (read only; see conftest.py)."""
+    return trained_run
 
 
 def _write_pngs(folder: Path) -> list[Path]:
@@ -211,7 +201,8 @@ def test_default_export_paths(tmp_path):
     assert default_export_path(loose, None, "onnx") == tmp_path / "model.onnx"
 
 
-def test_export_default_path_refuses_overwrite(run_dir):
+def test_export_default_path_refuses_overwrite(run_copy):
+    run_dir = run_copy  # the export is written into the run folder
     path = export_checkpoint(str(run_dir), "safetensors")
     assert path == run_dir / "export" / "model.safetensors" and path.is_file()
     stamp = path.stat().st_mtime_ns

@@ -9,7 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ecl.engine.objective import METHODS, MethodSpec, Objective
+from ecl.engine.objective import Objective
+from ecl.losses import METHODS, MethodSpec
 from ecl.losses import BCECLLoss, CCGELoss, LogitCompensatedCE, SupConLoss
 
 COUNTS = [50, 20, 5, 2]

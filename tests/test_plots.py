@@ -88,3 +88,64 @@ def test_training_curves_any_key_missing(tmp_path):
             {"epoch": 3, "loss/ccge": float("nan")}, {"note": "text"}]
     _is_png(plot_training_curves(tmp_path / "t.png", recs))
     _is_png(plot_training_curves(tmp_path / "t0.png", []))
+
+
+# --- content: what the figures show (read back from the matplotlib objects) ------------------------
+
+@pytest.fixture()
+def figures(monkeypatch):
+    """Every matplotlib Figure saved during the test, in order."""
+    from matplotlib.figure import Figure
+
+    kept = []
+    real = Figure.savefig
+
+    def savefig(self, *args, **kwargs):
+        kept.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    return kept
+
+
+def test_per_class_accuracy_points_are_the_accuracies(tmp_path, figures):
+    acc = [0.9, None, 0.5, 0.25, 1.0]
+    counts = [500, 300, 60, 10, 3]
+    plot_per_class_accuracy(tmp_path / "a.png", acc, counts, ["a", "b", "c", "d", "e"])
+    ax = figures[-1].axes[0]
+    assert ax.get_xlabel() == "training images of the class (log scale)"
+    assert ax.get_ylabel() == "per-class accuracy"
+    from matplotlib.collections import PathCollection
+
+    [points] = [c for c in ax.collections if isinstance(c, PathCollection)]  # the scatter (not hlines)
+    drawn = sorted(map(tuple, points.get_offsets().tolist()))
+    expected = sorted((float(n), float(a)) for n, a in zip(counts, acc) if a is not None)  # class b has no sample
+    assert drawn == expected
+
+
+def test_confusion_matrix_shows_the_row_normalised_matrix(tmp_path, figures):
+    cm = np.array([[3, 1, 0], [0, 0, 0], [1, 0, 2]])
+    plot_confusion_matrix(tmp_path / "cm.png", cm, ["cat", "dog", "bird"])
+    ax = figures[-1].axes[0]
+    assert ax.get_xlabel().startswith("predicted class") and ax.get_ylabel().startswith("true class")
+    [image] = ax.get_images()
+    shown = np.asarray(image.get_array())
+    expected = np.array([[3 / 4, 1 / 4, 0], [0, 0, 0], [1 / 3, 0, 2 / 3]])  # an empty row stays 0
+    np.testing.assert_allclose(shown, expected)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog", "bird"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["cat", "dog", "bird"]
+
+
+def test_training_curves_one_line_per_recorded_key(tmp_path, figures):
+    records = [{"epoch": e, "lr": 0.1 / e, "loss/total": 3.0 / e, "loss/lc": 1.0 / e} for e in range(1, 6)]
+    records[-1]["eval/top1"] = 0.5
+    plot_training_curves(tmp_path / "t.png", records)
+    axes = {ax.get_title(): ax for ax in figures[-1].axes}
+    assert set(axes) == {"loss", "evaluation", "learning rate"}  # no loss weights recorded: no panel
+    assert all(ax.get_xlabel() == "epoch" for ax in axes.values())
+    lines = {line.get_label(): line for line in axes["loss"].get_lines() if line.get_label().startswith("loss/")}
+    assert set(lines) == {"loss/total", "loss/lc"}
+    np.testing.assert_allclose(lines["loss/total"].get_xdata(), [1, 2, 3, 4, 5])
+    np.testing.assert_allclose(lines["loss/total"].get_ydata(), [3.0 / e for e in range(1, 6)])
+    [top1] = [line for line in axes["evaluation"].get_lines() if line.get_label() == "eval/top1"]
+    assert list(top1.get_xdata()) == [5] and list(top1.get_ydata()) == [0.5]

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import FAST
 from ecl.config import load_config
-from ecl.engine.run import train
+from ecl.engine.train import train
 
 pytestmark = pytest.mark.slow
 
-FAST = ["eval.plots=false", "eval.report=false", "train.progress=false", "train.threads=1"]
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
 
 

@@ -29,6 +29,12 @@ def _overrides_help() -> str:
     return "section.key=value overrides (e.g. train.epochs=5 loss.method=bcl out=runs/x)"
 
 
+def _version() -> str:
+    from ecl import __version__
+
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ecl",
@@ -36,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = sub.add_parser("train", help="train a model (default: ECL on the embedded digits-lt data)")
@@ -71,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("safetensors", "onnx", "torchscript"), default="safetensors")
     export.add_argument("--output", help="output file (default: beside the checkpoint)")
 
-    report = sub.add_parser("report", help="write report.html for a run folder")
+    report = sub.add_parser("report", help="write the HTML report of a finished run folder")
     report.add_argument("run_dir")
 
     compare = sub.add_parser("compare", help="train several methods over seeds and compare them")
@@ -81,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--jobs", type=int, default=1,
                          help="runs trained at once, each in its own process (use with train.threads=1)")
     compare.add_argument("overrides", nargs="*", help=_overrides_help())
+
+    sub.add_parser("presets", help="list the configuration presets (for --config NAME)")
     return parser
 
 
@@ -91,11 +100,11 @@ def _load_config(config_file: str | None, overrides: Sequence[str]):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ecl.engine.run import train
+    from ecl.engine.train import train
 
     if args.resume:
         if args.config or args.overrides:
-            raise _UsageError("--resume continues a run with its own config.yaml; give no --config or overrides")
+            raise _UsageError("--resume continues a run with its own saved configuration; give no --config or overrides")
         train(resume=args.resume)
         return 0
     config = _load_config(args.config, args.overrides)
@@ -128,20 +137,20 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from ecl.engine.inference import evaluate_checkpoint
+    from ecl.engine.evaluate import evaluate_checkpoint
 
     result = evaluate_checkpoint(args.target, list(args.overrides), output=args.output)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        from ecl.engine.run import format_final_table
+        from ecl.engine.results import format_final_table
 
         print(format_final_table(result, Path(args.target)))
     return 0
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from ecl.engine.inference import format_predictions, predict_images
+    from ecl.engine.predict import format_predictions, predict_images
 
     if args.top_k < 1:
         raise _UsageError(f"--top-k must be ≥ 1, got {args.top_k}")
@@ -151,7 +160,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from ecl.engine.inference import export_checkpoint
+    from ecl.engine.export import export_checkpoint
 
     path = export_checkpoint(args.checkpoint, args.format, output=args.output)
     print(f"wrote {path}")
@@ -159,12 +168,22 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from ecl.evaluation import write_report
+    from ecl.engine.run_folder import RunFolder
 
-    run_dir = Path(args.run_dir)
-    if not (run_dir / "final.json").is_file():
-        raise _UsageError(f"{run_dir} has no final.json: not a finished ecl run folder")
-    print(f"wrote {write_report(run_dir)}")
+    run = RunFolder(args.run_dir)
+    if not run.is_finished():
+        raise _UsageError(f"{run.path} has no {run.final_file.name}: not a finished ecl run folder")
+    print(f"wrote {run.write_report()}")
+    return 0
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    from ecl.config import list_presets
+
+    presets = list_presets()
+    width = max((len(name) for name, _ in presets), default=0)
+    for name, description in presets:
+        print(f"{name:<{width}}  {description}")
     return 0
 
 
@@ -194,6 +213,7 @@ COMMANDS = {
     "export": _cmd_export,
     "report": _cmd_report,
     "compare": _cmd_compare,
+    "presets": _cmd_presets,
 }
 
 
@@ -201,9 +221,9 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from ecl.config import ConfigError
     from ecl.data import DataError
     from ecl.engine.checkpoint import CheckpointError
-    from ecl.engine.run import DataLoaderWorkerError
+    from ecl.engine.epoch import NonFiniteLossError
+    from ecl.engine.loop import DataLoaderWorkerError
     from ecl.engine.run_folder import RunFolderError
-    from ecl.engine.trainer import NonFiniteLossError
 
     return (ConfigError, DataError, CheckpointError, RunFolderError, NonFiniteLossError, DataLoaderWorkerError,
             _UsageError)
@@ -215,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    from ecl.engine.run import TrainingInterrupted
+    from ecl.engine.loop import TrainingInterrupted
 
     expected = _expected_errors()
     try:

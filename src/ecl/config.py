@@ -423,7 +423,7 @@ def validate(config: Config) -> Config:
             raise ConfigError(f"{key}: must be one of {', '.join(allowed)}, got {value!r}")
 
     from ecl.data import DATASETS
-    from ecl.engine.objective import METHODS
+    from ecl.losses import METHODS
     from ecl.models import BACKBONES
 
     if config.data.name not in DATASETS:

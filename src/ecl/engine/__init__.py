@@ -1,0 +1,17 @@
+"""The engine: builds runs from a Config and drives them (imports models, losses, data, evaluation).
+
+One job per module:
+
+- ``setup``       `build_run(config, bundle) → RunContext`: device, network, wrapped model, objective,
+                  optimiser, scaler, autocast, loaders (used by train, evaluate and the benchmarks)
+- ``epoch``       `train_one_epoch(ctx, loader, epoch)`, `evaluate(ctx, loader)`
+- ``loop``        the epoch loop: stop flag, per-epoch record, checkpoint, TensorBoard, best on validation
+- ``train``       `train()`: new or resumed run → build → restore → fit → finish
+- ``results``     final.json's content, plots, report and the summary table of a finished run
+- ``run_folder``  `RunFolder`: the only place that names and writes the files of a run folder
+- ``checkpoint``  the checkpoint format: build, atomic save, safe load, the one data check, loading
+- ``preprocess``  `Preprocess`: the eval view's description, carried in checkpoints, data.json, exports
+- ``evaluate`` / ``predict`` / ``export``  the entry points of `ecl evaluate | predict | export`
+- ``compare``     `ecl compare`: runs of several methods over seeds (statistics: ``ecl.evaluation.comparison``)
+- ``objective``, ``schedule``, ``seeding``, ``distributed``: the total loss, lr schedule, seeds, DDP helpers
+"""

@@ -1,7 +1,10 @@
-"""Checkpoints: written atomically, read only with `torch.load(weights_only=True)`.
+"""The checkpoint format: built here, written atomically, read only with `weights_only=True`.
 
 A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts (no pickled objects),
-so that the restricted unpickler reads it and a file carrying code is refused, never run.
+so that the restricted unpickler reads it and a file carrying code is refused, never run. Keys:
+format, model, objective, optimizer, scheduler, scaler, epoch, weights, rng, config, classes,
+train_counts, data (the preprocessing, `Preprocess.as_dict`), best_val, record (the epoch's
+metrics line, restored when a kill prevented its append).
 """
 
 from __future__ import annotations
@@ -11,13 +14,19 @@ import re
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
+from torch import nn
 
 from ecl.atomic import atomic_write, fsync_dir
 
-__all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "atomic_torch_save", "load_checkpoint", "fsync_dir"]
+if TYPE_CHECKING:
+    from ecl.config import Config
+
+__all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "build_checkpoint", "atomic_torch_save", "load_checkpoint",
+           "check_matches_data", "checkpoint_classes", "checkpoint_config", "load_weights", "open_checkpoint",
+           "load_network", "fsync_dir"]
 
 CHECKPOINT_FORMAT = "ecl-checkpoint-v1"
 REQUIRED_KEYS = ("format", "model", "epoch", "config", "classes", "train_counts")
@@ -75,12 +84,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     Only torch.save zip archives are unpickled at all; a raw pickle, JSON or random bytes are refused
     from their first bytes.
     """
-    path = Path(path)
-    if path.is_dir():
-        candidate = path / "checkpoints" / "last.pt"
-        if not candidate.is_file():
-            raise CheckpointError(path, "a folder without checkpoints/last.pt")
-        path = candidate
+    from ecl.engine.run_folder import RunFolder
+
+    path, _ = RunFolder.resolve(path)
     if not path.exists():
         raise CheckpointError(path, "no such file")
     if path.stat().st_size == 0:
@@ -109,3 +115,106 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if missing:
         raise CheckpointError(path, f"missing {', '.join(missing)}")
     return state
+
+
+def build_checkpoint(ctx: Any, *, epoch: int, best_val: float, record: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint dict of a RunContext after `epoch` completed epochs."""
+    from ecl.config import config_to_dict
+    from ecl.engine.seeding import capture_rng_state
+
+    config, bundle = ctx.config, ctx.bundle
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "model": ctx.network.state_dict(),
+        "objective": ctx.objective.state_dict(),
+        "optimizer": ctx.optimizer.state_dict(),
+        "scheduler": {"name": "cosine", "epochs": config.train.epochs,
+                      "warmup_epochs": config.train.warmup_epochs, "base_lr": config.train.lr},
+        "scaler": ctx.scaler.state_dict() if ctx.scaler.is_enabled() else {},
+        "epoch": epoch,
+        "weights": {k: float(v) for k, v in ctx.objective.weights.items()},
+        "rng": capture_rng_state(),
+        "config": config_to_dict(config),
+        "classes": list(bundle.classes),
+        "train_counts": [int(c) for c in bundle.train_counts],
+        "data": ctx.preprocess.as_dict(),
+        "best_val": best_val,
+        "record": record,
+    }
+
+
+def checkpoint_classes(state: dict[str, Any], where: Path) -> list[str]:
+    """The class names of a checkpoint (CheckpointError unless a list of ≥ 2 names)."""
+    classes = state["classes"]
+    if not isinstance(classes, (list, tuple)) or len(classes) < 2:
+        raise CheckpointError(where, f"its classes are not a list of ≥ 2 names: {classes!r}")
+    return [str(c) for c in classes]
+
+
+def check_matches_data(state: dict[str, Any], where: Path, data_name: str, classes: Sequence[Any],
+                       train_counts: Sequence[int] | None = None) -> None:
+    """The one compatibility check: the checkpoint's classes (and, for resuming, its training class
+    counts) are the data's; CheckpointError naming the first difference otherwise."""
+    saved = checkpoint_classes(state, where)
+    data_classes = [str(c) for c in classes]
+    if len(saved) != len(data_classes):
+        raise CheckpointError(where, f"it has {len(saved)} classes but dataset {data_name} "
+                                     f"has {len(data_classes)}")
+    if saved != data_classes:
+        wrong = [(i, a, b) for i, (a, b) in enumerate(zip(saved, data_classes)) if a != b]
+        i, a, b = wrong[0]
+        raise CheckpointError(where, f"its class names differ from dataset {data_name}'s ({len(wrong)} differ; "
+                                     f"first: class {i} is {a!r} in the checkpoint, {b!r} in the data)")
+    if train_counts is not None and [int(c) for c in state["train_counts"]] != [int(c) for c in train_counts]:
+        raise CheckpointError(where, f"its training class counts {list(state['train_counts'])} differ "
+                                     f"from {data_name}'s {list(train_counts)}")
+
+
+def checkpoint_config(state: dict[str, Any], where: Path) -> "Config":
+    """The checkpoint's own config dict, validated (CheckpointError when it is not one)."""
+    from ecl.config import ConfigError, config_from_dict, validate
+
+    raw = state["config"]
+    if not isinstance(raw, dict):
+        raise CheckpointError(where, f"its config is a {type(raw).__name__}, not a mapping")
+    try:
+        return validate(config_from_dict(raw, source=f"{where} (config)"))
+    except ConfigError as exc:
+        raise CheckpointError(where, f"its config is invalid: {exc}") from None
+
+
+def load_weights(network: nn.Module, state: dict[str, Any], where: Path, backbone: str) -> nn.Module:
+    """Load the checkpoint's model weights into `network` (strict); CheckpointError when they do not fit."""
+    if not isinstance(state["model"], dict):
+        raise CheckpointError(where, "its model entry is not a state dict")
+    try:
+        network.load_state_dict(state["model"], strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(where, f"its weights do not fit model {backbone!r}: {first}") from None
+    return network
+
+
+def open_checkpoint(target: str | Path) -> tuple[nn.Module, "Config", dict[str, Any], Path, Any]:
+    """(network in eval mode on the CPU, config, checkpoint dict, checkpoint path, RunFolder or None)
+    of a run folder or checkpoint file. The config is the run folder's config.yaml, else the
+    checkpoint's own."""
+    from ecl.engine.run_folder import RunFolder
+    from ecl.engine.setup import build_network
+
+    path, run = RunFolder.resolve(target)
+    state = load_checkpoint(path)
+    config = run.read_config() if run is not None else checkpoint_config(state, path)
+    classes = checkpoint_classes(state, path)
+    try:
+        network = build_network(config, len(classes))
+    except ValueError as exc:  # e.g. an unknown backbone name in the stored config
+        raise CheckpointError(path, f"cannot rebuild its network: {exc}") from None
+    load_weights(network, state, path, config.model.backbone)
+    return network.float().cpu().eval(), config, state, path, run
+
+
+def load_network(target: str | Path) -> tuple[nn.Module, "Config", dict[str, Any]]:
+    """(ECLNetwork in eval mode on the CPU, its config, the checkpoint dict) of a run folder or checkpoint."""
+    network, config, state, _, _ = open_checkpoint(target)
+    return network, config, state

@@ -1,7 +1,20 @@
-"""The run folder: where it is, that it may be written, and how its files are written safely.
+"""The run folder: the one place that names its files, and reads and writes them safely.
 
-Layout: config.yaml, metrics.jsonl, final.json, data.json, split.json, checkpoints/last.pt,
-plots/*.png, report.html.
+Layout (every name below appears only in this module)::
+
+    config.yaml            the resolved configuration (safe YAML)
+    data.json              classes, counts, notes and the preprocessing of the data
+    split.json             which images went to which split (the data layer's record)
+    metrics.jsonl          one JSON line per completed epoch
+    final.json             the final evaluation (its presence means "finished")
+    checkpoints/last.pt    the last complete epoch; checkpoints/best_val.pt the best on validation
+    plots/*.png            pictures of the final evaluation
+    report.html            one self-contained page
+    export/                model exports of `ecl export`
+    tensorboard/           TensorBoard scalars (when installed)
+
+Every file except metrics.jsonl (appended and fsynced line by line) is written through
+`ecl.atomic`, so a kill at any moment leaves the previous or the new content, never a mix.
 """
 
 from __future__ import annotations
@@ -14,23 +27,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ecl.atomic import atomic_write_text
+from ecl.atomic import atomic_write_json, atomic_write_text, to_json
 
-__all__ = [
-    "RunFolderError",
-    "default_run_name",
-    "prepare_run_folder",
-    "atomic_write_text",
-    "write_json",
-    "append_jsonl",
-    "read_jsonl",
-    "truncate_jsonl",
-    "check_writable",
-    "MIN_FREE_BYTES",
-]
+__all__ = ["RunFolderError", "RunFolder", "default_run_name", "check_writable", "read_jsonl", "MIN_FREE_BYTES"]
 
 MIN_FREE_BYTES = 64 * 1024 * 1024  # refuse to start with less free space than this
-RUN_MARKERS = ("config.yaml", "checkpoints", "metrics.jsonl")
 
 
 class RunFolderError(RuntimeError):
@@ -59,53 +60,6 @@ def check_writable(folder: Path, min_free_bytes: int = MIN_FREE_BYTES) -> None:
         )
 
 
-def prepare_run_folder(out: str | Path, *, overwrite: bool = False) -> Path:
-    """Create `out` for a new run. An existing non-empty folder is an error unless `overwrite`,
-    and even then only an ecl run folder (one holding config.yaml/checkpoints/metrics.jsonl) is
-    cleared — never an arbitrary folder of the user's."""
-    folder = Path(out).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise RunFolderError(f"out={folder} exists and is not a folder")
-    if folder.is_dir() and any(folder.iterdir()):
-        if not overwrite:
-            raise RunFolderError(
-                f"the run folder {folder} exists and is not empty; choose another out=DIR, "
-                f"continue it with `ecl train --resume {folder}`, or replace it with --overwrite"
-            )
-        if not any((folder / marker).exists() for marker in RUN_MARKERS):
-            raise RunFolderError(
-                f"--overwrite refused: {folder} is not an ecl run folder (no config.yaml, "
-                f"checkpoints/ or metrics.jsonl); it is left untouched"
-            )
-        shutil.rmtree(folder)
-    check_writable(folder)
-    (folder / "checkpoints").mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def write_json(path: Path, data: Any) -> Path:
-    """Atomically write `data` as indented JSON (NaN written as null)."""
-    return atomic_write_text(path, json.dumps(_nan_to_none(data), indent=2, allow_nan=False) + "\n")
-
-
-def _nan_to_none(value: Any) -> Any:
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, dict):
-        return {k: _nan_to_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_nan_to_none(v) for v in value]
-    return value
-
-
-def append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    """Append one JSON line and fsync it."""
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(_nan_to_none(record), allow_nan=False) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Every complete JSON line of `path` (a torn last line is skipped)."""
     if not path.exists():
@@ -121,7 +75,226 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def truncate_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
-    """Replace `path` with exactly `records` (used on resume to drop lines past the checkpoint)."""
-    text = "".join(json.dumps(_nan_to_none(r), allow_nan=False) + "\n" for r in records)
-    atomic_write_text(path, text)
+class RunFolder:
+    """One run folder at `path`: the names of its files and their readers and writers."""
+
+    CONFIG = "config.yaml"
+    DATA = "data.json"
+    SPLIT = "split.json"
+    METRICS = "metrics.jsonl"
+    FINAL = "final.json"
+    CHECKPOINTS = "checkpoints"
+    LAST = "last.pt"
+    BEST_VAL = "best_val.pt"
+    PLOTS = "plots"
+    REPORT = "report.html"
+    EXPORT = "export"
+    TENSORBOARD = "tensorboard"
+    MARKERS = (CONFIG, CHECKPOINTS, METRICS)
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).expanduser()
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    # --- names ---------------------------------------------------------------------------------
+    @property
+    def config_file(self) -> Path:
+        return self.path / self.CONFIG
+
+    @property
+    def data_file(self) -> Path:
+        return self.path / self.DATA
+
+    @property
+    def split_file(self) -> Path:
+        return self.path / self.SPLIT
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.path / self.METRICS
+
+    @property
+    def final_file(self) -> Path:
+        return self.path / self.FINAL
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / self.CHECKPOINTS
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.checkpoints / self.LAST
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.checkpoints / self.BEST_VAL
+
+    @property
+    def plots(self) -> Path:
+        return self.path / self.PLOTS
+
+    @property
+    def report_file(self) -> Path:
+        return self.path / self.REPORT
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.path / self.TENSORBOARD
+
+    # --- the folder ----------------------------------------------------------------------------
+    def is_run_folder(self) -> bool:
+        """True when the folder holds one of config.yaml, checkpoints/, metrics.jsonl."""
+        return any((self.path / marker).exists() for marker in self.MARKERS)
+
+    def is_finished(self) -> bool:
+        return self.final_file.is_file()
+
+    def has_checkpoint(self) -> bool:
+        return self.last_checkpoint.is_file()
+
+    @classmethod
+    def create(cls, out: str | os.PathLike[str], *, overwrite: bool = False) -> "RunFolder":
+        """Create `out` for a new run. An existing non-empty folder is an error unless `overwrite`,
+        and even then only an ecl run folder is cleared — never an arbitrary folder of the user's."""
+        run = cls(out)
+        folder = run.path
+        if folder.exists() and not folder.is_dir():
+            raise RunFolderError(f"out={folder} exists and is not a folder")
+        if folder.is_dir() and any(folder.iterdir()):
+            if not overwrite:
+                raise RunFolderError(
+                    f"the run folder {folder} exists and is not empty; choose another out=DIR, "
+                    f"continue it with `ecl train --resume {folder}`, or replace it with --overwrite"
+                )
+            if not run.is_run_folder():
+                raise RunFolderError(
+                    f"--overwrite refused: {folder} is not an ecl run folder (no {cls.CONFIG}, "
+                    f"{cls.CHECKPOINTS}/ or {cls.METRICS}); it is left untouched"
+                )
+            shutil.rmtree(folder)
+        check_writable(folder)
+        run.checkpoints.mkdir(parents=True, exist_ok=True)
+        return run
+
+    def check_writable(self) -> None:
+        check_writable(self.path)
+
+    def clean_stale_temporaries(self) -> list[Path]:
+        """Remove the `.NAME.XXXX.tmp` files that a kill during an atomic write left behind."""
+        removed = []
+        for folder in (self.path, self.checkpoints):
+            for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
+                try:
+                    tmp.unlink()
+                    removed.append(tmp)
+                except OSError:
+                    pass
+        return removed
+
+    # --- files ---------------------------------------------------------------------------------
+    def write_config(self, config: Any) -> None:
+        from ecl.config import dump_yaml
+
+        atomic_write_text(self.config_file, dump_yaml(config))
+
+    def read_config(self) -> Any:
+        """The resolved config.yaml (safe_load), validated; RunFolderError when it is missing or bad."""
+        import yaml
+
+        from ecl.config import config_from_dict, validate
+
+        path = self.config_file
+        if not path.is_file():
+            raise RunFolderError(f"{self.path} is not an ecl run folder: no {self.CONFIG}")
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise RunFolderError(f"{path}: not a valid YAML config: {exc}") from None
+        return validate(config_from_dict(raw, source=str(path)))
+
+    def write_data(self, record: dict[str, Any]) -> None:
+        atomic_write_json(self.data_file, record)
+
+    def read_data(self) -> dict[str, Any] | None:
+        """data.json's object, or None when it is missing or unreadable."""
+        return _read_json_object(self.data_file)
+
+    def write_split(self, record: dict[str, Any]) -> None:
+        """split.json (the data layer's split record); an existing one is kept as it is."""
+        if not self.split_file.exists():
+            atomic_write_text(self.split_file, json.dumps(record, indent=1, sort_keys=False) + "\n")
+
+    def read_split(self) -> dict[str, Any] | None:
+        """split.json's record of an earlier build of this run, or None."""
+        return _read_json_object(self.split_file)
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        """Append one JSON line to metrics.jsonl and fsync it."""
+        with open(self.metrics_file, "a", encoding="utf-8") as handle:
+            handle.write(to_json(record, indent=None) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.metrics_file)
+
+    def keep_metrics(self, records: list[dict[str, Any]]) -> None:
+        """Replace metrics.jsonl with exactly `records` (on resume: drop lines past the checkpoint)."""
+        atomic_write_text(self.metrics_file, "".join(to_json(r, indent=None) + "\n" for r in records))
+
+    def write_final(self, final: dict[str, Any]) -> None:
+        atomic_write_json(self.final_file, final)
+
+    def read_final(self) -> dict[str, Any]:
+        """final.json's content; RunFolderError when it cannot be read."""
+        try:
+            return json.loads(self.final_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise RunFolderError(f"{self.final_file}: cannot read the finished run's metrics: {exc}") from None
+
+    def write_report(self) -> Path:
+        """report.html from final.json, metrics.jsonl, plots/ and config.yaml."""
+        from ecl.evaluation.report import write_report
+
+        return write_report(self.report_file, final=self.final_file, metrics=self.metrics_file,
+                            config=self.config_file, plots=self.plots)
+
+    # --- checkpoints and exports ---------------------------------------------------------------
+    @classmethod
+    def of_checkpoint(cls, checkpoint: Path) -> "RunFolder | None":
+        """The run folder holding `checkpoint` in its checkpoints/ folder, else None."""
+        if checkpoint.parent.name != cls.CHECKPOINTS:
+            return None
+        run = cls(checkpoint.parent.parent)
+        return run if run.config_file.is_file() else None
+
+    @classmethod
+    def resolve(cls, target: str | os.PathLike[str]) -> tuple[Path, "RunFolder | None"]:
+        """(checkpoint file, run folder or None) of a run folder or a checkpoint file."""
+        path = Path(target).expanduser()
+        if path.is_dir():
+            run = cls(path)
+            if not run.has_checkpoint():
+                from ecl.engine.checkpoint import CheckpointError
+
+                raise CheckpointError(path, f"a folder without {cls.CHECKPOINTS}/{cls.LAST}")
+            return run.last_checkpoint, run
+        return path, None
+
+    def export_path(self, checkpoint: Path, suffix: str) -> Path:
+        """export/model<suffix> for last.pt, export/<stem><suffix> for another checkpoint."""
+        stem = "model" if checkpoint.name == self.LAST else checkpoint.stem
+        return self.path / self.EXPORT / f"{stem}{suffix}"
+
+
+def _read_json_object(path: Path) -> dict[str, Any] | None:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return raw if isinstance(raw, dict) else None

@@ -1,12 +1,13 @@
 """A single self-contained HTML report of a run folder.
 
-``write_report(run_dir)`` reads (all optional; a missing or unreadable file gives a note
-in the page, never an exception):
+``write_report(out, final=, metrics=, config=, plots=)`` reads the files it is given (the run
+folder names them: ``ecl.engine.run_folder``); all are optional: a missing or unreadable file gives
+a note in the page, never an exception:
 
-* ``config.yaml``   shown verbatim;
-* ``final.json``    metrics table, shot groups, geometry, per-class accuracy;
-* ``metrics.jsonl`` one JSON object per line (training records), summarised;
-* ``plots/*.png``   every picture, embedded as a base64 data URI.
+* ``config``   the resolved configuration, shown verbatim;
+* ``final``    the final evaluation (JSON): metrics table, shot groups, geometry, per-class accuracy;
+* ``metrics``  one JSON object per line (training records), summarised;
+* ``plots``    a folder whose ``*.png`` pictures are embedded as base64 data URIs.
 
 The page has inline CSS only: no script, no external style sheet, image or font, so it can
 be mailed or archived as one file. All text taken from the files is HTML-escaped.
@@ -22,11 +23,12 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ecl.atomic import atomic_write_text
+
 from .metrics import shot_groups
 
-__all__ = ["write_report", "REPORT_NAME"]
+__all__ = ["write_report"]
 
-REPORT_NAME = "report.html"
 _DASH = "\u2014"
 
 _CSS = """
@@ -131,7 +133,7 @@ def _run_section(final: dict[str, Any]) -> str:
     return "<table>" + "".join(rows) + "</table>" if rows else ""
 
 
-def _metrics_section(final: dict[str, Any]) -> str:
+def _metrics_section(final: dict[str, Any], source: str) -> str:
     rows = []
     for key, label in [("top1", "top-1 accuracy"), ("balanced_accuracy", "balanced accuracy (mean per-class recall)"),
                        ("macro_f1", "macro-F1")]:
@@ -140,7 +142,7 @@ def _metrics_section(final: dict[str, Any]) -> str:
     if "ece" in final:
         rows.append(f'<tr><th>expected calibration error</th><td class="num">{_num(final["ece"])}</td></tr>')
     if not rows:
-        return _note("final.json holds no top-1 / balanced accuracy / macro-F1.")
+        return _note(f"{source} holds no top-1 / balanced accuracy / macro-F1.")
     return "<table>" + "".join(rows) + "</table>"
 
 
@@ -166,10 +168,10 @@ def _shots_section(final: dict[str, Any]) -> str:
             f"{_DASH} = no class (or no evaluated sample) in the group.</p>")
 
 
-def _geometry_section(final: dict[str, Any]) -> str:
+def _geometry_section(final: dict[str, Any], source: str) -> str:
     geo = final.get("geometry")
     if not isinstance(geo, dict):
-        return _note("final.json has no geometry numbers.")
+        return _note(f"{source} has no geometry numbers.")
     labels = {"FC": "feature collapse Tr(Σ_W Σ_B^†)/C", "MS": "mean spacing (0 = regular simplex)",
               "SD": "self-duality ‖W/‖W‖ − M/‖M‖‖"}
     rows = [f'<tr><th>{_esc(k)}</th><td>{_esc(labels.get(k, ""))}</td><td class="num">{_num(geo.get(k))}</td></tr>'
@@ -196,9 +198,9 @@ def _per_class_section(final: dict[str, Any]) -> str:
             "<th>accuracy</th></tr>" + "".join(rows) + "</table></details>")
 
 
-def _records_section(records: list[dict[str, Any]]) -> str:
+def _records_section(records: list[dict[str, Any]], source: str) -> str:
     if not records:
-        return _note("metrics.jsonl holds no records.")
+        return _note(f"{source} holds no records.")
     last = records[-1]
     parts = [f'<p>{len(records)} record(s).</p>']
     keys = [k for k in last if _is_number(last[k]) or isinstance(last[k], str)]
@@ -211,7 +213,7 @@ def _records_section(records: list[dict[str, Any]]) -> str:
     if vals:
         best = max(vals, key=lambda r: r["val/balanced_accuracy"])
         parts.append(f'<p>Best validation balanced accuracy {_pct(best["val/balanced_accuracy"])} at epoch '
-                     f'{_esc(best.get("epoch", "?"))} (checkpoints/best_val.pt).</p>')
+                     f'{_esc(best.get("epoch", "?"))} (kept as the best-validation checkpoint).</p>')
     return "".join(parts)
 
 
@@ -228,7 +230,7 @@ def _image(path: Path, notes: list[str]) -> str:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        notes.append(f"plots/{path.name} could not be read ({exc}): skipped.")
+        notes.append(f"{path.parent.name}/{path.name} could not be read ({exc}): skipped.")
         return ""
     b64 = base64.b64encode(data).decode("ascii")
     caption = path.stem.replace("_", " ")
@@ -236,60 +238,60 @@ def _image(path: Path, notes: list[str]) -> str:
             f"<figcaption>{_esc(path.name)}</figcaption></figure>")
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Write ``run_dir/report.html`` from the run folder's files and return its path."""
-    run = Path(run_dir)
-    if not run.is_dir():
-        raise ValueError(f"run_dir {str(run)!r} is not a directory")
+def _pictures(plots_dir: Path, notes: list[str]) -> str:
+    pngs = sorted(plots_dir.glob("*.png"), key=_plot_order) if plots_dir.is_dir() else []
+    if not plots_dir.is_dir():
+        notes.append(f"{plots_dir.name}/ not found: no pictures.")
+    elif not pngs:
+        notes.append(f"{plots_dir.name}/ holds no PNG file.")
+    return "<h2>Plots</h2>" + "".join(_image(p, notes) for p in pngs) if pngs else ""
+
+
+def _config_text(config: Path, notes: list[str]) -> str:
+    if not config.is_file():
+        notes.append(f"{config.name} not found: skipped.")
+        return ""
+    try:
+        return f"<h2>Configuration ({_esc(config.name)})</h2><pre>" + _esc(config.read_text(encoding="utf-8")) + "</pre>"
+    except (OSError, UnicodeDecodeError) as exc:
+        notes.append(f"{config.name} could not be read ({exc}): skipped.")
+        return ""
+
+
+def write_report(out: str | Path, *, final: Path, metrics: Path, config: Path, plots: Path) -> Path:
+    """Write the page to `out` (atomically) from the given files and return its path."""
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise ValueError(f"the report's folder {str(out.parent)!r} is not a directory")
     notes: list[str] = []
     body: list[str] = []
 
-    final = _read_json(run / "final.json", notes)
+    results = _read_json(final, notes)
     title = "ecl run report"
-    if final is not None:
-        bits = [str(final[k]) for k in ("method", "dataset") if k in final]
+    if results is not None:
+        bits = [str(results[k]) for k in ("method", "dataset") if k in results]
         if bits:
             title += ": " + " on ".join(bits)
     body.append(f"<h1>{_esc(title)}</h1>")
-    body.append(f'<p class="muted">{_esc(run.resolve())} · generated '
+    body.append(f'<p class="muted">{_esc(out.parent.resolve())} · generated '
                 f'{_esc(_dt.datetime.now().strftime("%Y-%m-%d %H:%M"))}</p>')
     notes_at = len(body)
 
-    if final is not None:
-        body.append("<h2>Run</h2>" + _run_section(final))
-        body.append("<h2>Metrics</h2>" + _metrics_section(final))
-        body.append("<h2>Shot groups</h2>" + _shots_section(final))
-        body.append("<h2>Representation geometry</h2>" + _geometry_section(final))
-        body.append(_per_class_section(final))
-
-    records = _read_jsonl(run / "metrics.jsonl", notes)
+    if results is not None:
+        body.append("<h2>Run</h2>" + _run_section(results))
+        body.append("<h2>Metrics</h2>" + _metrics_section(results, final.name))
+        body.append("<h2>Shot groups</h2>" + _shots_section(results))
+        body.append("<h2>Representation geometry</h2>" + _geometry_section(results, final.name))
+        body.append(_per_class_section(results))
+    records = _read_jsonl(metrics, notes)
     if records is not None:
-        body.append("<h2>Training records</h2>" + _records_section(records))
-
-    plots_dir = run / "plots"
-    pngs = sorted(plots_dir.glob("*.png"), key=_plot_order) if plots_dir.is_dir() else []
-    if not plots_dir.is_dir():
-        notes.append("plots/ not found: no pictures.")
-    elif not pngs:
-        notes.append("plots/ holds no PNG file.")
-    if pngs:
-        body.append("<h2>Plots</h2>" + "".join(_image(p, notes) for p in pngs))
-
-    config = run / "config.yaml"
-    if config.is_file():
-        try:
-            body.append("<h2>Configuration (config.yaml)</h2><pre>" + _esc(config.read_text(encoding="utf-8"))
-                        + "</pre>")
-        except (OSError, UnicodeDecodeError) as exc:
-            notes.append(f"config.yaml could not be read ({exc}): skipped.")
-    else:
-        notes.append("config.yaml not found: skipped.")
+        body.append("<h2>Training records</h2>" + _records_section(records, metrics.name))
+    body.append(_pictures(plots, notes))
+    body.append(_config_text(config, notes))
 
     if notes:
         body.insert(notes_at, "".join(_note(n) for n in notes))
     page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>\n"
             + "\n".join(b for b in body if b) + "\n</body></html>\n")
-    out = run / REPORT_NAME
-    out.write_text(page, encoding="utf-8")
-    return out
+    return atomic_write_text(out, page)

@@ -3,6 +3,7 @@
 from .bc_ecl import BCECLLoss, bc_ecl_per_anchor
 from .ccge import CCGELoss
 from .logit_compensation import LogitCompensatedCE
+from .methods import METHODS, MethodSpec
 from .supcon import SupConLoss, supcon_per_anchor
 
 __all__ = [
@@ -12,4 +13,6 @@ __all__ = [
     "supcon_per_anchor",
     "CCGELoss",
     "LogitCompensatedCE",
+    "METHODS",
+    "MethodSpec",
 ]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import copy
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from ecl.atomic import atomic_write_path
 
 from .heads import CosineClassifier
 from .network import ECLNetwork
@@ -44,11 +45,6 @@ class InferenceModel(nn.Module):
         self.backbone_name: str | None = getattr(encoder, "backbone_name", None)
         self.backbone_config: dict[str, Any] = dict(getattr(encoder, "backbone_config", {}) or {})
 
-    @classmethod
-    def from_network(cls, network: ECLNetwork) -> "InferenceModel":
-        """Copy of ``network``'s encoder and classifier."""
-        return cls(network)
-
     @property
     def num_classes(self) -> int:
         return int(self.classifier.weight.shape[0])
@@ -68,21 +64,6 @@ def _metadata(model: InferenceModel, image_size: int, class_names: list[str] | N
         "scale": repr(float(model.classifier.scale)),
         "class_names": json.dumps(class_names),
     }
-
-
-def _atomic_write(path: Path, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp)`` on a temp file next to ``path``, then ``os.replace`` it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def _export_onnx(model: nn.Module, example: Tensor, tmp: str, meta: dict[str, str]) -> None:
@@ -118,6 +99,8 @@ def export_model(
     image_size: int,
     *,
     class_names: list[str] | None = None,
+    extra_metadata: dict[str, str] | None = None,
+    exclusive: bool = False,
 ) -> Path:
     """Export ``network``'s inference model (eval mode, CPU, float32) to ``path``; returns the path.
 
@@ -125,7 +108,9 @@ def export_model(
       num_classes, feature_dim, scale, class_names as JSON); reload with :func:`load_safetensors_model`;
     - ``"onnx"``: input ``images`` (N,3,S,S), output ``logits`` (N,C), dynamic batch axis;
     - ``"torchscript"``: traced module, metadata in the extra file ``metadata.json``.
-    The file is written atomically (temp file in the same folder, then ``os.replace``).
+    ``extra_metadata`` (string keys and values) is added to the metadata, which is written once.
+    The file is written atomically (``ecl.atomic``); ``exclusive`` refuses an existing file
+    (FileExistsError).
     """
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"fmt must be one of {', '.join(EXPORT_FORMATS)}; got {fmt!r}")
@@ -144,15 +129,16 @@ def export_model(
     for p in model.parameters():
         p.requires_grad_(False)
     meta = _metadata(model, image_size, class_names)
+    meta.update(extra_metadata or {})
     example = torch.randn(2, 3, image_size, image_size, generator=torch.Generator().manual_seed(0))
 
     if fmt == "safetensors":
         from safetensors.torch import save_file
 
         tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-        return _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+        return atomic_write_path(path, lambda tmp: save_file(tensors, tmp, metadata=meta), exclusive=exclusive)
     if fmt == "onnx":
-        return _atomic_write(path, lambda tmp: _export_onnx(model, example, tmp, meta))
+        return atomic_write_path(path, lambda tmp: _export_onnx(model, example, tmp, meta), exclusive=exclusive)
 
     def _save_ts(tmp: str) -> None:
         with torch.no_grad(), warnings.catch_warnings():
@@ -160,7 +146,7 @@ def export_model(
             traced = torch.jit.trace(model, example)
             traced.save(tmp, _extra_files={"metadata.json": json.dumps(meta)})
 
-    return _atomic_write(path, _save_ts)
+    return atomic_write_path(path, _save_ts, exclusive=exclusive)
 
 
 def load_safetensors_model(path: str | os.PathLike[str]) -> tuple[InferenceModel, dict[str, Any]]:

@@ -1,0 +1,186 @@
+"""One epoch of training and one pass of evaluation over a RunContext."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ecl.engine.schedule import cosine_lr
+from ecl.engine.setup import RunContext
+
+__all__ = ["NonFiniteLossError", "EpochResult", "EvalOutput", "split_views", "train_one_epoch", "evaluate"]
+
+
+class NonFiniteLossError(RuntimeError):
+    """Too many non-finite losses in a row: training stops, the last good checkpoint is kept."""
+
+
+@dataclass
+class EpochResult:
+    """What one training epoch measured."""
+
+    means: dict[str, float]  # mean of each loss component and of the total, over finite steps
+    images: int
+    steps: int
+    nonfinite_steps: int
+    seconds: float
+    lr: float  # learning rate of the last step
+    interrupted: bool = False  # a stop was requested (SIGTERM/SIGINT): the epoch is incomplete
+
+    @property
+    def images_per_s(self) -> float:
+        return self.images / self.seconds if self.seconds > 0 else float("nan")
+
+
+@dataclass
+class EvalOutput:
+    """One pass over an evaluation set."""
+
+    confusion: np.ndarray  # (C, C) int64, rows = true class
+    features: Tensor | None = None  # (N, d) backbone features (when collected)
+    labels: Tensor | None = None  # (N,)
+    probs: Tensor | None = None  # (N, C) softmax of the logits
+
+
+def split_views(views: Tensor | list[Tensor]) -> tuple[Tensor, int]:
+    """Views of a batch → one tensor for a single forward pass (shared BatchNorm statistics).
+
+    `views`: a (B,3,H,W) tensor (one view) or a list of V+1 such tensors
+    ([classifier view, contrastive views...]). Returns ((V+1)·B, 3, H, W) and V+1.
+    """
+    if isinstance(views, Tensor):
+        return views, 1
+    return torch.cat(list(views), dim=0), len(views)
+
+
+def _progress(loader: Iterable, ctx: RunContext, epoch: int):
+    """`loader`, wrapped in a plain tqdm bar when the context asks for one. tqdm.std's constructor
+    does not call iter(loader) (tqdm.auto's did: it drew from the loader's seeded generator)."""
+    if not ctx.progress:
+        return loader
+    from tqdm import tqdm
+
+    return tqdm(loader, total=len(loader), desc=f"epoch {epoch + 1}/{ctx.config.train.epochs}",  # type: ignore[arg-type]
+                leave=False, dynamic_ncols=True)
+
+
+def _inputs(ctx: RunContext, views: Tensor | list[Tensor], labels: Tensor) -> tuple[Tensor, int, Tensor]:
+    images, num_views = split_views(views)
+    images = images.to(ctx.device, non_blocking=True)
+    if ctx.config.model.channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    return images, num_views, labels.to(ctx.device, non_blocking=True)
+
+
+def _loss(ctx: RunContext, images: Tensor, num_views: int, labels: Tensor):
+    """The objective of one batch: logits of the classifier view, projections (B, V, d_z) of the others."""
+    batch = labels.shape[0]
+    with ctx.autocast:
+        out = ctx.model(images)
+    projections = None
+    if num_views > 1 and out.projections is not None:
+        dz = out.projections.shape[-1]
+        projections = out.projections[batch:].float().reshape(num_views - 1, batch, dz).transpose(0, 1)
+    prototypes = None if out.prototypes is None else out.prototypes.float()
+    return ctx.objective(out.logits[:batch].float(), labels, projections, prototypes,
+                         ctx.network.classifier_weight)
+
+
+def _skip_nonfinite(ctx: RunContext, epoch: int, step: int) -> None:
+    """Count a non-finite step; NonFiniteLossError after train.max_nonfinite_steps in a row."""
+    ctx.nonfinite_streak += 1
+    ctx.optimizer.zero_grad(set_to_none=True)
+    if ctx.nonfinite_streak >= ctx.config.train.max_nonfinite_steps:
+        raise NonFiniteLossError(
+            f"the loss was not finite at {ctx.nonfinite_streak} steps in a row (epoch {epoch + 1}, "
+            f"step {step + 1}); stopping. Lower train.lr, use train.precision=fp32, or "
+            f"raise train.max_nonfinite_steps."
+        )
+
+
+def train_one_epoch(ctx: RunContext, loader: Iterable, epoch: int) -> EpochResult:
+    """Train for one epoch (0-based `epoch`); the lr follows `cosine_lr` per step.
+
+    A non-finite loss skips its step; `train.max_nonfinite_steps` of them in a row (counted across
+    epochs in `ctx.nonfinite_streak`) raise NonFiniteLossError. `ctx.stop_requested()` ends the
+    epoch early (`interrupted`).
+    """
+    train = ctx.config.train
+    ctx.model.train()
+    sums: dict[str, float] = {}
+    finite_steps = images = nonfinite = 0
+    steps_per_epoch = max(len(loader), 1)  # type: ignore[arg-type]
+    lr, interrupted, start = train.lr, False, time.perf_counter()
+    bar = _progress(loader, ctx, epoch)
+    try:
+        for step, (views, labels) in enumerate(bar):
+            if ctx.stop_requested():
+                interrupted = True
+                break
+            lr = cosine_lr(epoch + step / steps_per_epoch, train.lr, train.epochs, train.warmup_epochs)
+            for group in ctx.optimizer.param_groups:
+                group["lr"] = lr
+            result = _loss(ctx, *_inputs(ctx, views, labels))
+            total = result.total
+            if not torch.isfinite(total.detach()):
+                nonfinite += 1
+                _skip_nonfinite(ctx, epoch, step)
+                continue
+            ctx.nonfinite_streak = 0
+            ctx.optimizer.zero_grad(set_to_none=True)
+            ctx.scaler.scale(total).backward()
+            ctx.scaler.step(ctx.optimizer)
+            ctx.scaler.update()
+            finite_steps += 1
+            images += labels.shape[0]
+            for key, value in result.components.items():
+                sums[key] = sums.get(key, 0.0) + float(value)
+            sums["total"] = sums.get("total", 0.0) + float(total.detach())
+            if bar is not loader:
+                elapsed = max(time.perf_counter() - start, 1e-9)
+                bar.set_postfix(loss=f"{float(total.detach()):.3f}", img_s=f"{images / elapsed:.0f}")
+    finally:
+        if bar is not loader:
+            bar.close()
+    means = {key: value / finite_steps for key, value in sums.items()} if finite_steps else {}
+    return EpochResult(means=means, images=images, steps=finite_steps, nonfinite_steps=nonfinite,
+                       seconds=time.perf_counter() - start, lr=lr, interrupted=interrupted)
+
+
+@torch.no_grad()
+def evaluate(ctx: RunContext, loader: Iterable, *, collect: bool = False, raw: bool = False) -> EvalOutput:
+    """One pass over `loader` (items (images (B,3,H,W), labels (B,))) with raw logits.
+
+    Returns the confusion matrix; with `collect`, also backbone features, labels and softmax
+    probabilities (on the CPU). `raw`: call the plain network instead of the wrapped model (the
+    final evaluation runs on rank 0 alone, outside DDP).
+    """
+    model = ctx.network if raw else ctx.model
+    model.eval()
+    num_classes = ctx.num_classes
+    confusion = torch.zeros(num_classes * num_classes, dtype=torch.int64)
+    features, all_labels, probs = [], [], []
+    for images, labels in loader:
+        images = images.to(ctx.device, non_blocking=True)
+        if ctx.config.model.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with ctx.autocast:
+            out = model(images)
+        logits = out.logits.float().cpu()
+        labels = labels.cpu()
+        confusion += torch.bincount(labels * num_classes + logits.argmax(dim=1), minlength=num_classes * num_classes)
+        if collect:
+            features.append(out.features.float().cpu())
+            all_labels.append(labels)
+            probs.append(torch.softmax(logits, dim=1))
+    result = EvalOutput(confusion=confusion.reshape(num_classes, num_classes).numpy())
+    if collect and features:
+        result.features = torch.cat(features)
+        result.labels = torch.cat(all_labels)
+        result.probs = torch.cat(probs)
+    return result

@@ -1,0 +1,167 @@
+"""Everything a run needs, built once from a Config and a DataBundle: `build_run` → `RunContext`.
+
+Used by `ecl train`, `ecl evaluate` and benchmarks/throughput.py, so all three run the same
+network, objective, optimiser, mixed-precision settings and loaders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Callable, ContextManager
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+
+from ecl.config import Config
+from ecl.engine.objective import Objective
+from ecl.engine.preprocess import Preprocess
+from ecl.engine.seeding import derive_seed, seed_everything
+from ecl.losses.methods import METHODS, MethodSpec
+
+__all__ = ["RunContext", "build_run", "resolve_device", "build_network", "build_objective", "PRECISION_DTYPES"]
+
+PRECISION_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_device(name: str, local_rank: int | None = None) -> torch.device:
+    """`auto` → cuda (the local rank's GPU) when available, else cpu."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and local_rank is not None:
+        return torch.device("cuda", local_rank)
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"train.device={name} but CUDA is not available on this machine")
+    return torch.device(name)
+
+
+def build_network(config: Config, num_classes: int) -> nn.Module:
+    """The ECL network of `config.model` (projection head only when the method needs it)."""
+    from ecl.models import ECLNetwork
+
+    spec = METHODS[config.loss.method]
+    return ECLNetwork(config.model.backbone, num_classes, projection_dim=config.model.projection_dim,
+                      scale=config.model.scale, with_projection=spec.contrastive is not None or spec.ccge)
+
+
+def build_objective(config: Config, class_counts: list[int], gather: bool = False) -> Objective:
+    """The total loss of `config.loss` (method preset values win over the config's)."""
+    spec = METHODS[config.loss.method]
+    loss = config.loss
+    return Objective(
+        spec,
+        class_counts,
+        temperature=loss.temperature,
+        prototype_weight=spec.prototype_weight if spec.prototype_weight is not None else loss.prototype_weight,
+        anchor_weighting=spec.anchor_weighting if spec.anchor_weighting is not None else loss.anchor_weighting,
+        lc_tau=loss.lc_tau,
+        weighting=loss.weighting,
+        weights=(loss.alpha, loss.beta, loss.gamma),
+        gather=gather,
+    )
+
+
+def _seed_worker(worker_id: int) -> None:
+    np.random.seed(torch.initial_seed() % (2**32))
+
+
+@dataclass
+class RunContext:
+    """One run's built objects. `network` is the plain ECLNetwork (weights, classifier, checkpoints);
+    `model` is what is called (DDP-wrapped and/or compiled, else `network` itself)."""
+
+    config: Config
+    bundle: Any
+    spec: MethodSpec
+    preprocess: Preprocess
+    device: torch.device
+    network: nn.Module
+    model: nn.Module
+    objective: Objective
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler  # always present; enabled only for fp16
+    autocast: ContextManager[Any]  # built once, entered around every forward pass
+    rank: int = 0
+    world: int = 1
+    progress: bool = False  # a tqdm bar over each training epoch
+    stop_requested: Callable[[], bool] = lambda: False
+    nonfinite_streak: int = 0  # non-finite steps in a row, carried across epochs
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.bundle.classes)
+
+    def train_loader(self, epoch: int) -> DataLoader:
+        """A loader whose order and augmentation depend only on (seed, epoch)."""
+        from ecl.data import ViewsDataset, build_train_transform
+
+        config, p = self.config, self.preprocess
+        views = config.data.contrastive_views if self.spec.contrastive is not None else 0
+        transform = build_train_transform(p.image_size, p.style, p.mean, p.std, num_contrastive_views=views,
+                                          randaugment=config.data.randaugment)
+        dataset = ViewsDataset(self.bundle.train, transform)
+        generator = torch.Generator().manual_seed(derive_seed(config.seed, epoch, "loader"))
+        per_rank_batch = max(1, config.train.batch_size // self.world)
+        sampler, shuffle = None, True
+        if self.world > 1:
+            from torch.utils.data.distributed import DistributedSampler
+
+            sampler = DistributedSampler(dataset, num_replicas=self.world, rank=self.rank, shuffle=True,
+                                         seed=derive_seed(config.seed, "sampler") % (2**31), drop_last=True)
+            sampler.set_epoch(epoch)
+            shuffle = None
+        return DataLoader(dataset, batch_size=per_rank_batch, shuffle=shuffle, sampler=sampler,
+                          generator=generator, num_workers=config.train.num_workers,
+                          worker_init_fn=_seed_worker, pin_memory=torch.cuda.is_available(),
+                          drop_last=len(dataset) // self.world >= per_rank_batch, persistent_workers=False)
+
+    def eval_loader(self, dataset: Any, *, whole: bool = False) -> DataLoader:
+        """Each rank gets indices rank, rank+world, ... (every image once, no padding); `whole`:
+        the whole set on this rank (the final evaluation on rank 0)."""
+        from ecl.data import ViewsDataset
+
+        data = ViewsDataset(dataset, self.preprocess.transform())
+        if self.world > 1 and not whole:
+            data = Subset(data, list(range(self.rank, len(data), self.world)))
+        return DataLoader(data, batch_size=self.config.eval.batch_size, shuffle=False,
+                          num_workers=self.config.train.num_workers, pin_memory=torch.cuda.is_available())
+
+
+def _autocast(device: torch.device, precision: str) -> ContextManager[Any]:
+    """Autocast for bf16/fp16; a no-op for fp32 (one object, re-entered at every forward pass)."""
+    dtype = PRECISION_DTYPES[precision]
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _wrap(network: nn.Module, config: Config, device: torch.device, world: int) -> nn.Module:
+    model = network
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None)
+    return torch.compile(model) if config.train.compile else model
+
+
+def build_run(config: Config, bundle: Any, *, rank: int = 0, world: int = 1, local_rank: int | None = None,
+              device: torch.device | None = None) -> RunContext:
+    """Device, network (seeded), wrapped model, objective, optimiser, scaler and autocast of a run."""
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    if device is None:
+        device = resolve_device(config.train.device, local_rank if world > 1 else None)
+    seed_everything(derive_seed(config.seed, "init"))
+    network = build_network(config, len(bundle.classes)).to(device)
+    if config.model.channels_last:
+        network = network.to(memory_format=torch.channels_last)
+    objective = build_objective(config, list(bundle.train_counts), gather=world > 1).to(device)
+    optimizer = torch.optim.SGD(network.parameters(), lr=config.train.lr, momentum=config.train.momentum,
+                                weight_decay=config.train.weight_decay)
+    scaler = torch.amp.GradScaler(device.type, enabled=config.train.precision == "fp16")
+    return RunContext(config=config, bundle=bundle, spec=METHODS[config.loss.method],
+                      preprocess=Preprocess.of_bundle(bundle), device=device, network=network,
+                      model=_wrap(network, config, device, world), objective=objective, optimizer=optimizer,
+                      scaler=scaler, autocast=_autocast(device, config.train.precision), rank=rank, world=world)

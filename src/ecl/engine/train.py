@@ -1,0 +1,142 @@
+"""`ecl train`: new or resumed run → build → restore → fit → finish."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from ecl.config import Config, validate
+from ecl.engine import distributed as dist_utils
+from ecl.engine.checkpoint import CheckpointError, check_matches_data, load_checkpoint
+from ecl.engine.loop import DataLoaderWorkerError, fit, worker_death
+from ecl.engine.preprocess import PREPROCESS_KEY, Preprocess
+from ecl.engine.results import finish_run
+from ecl.engine.run_folder import RunFolder, RunFolderError, default_run_name
+from ecl.engine.seeding import restore_rng_state
+from ecl.engine.setup import RunContext, build_run
+
+__all__ = ["train"]
+
+Log = Callable[[str], None]
+
+
+def train(config: Config | None = None, *, resume: str | Path | None = None, overwrite: bool = False,
+          log: Log = lambda text: print(text, file=sys.stderr)) -> dict[str, Any]:
+    """Train a run (new, or continued from `resume`) and return final.json's content."""
+    wall_start = time.perf_counter()
+    rank, world, local_rank, _ = dist_utils.setup_from_env()
+    if resume is not None:
+        run = RunFolder(resume)
+        config = run.read_config()
+        if run.is_finished():  # a finished run is left exactly as it is
+            if rank == 0:
+                log(f"{run.path} has already finished ({run.final_file}); nothing to resume")
+            return _read_final_quietly(run)
+        state = _resume_state(run, config, log if rank == 0 else None)
+    else:
+        config, run, state = _new_run(config, overwrite, rank == 0)
+
+    from ecl.data import build_datasets  # data first: every bad input is reported before anything trains
+
+    bundle = build_datasets(config.data, run_dir=run.path if rank == 0 else None)
+    if state is not None:
+        check_matches_data(state, run.last_checkpoint, config.data.name, bundle.classes, bundle.train_counts)
+    elif rank == 0:
+        _write_run_files(run, config, bundle)
+    ctx = build_run(config, bundle, rank=rank, world=world, local_rank=local_rank)
+    start_epoch, best_val = _restore(ctx, run, state, log) if state is not None else (0, -math.inf)
+    if rank == 0 and start_epoch < config.train.epochs:
+        log(f"training {config.loss.method} on {config.data.name}: {len(bundle.train)} train / "
+            f"{len(bundle.test)} test images, {ctx.num_classes} classes, {config.train.epochs} epochs, "
+            f"device {ctx.device}, run folder {run.path}")
+    fit(ctx, run, start_epoch, best_val, log)
+    final: dict[str, Any] = {}
+    if rank == 0:
+        final = _finish(ctx, run, log)
+        log(f"wall time {time.perf_counter() - wall_start:.1f}s")
+    if world > 1:
+        dist_utils.barrier()
+        dist_utils.cleanup()
+    return final
+
+
+def _read_final_quietly(run: RunFolder) -> dict[str, Any]:
+    try:
+        return run.read_final()
+    except RunFolderError:
+        return {}
+
+
+def _new_run(config: Config | None, overwrite: bool, is_main: bool) -> tuple[Config, RunFolder, None]:
+    """Validate the config, name the run folder and (rank 0) create it."""
+    config = validate(config if config is not None else Config())
+    if config.out is None:
+        config.out = default_run_name(config.loss.method, config.data.name, config.seed)
+    run = RunFolder.create(config.out, overwrite=overwrite) if is_main else RunFolder(config.out)
+    dist_utils.barrier()
+    return config, run, None
+
+
+def _resume_state(run: RunFolder, config: Config, log: Log | None) -> dict[str, Any] | None:
+    """last.pt of a run being resumed (None when no epoch completed); rank 0 checks the folder."""
+    state = None
+    if run.last_checkpoint.exists():
+        state = load_checkpoint(run.last_checkpoint)
+        saved = state.get("config") if isinstance(state.get("config"), dict) else {}
+        saved_data = saved.get("data") if isinstance(saved.get("data"), dict) else {}
+        if saved_data.get("name") not in (None, config.data.name):
+            raise CheckpointError(run.last_checkpoint, f"it was trained on data.name={saved_data.get('name')} "
+                                                       f"but {run.config_file} says {config.data.name}")
+    if log is not None:
+        run.check_writable()
+        for tmp in run.clean_stale_temporaries():
+            log(f"removed {tmp} (left by an interrupted write)")
+    return state
+
+
+def _write_run_files(run: RunFolder, config: Config, bundle: Any) -> None:
+    """config.yaml, data.json and split.json of a new run (rank 0)."""
+    run.write_config(config)
+    run.write_data({
+        "dataset": config.data.name, "classes": list(bundle.classes),
+        "train_counts": list(bundle.train_counts), "test_counts": list(bundle.test_counts),
+        "val_counts": getattr(bundle, "val_counts", None), "image_size": bundle.image_size,
+        "notes": list(getattr(bundle, "notes", [])), PREPROCESS_KEY: Preprocess.of_bundle(bundle).as_dict(),
+    })
+    run.write_split(bundle.split_record)
+
+
+def _restore(ctx: RunContext, run: RunFolder, state: dict[str, Any], log: Log) -> tuple[int, float]:
+    """Weights, objective, optimiser, scaler and RNG of last.pt; metrics.jsonl cut back to it."""
+    ctx.network.load_state_dict(state["model"])
+    ctx.objective.load_state_dict(state["objective"])
+    ctx.optimizer.load_state_dict(state["optimizer"])
+    if ctx.scaler.is_enabled() and state.get("scaler"):
+        ctx.scaler.load_state_dict(state["scaler"])
+    restore_rng_state(state["rng"])
+    start_epoch = int(state["epoch"])
+    if ctx.is_main:
+        records = [r for r in run.read_metrics() if r.get("epoch", 0) <= start_epoch]
+        if len(records) < start_epoch and state.get("record"):
+            records.append(state["record"])  # the line that the kill prevented
+        run.keep_metrics(records)
+        log(f"resuming {run.path} after epoch {start_epoch}/{ctx.config.train.epochs}")
+    return start_epoch, float(state.get("best_val", -math.inf))
+
+
+def _finish(ctx: RunContext, run: RunFolder, log: Log) -> dict[str, Any]:
+    try:
+        return finish_run(ctx, run, log=log)
+    except OSError as exc:
+        raise RunFolderError(f"could not write the final results in {run.path}: {exc.strerror or exc}; "
+                             f"the checkpoint is complete — `ecl train --resume {run.path}` "
+                             f"redoes the final evaluation") from None
+    except RuntimeError as exc:
+        if worker_death(exc):
+            raise DataLoaderWorkerError(f"a data-loading worker process died during the final evaluation "
+                                        f"({str(exc).strip().splitlines()[0]}); `ecl train --resume {run.path}` "
+                                        f"redoes it") from None
+        raise
