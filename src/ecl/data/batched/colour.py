@@ -1,0 +1,111 @@
+"""Batched colour operations on float images in [0, 1], one factor per sample.
+
+Formulas are torchvision's (`transforms.v2.functional.adjust_*` on float tensors): brightness
+scales, contrast blends with the mean of the grey image, saturation blends with the grey image,
+all clamped to [0, 1]; hue rotates H in HSV (kornia.enhance.adjust_hue, factor in radians).
+Factors are (B,) tensors; a factor of 1 (hue: 0) leaves that sample unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+
+import kornia
+import torch
+from torch import Tensor
+
+__all__ = [
+    "grey",
+    "adjust_brightness",
+    "adjust_contrast",
+    "adjust_saturation",
+    "adjust_hue",
+    "color_jitter",
+    "random_grayscale",
+    "erase",
+    "normalise",
+]
+
+_GREY = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights
+
+
+def grey(x: Tensor) -> Tensor:
+    """(B,3,H,W) → (B,1,H,W) luma, torchvision's weights."""
+    r, g, b = x.unbind(1)
+    return (_GREY[0] * r + _GREY[1] * g + _GREY[2] * b).unsqueeze(1)
+
+
+def _col(f: Tensor, x: Tensor) -> Tensor:
+    return f.to(x.device, x.dtype).view(-1, 1, 1, 1)
+
+
+def _blend(x: Tensor, other: Tensor, f: Tensor) -> Tensor:
+    """f·x + (1−f)·other, clamped to [0, 1]."""
+    return (other + _col(f, x) * (x - other)).clamp_(0.0, 1.0)
+
+
+def adjust_brightness(x: Tensor, f: Tensor) -> Tensor:
+    """(B,3,H,W) × (B,) → clamp(f·x)."""
+    return (x * _col(f, x)).clamp_(0.0, 1.0)
+
+
+def adjust_contrast(x: Tensor, f: Tensor) -> Tensor:
+    """Blend with each image's mean grey level."""
+    return _blend(x, grey(x).mean(dim=(1, 2, 3), keepdim=True), f)
+
+
+def adjust_saturation(x: Tensor, f: Tensor) -> Tensor:
+    """Blend with the grey image."""
+    return _blend(x, grey(x), f)
+
+
+def adjust_hue(x: Tensor, f: Tensor) -> Tensor:
+    """Shift hue by f (B,) in [−0.5, 0.5] turns (torchvision's unit) via kornia (radians)."""
+    return kornia.enhance.adjust_hue(x, (f * (2.0 * math.pi)).to(x.device, x.dtype)).clamp_(0.0, 1.0)
+
+
+_OPS = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)
+_NEUTRAL = (1.0, 1.0, 1.0, 0.0)
+
+
+def color_jitter(x: Tensor, factors: Tensor, order: Tensor, enabled: tuple[bool, ...] = (True,) * 4) -> Tensor:
+    """torchvision ColorJitter with a per-sample random order.
+
+    x: (B,3,H,W) in [0,1]; factors: (B,4) brightness, contrast, saturation, hue (neutral 1,1,1,0
+    for a sample that skips the jitter); order: (B,4) long, a permutation of 0..3 per sample;
+    enabled: which of the four ops the recipe uses (static, so no device sync). At step t every
+    sample applies op order[:, t] and the others get the neutral factor, so each enabled op runs
+    once per step on the whole batch (4 steps × enabled ops).
+    """
+    for t in range(4):
+        for k in range(4):
+            if not enabled[k]:
+                continue
+            neutral = torch.full_like(factors[:, k], _NEUTRAL[k])
+            x = _OPS[k](x, torch.where(order[:, t] == k, factors[:, k], neutral))
+    return x
+
+
+def random_grayscale(x: Tensor, apply: Tensor) -> Tensor:
+    """Grey (3 equal channels) where apply (B,) bool."""
+    g = grey(x).expand_as(x)
+    return torch.where(apply.to(x.device).view(-1, 1, 1, 1), g, x)
+
+
+def erase(x: Tensor, boxes: Tensor, apply: Tensor, value: Tensor | float) -> Tensor:
+    """Fill the box (top, left, h, w) (B,4) long with `value` (scalar or (3,)) where apply (B,)."""
+    b, c, h, w = x.shape
+    boxes = boxes.to(x.device)
+    rows = torch.arange(h, device=x.device).view(1, h, 1)
+    cols = torch.arange(w, device=x.device).view(1, 1, w)
+    top, left, bh, bw = (boxes[:, i].view(-1, 1, 1) for i in range(4))
+    inside = (rows >= top) & (rows < top + bh) & (cols >= left) & (cols < left + bw)
+    mask = (inside & apply.to(x.device).view(-1, 1, 1)).unsqueeze(1)
+    val = torch.as_tensor(value, dtype=x.dtype, device=x.device)
+    val = val.view(1, -1, 1, 1) if val.ndim == 1 else val
+    return torch.where(mask, val, x)
+
+
+def normalise(x: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+    """(x − mean)/std per channel; mean/std (3,)."""
+    return (x - mean.view(1, -1, 1, 1)).div_(std.view(1, -1, 1, 1))

@@ -1,0 +1,161 @@
+"""Batched RandAugment in timm's `rand-nN-mM-mstdS` form, each sample its own ops and magnitudes.
+
+Op set: timm's `_RAND_TRANSFORMS` (AutoContrast, Equalize, Invert, Rotate, Posterize, Solarize,
+SolarizeAdd, Color, Contrast, Brightness, Sharpness, ShearX, ShearY, TranslateXRel,
+TranslateYRel). Per layer and sample: op uniform (with replacement across layers), applied with
+probability `prob`, magnitude ~ N(M, S) clipped to [0, 10], sign negated with probability 0.5
+for rotate/shear/translate. Level → argument as timm's non-"increasing" mappings:
+rotate 30°·m/10, shear 0.3·m/10, translate 0.45·m/10 of the side, posterize int(4·m/10) bits,
+solarize threshold min(256, int(256·m/10)), solarize-add min(128, int(110·m/10)) below 128,
+enhance factors 1.8·m/10 + 0.1. Geometry fills with `fill` (timm's img_mean), bilinear only
+(timm draws bilinear or bicubic per call).
+
+Images are float32 (B,3,H,W) holding whole levels 0..255, PIL's uint8 semantics (see pil_ops).
+One layer costs: one histogram, one merged LUT gather for the eight point ops, one colour blend,
+one 3×3 smoothing, one grid_sample for the five geometric ops — no loop over images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from . import geometry as G
+from . import pil_ops as P
+
+__all__ = ["OPS", "RandAugmentSpec", "sample_layer", "layer_arguments", "apply_layer", "rand_augment"]
+
+OPS = (
+    "AutoContrast",
+    "Equalize",
+    "Invert",
+    "Rotate",
+    "Posterize",
+    "Solarize",
+    "SolarizeAdd",
+    "Color",
+    "Contrast",
+    "Brightness",
+    "Sharpness",
+    "ShearX",
+    "ShearY",
+    "TranslateXRel",
+    "TranslateYRel",
+)
+_ID = {name: i for i, name in enumerate(OPS)}
+_SIGNED = ("Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel")
+_ENHANCE = ("Color", "Contrast", "Brightness", "Sharpness")
+
+
+@dataclass(frozen=True)
+class RandAugmentSpec:
+    """timm's config string `rand-n{num_ops}-m{magnitude}-mstd{magnitude_std}` (p = prob)."""
+
+    num_ops: int = 2
+    magnitude: float = 10.0
+    magnitude_std: float = 0.5
+    prob: float = 0.5
+    magnitude_max: float = 10.0
+    translate_pct: float = 0.45
+
+
+def sample_layer(g: torch.Generator, n: int, spec: RandAugmentSpec) -> tuple[Tensor, Tensor, Tensor]:
+    """One layer's draws → (op (n,) long, −1 where the op is skipped; magnitude (n,); sign (n,) ±1)."""
+    op = torch.randint(0, len(OPS), (n,), generator=g, device=g.device)
+    skip = torch.rand(n, generator=g, device=g.device) > spec.prob
+    mag = torch.full((n,), float(spec.magnitude), device=g.device)
+    if spec.magnitude_std > 0:
+        mag = mag + spec.magnitude_std * torch.randn(n, generator=g, device=g.device)
+    mag = mag.clamp(0.0, spec.magnitude_max)
+    sign = torch.where(torch.rand(n, generator=g, device=g.device) > 0.5, -1.0, 1.0)
+    return torch.where(skip, torch.full_like(op, -1), op), mag, sign
+
+
+def layer_arguments(op: Tensor, mag: Tensor, sign: Tensor, spec: RandAugmentSpec) -> Tensor:
+    """(n,) float argument of each sample's op, timm's level→argument mapping (unused entries 0)."""
+    level = mag / 10.0
+    signed = torch.zeros_like(op, dtype=torch.bool)
+    for name in _SIGNED:
+        signed |= op == _ID[name]
+    table = {
+        "Rotate": level * 30.0,
+        "Posterize": torch.floor(level * 4.0),
+        "Solarize": torch.floor(level * 256.0).clamp(max=256.0),
+        "SolarizeAdd": torch.floor(level * 110.0).clamp(max=128.0),
+        "ShearX": level * 0.3,
+        "ShearY": level * 0.3,
+        "TranslateXRel": level * spec.translate_pct,
+        "TranslateYRel": level * spec.translate_pct,
+    }
+    for name in _ENHANCE:
+        table[name] = level * 1.8 + 0.1
+    arg = torch.zeros_like(mag)
+    for name, value in table.items():
+        arg = torch.where(op == _ID[name], value, arg)
+    return torch.where(signed, arg * sign, arg)
+
+
+def _any(mask: Tensor) -> bool:
+    """Whether to compute an op: asked only on CPU (free there); on an accelerator always (no sync)."""
+    return bool(mask.any()) if mask.device.type == "cpu" else True
+
+
+def _point_lut(x: Tensor, op: Tensor, arg: Tensor) -> Tensor:
+    """Merged (B,3,256) table of the eight point ops (identity for every other sample)."""
+    b = x.shape[0]
+    hist = P.histogram(x)
+    luts = {
+        "AutoContrast": lambda: P.lut_autocontrast(hist),
+        "Equalize": lambda: P.lut_equalize(hist),
+        "Invert": lambda: P.lut_invert(b, x.device),
+        "Posterize": lambda: P.lut_posterize(arg),
+        "Solarize": lambda: P.lut_solarize(arg),
+        "SolarizeAdd": lambda: P.lut_solarize_add(arg),
+        "Contrast": lambda: P.lut_blend_constant(P.contrast_mean(x), arg),
+        "Brightness": lambda: P.lut_blend_constant(torch.zeros_like(arg), arg),
+    }
+    lut = P.lut_identity(b, x.device)
+    for name, make in luts.items():
+        chosen = (op == _ID[name]).view(-1, 1, 1)
+        if _any(chosen):
+            lut = torch.where(chosen, make(), lut)
+    return lut
+
+
+def _geometry(op: Tensor, arg: Tensor, h: int, w: int) -> Tensor:
+    """(B,3,3) output→input maps of the five geometric ops (identity elsewhere)."""
+    zero = torch.zeros_like(arg)
+    rot = G.rotation(torch.where(op == _ID["Rotate"], arg, zero), w, h)
+    sh = G.shear(torch.where(op == _ID["ShearX"], arg, zero), torch.where(op == _ID["ShearY"], arg, zero))
+    tr = G.translation(
+        torch.where(op == _ID["TranslateXRel"], arg * w, zero), torch.where(op == _ID["TranslateYRel"], arg * h, zero)
+    )
+    return rot @ sh @ tr
+
+
+def apply_layer(x: Tensor, op: Tensor, arg: Tensor, fill: Tensor) -> Tensor:
+    """Apply each sample's op to (B,3,H,W) levels; op (B,) (−1: none), arg (B,), fill (3,) or (B,3) levels."""
+    op, arg = op.to(x.device), arg.to(x.device)
+    out = P.apply_lut(x, _point_lut(x, op, arg))
+    for name, fn in (("Color", P.color), ("Sharpness", P.sharpness)):
+        chosen = (op == _ID[name]).view(-1, 1, 1, 1)
+        if _any(chosen):
+            out = torch.where(chosen, fn(x, arg), out)
+    geo = torch.zeros_like(op, dtype=torch.bool)
+    for name in _SIGNED:
+        geo |= op == _ID[name]
+    if _any(geo):
+        h, w = x.shape[-2:]
+        warped = G.warp(x, _geometry(op, arg, h, w), (h, w), fill=fill).add_(1e-3).trunc_().clamp_(0.0, 255.0)
+        out = torch.where(geo.view(-1, 1, 1, 1), warped, out)
+    return out
+
+
+def rand_augment(x: Tensor, g: torch.Generator, spec: RandAugmentSpec, fill: Tensor) -> Tensor:
+    """`spec.num_ops` layers on (B,3,H,W) levels → same shape, whole levels 0..255."""
+    for _ in range(spec.num_ops):
+        op, mag, sign = sample_layer(g, x.shape[0], spec)
+        x = apply_layer(x, op, layer_arguments(op, mag, sign, spec), fill)
+    return x
