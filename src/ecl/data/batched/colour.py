@@ -14,6 +14,8 @@ import kornia
 import torch
 from torch import Tensor
 
+from .subset import apply_where
+
 __all__ = [
     "grey",
     "adjust_brightness",
@@ -71,25 +73,28 @@ _NEUTRAL = (1.0, 1.0, 1.0, 0.0)
 def color_jitter(x: Tensor, factors: Tensor, order: Tensor, enabled: tuple[bool, ...] = (True,) * 4) -> Tensor:
     """torchvision ColorJitter with a per-sample random order.
 
-    x: (B,3,H,W) in [0,1]; factors: (B,4) brightness, contrast, saturation, hue (neutral 1,1,1,0
-    for a sample that skips the jitter); order: (B,4) long, a permutation of 0..3 per sample;
-    enabled: which of the four ops the recipe uses (static, so no device sync). At step t every
-    sample applies op order[:, t] and the others get the neutral factor, so each enabled op runs
-    once per step on the whole batch (4 steps × enabled ops).
+    x: (B,3,H,W) in [0,1]; factors: (B,4) brightness, contrast, saturation, hue (a sample whose
+    four factors are neutral, 1,1,1,0, skips the jitter); order: (B,4) long, a permutation of
+    0..3 per sample; enabled: which of the four ops the recipe uses (static). At step t every
+    sample applies op order[:, t]: each op runs on the samples that chose it at that step.
     """
+    neutral = torch.tensor(_NEUTRAL, device=factors.device)
+    on = (factors != neutral).any(1)
+    x = x.clone()
     for t in range(4):
         for k in range(4):
-            if not enabled[k]:
-                continue
-            neutral = torch.full_like(factors[:, k], _NEUTRAL[k])
-            x = _OPS[k](x, torch.where(order[:, t] == k, factors[:, k], neutral))
+            if enabled[k]:
+                x = apply_where(x, on & (order[:, t] == k), _OPS[k], factors[:, k], inplace=True)
     return x
 
 
-def random_grayscale(x: Tensor, apply: Tensor) -> Tensor:
-    """Grey (3 equal channels) where apply (B,) bool."""
-    g = grey(x).expand_as(x)
-    return torch.where(apply.to(x.device).view(-1, 1, 1, 1), g, x)
+def _grey3(x: Tensor) -> Tensor:
+    return grey(x).expand_as(x).contiguous()
+
+
+def random_grayscale(x: Tensor, apply: Tensor, inplace: bool = False) -> Tensor:
+    """Grey (3 equal channels) where apply (B,) bool; x (B,3,H,W)."""
+    return apply_where(x, apply, _grey3, inplace=inplace)
 
 
 def erase(x: Tensor, boxes: Tensor, apply: Tensor, value: Tensor | float) -> Tensor:
@@ -101,9 +106,10 @@ def erase(x: Tensor, boxes: Tensor, apply: Tensor, value: Tensor | float) -> Ten
     top, left, bh, bw = (boxes[:, i].view(-1, 1, 1) for i in range(4))
     inside = (rows >= top) & (rows < top + bh) & (cols >= left) & (cols < left + bw)
     mask = (inside & apply.to(x.device).view(-1, 1, 1)).unsqueeze(1)
+    if isinstance(value, (int, float)):
+        return x.masked_fill(mask, float(value))
     val = torch.as_tensor(value, dtype=x.dtype, device=x.device)
-    val = val.view(1, -1, 1, 1) if val.ndim == 1 else val
-    return torch.where(mask, val, x)
+    return torch.where(mask, val.view(1, -1, 1, 1) if val.ndim == 1 else val, x)
 
 
 def normalise(x: Tensor, mean: Tensor, std: Tensor) -> Tensor:

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from . import geometry as G
 from . import pil_ops as P
+from .subset import apply_where
 
 __all__ = ["OPS", "RandAugmentSpec", "sample_layer", "layer_arguments", "apply_layer", "rand_augment"]
 
@@ -98,7 +99,7 @@ def layer_arguments(op: Tensor, mag: Tensor, sign: Tensor, spec: RandAugmentSpec
 
 
 def _any(mask: Tensor) -> bool:
-    """Whether to compute an op: asked only on CPU (free there); on an accelerator always (no sync)."""
+    """Whether an op is needed: asked on the CPU only (free there); elsewhere always (no sync)."""
     return bool(mask.any()) if mask.device.type == "cpu" else True
 
 
@@ -136,21 +137,21 @@ def _geometry(op: Tensor, arg: Tensor, h: int, w: int) -> Tensor:
 
 
 def apply_layer(x: Tensor, op: Tensor, arg: Tensor, fill: Tensor) -> Tensor:
-    """Apply each sample's op to (B,3,H,W) levels; op (B,) (−1: none), arg (B,), fill (3,) or (B,3) levels."""
+    """Apply each sample's op to (B,3,H,W) levels; op (B,) (−1: none), arg (B,), fill (3,) levels."""
     op, arg = op.to(x.device), arg.to(x.device)
     out = P.apply_lut(x, _point_lut(x, op, arg))
-    for name, fn in (("Color", P.color), ("Sharpness", P.sharpness)):
-        chosen = (op == _ID[name]).view(-1, 1, 1, 1)
-        if _any(chosen):
-            out = torch.where(chosen, fn(x, arg), out)
+    out = apply_where(out, op == _ID["Color"], P.color, arg, inplace=True)
+    out = apply_where(out, op == _ID["Sharpness"], P.sharpness, arg, inplace=True)
     geo = torch.zeros_like(op, dtype=torch.bool)
     for name in _SIGNED:
         geo |= op == _ID[name]
-    if _any(geo):
-        h, w = x.shape[-2:]
-        warped = G.warp(x, _geometry(op, arg, h, w), (h, w), fill=fill).add_(1e-3).trunc_().clamp_(0.0, 255.0)
-        out = torch.where(geo.view(-1, 1, 1, 1), warped, out)
-    return out
+    h, w = x.shape[-2:]
+
+    def warp(imgs: Tensor, o: Tensor, a: Tensor) -> Tensor:
+        moved = G.warp(imgs, _geometry(o, a, h, w), (h, w), fill=fill)
+        return moved.add_(1e-3).trunc_().clamp_(0.0, 255.0)  # PIL truncates to uint8
+
+    return apply_where(out, geo, warp, op, arg, inplace=True)
 
 
 def rand_augment(x: Tensor, g: torch.Generator, spec: RandAugmentSpec, fill: Tensor) -> Tensor:
