@@ -2,15 +2,12 @@
 
 Formulas are torchvision's (`transforms.v2.functional.adjust_*` on float tensors): brightness
 scales, contrast blends with the mean of the grey image, saturation blends with the grey image,
-all clamped to [0, 1]; hue rotates H in HSV (kornia.enhance.adjust_hue, factor in radians).
+all clamped to [0, 1]; hue rotates H in HSV.
 Factors are (B,) tensors; a factor of 1 (hue: 0) leaves that sample unchanged.
 """
 
 from __future__ import annotations
 
-import math
-
-import kornia
 import torch
 from torch import Tensor
 
@@ -62,8 +59,25 @@ def adjust_saturation(x: Tensor, f: Tensor) -> Tensor:
 
 
 def adjust_hue(x: Tensor, f: Tensor) -> Tensor:
-    """Shift hue by f (B,) in [−0.5, 0.5] turns (torchvision's unit) via kornia (radians)."""
-    return kornia.enhance.adjust_hue(x, (f * (2.0 * math.pi)).to(x.device, x.dtype)).clamp_(0.0, 1.0)
+    """Shift hue by f (B,) in [−0.5, 0.5] turns, keeping HSV's S and V (torchvision's adjust_hue).
+
+    RGB → 6·H as torchvision's _rgb2hsv computes it, then straight back with the closed form
+    c_n = V − (V − min)·clamp(min(k, 4 − k), 0, 1), k = (n + 6·H′) mod 6, n = 5, 3, 1 for R, G, B.
+    (kornia.enhance.adjust_hue has the same parameterisation in radians but runs ~4× slower on
+    the CPU through its full HSV round trip.)
+    """
+    r, g, b = x.unbind(1)
+    maxc, minc = x.amax(1), x.amin(1)
+    delta = maxc - minc
+    safe = torch.where(delta > 0, delta, torch.ones_like(delta))
+    rc, gc, bc = (maxc - r) / safe, (maxc - g) / safe, (maxc - b) / safe
+    h6 = torch.where(maxc == r, bc - gc, torch.where(maxc == g, 2.0 + rc - bc, 4.0 + gc - rc))
+    h6 = h6 + _col(f, x).view(-1, 1, 1) * 6.0
+    out = []
+    for n in (5.0, 3.0, 1.0):
+        k = torch.remainder(h6 + n, 6.0)
+        out.append(maxc - delta * torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0))
+    return torch.stack(out, 1).clamp_(0.0, 1.0)
 
 
 _OPS = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)

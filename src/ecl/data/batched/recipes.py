@@ -228,7 +228,9 @@ class BatchedViews:
         """images (B,3,h,w) uint8 → [classifier view, contrastive views…], each (B,3,S,S) float32."""
         x = self._check(images)
         views = [self.view(x, generator, self.classifier_spec)]
-        views += [self.view(x, generator, self.contrastive_spec) for _ in range(self.num_contrastive_views)]
+        if self.num_contrastive_views:  # all contrastive views as one batch of V·B: fewer, larger ops
+            rep = x.repeat(self.num_contrastive_views, 1, 1, 1)
+            views += list(self.view(rep, generator, self.contrastive_spec).split(x.shape[0]))
         return views
 
     def eval_view(self, images: Tensor) -> Tensor:
