@@ -238,3 +238,9 @@ def test_affine_about_centre_matches_torchvision(batch):
         )
         diff = (out[i] - ref).abs()[cover[i].expand(3, H, W)]
         assert diff.max() <= 1e-3
+
+
+def test_grid_equals_affine_grid():
+    theta = torch.randn(7, 2, 3, generator=torch.Generator().manual_seed(0))
+    ref = torch.nn.functional.affine_grid(theta, [7, 3, 5, 9], align_corners=False)
+    assert (G._grid(theta, (5, 9), "cpu") - ref).abs().max() <= 1e-5

@@ -215,3 +215,13 @@ def test_randomresizedcrop_view_equals_crop_then_resize():
         t, l, h, w = boxes[i].tolist()
         ref = TF.resized_crop(x[i].float() / 255, t, l, h, w, [16, 16], antialias=False)
         assert (out[i] - ref).abs().max() < 1e-4
+
+
+def test_fit_of_a_larger_source_is_antialiased_resize_and_centre_crop():
+    for h, w in [(40, 50), (40, 54), (9, 7)]:
+        x = _images(3, h, w)
+        out = _view(ViewSpec(crop="fit", flip=False), x, 0, 16)
+        small = TF.resize(x.float() / 255, [16], antialias=True) if min(h, w) > 16 else x.float() / 255
+        side = min(small.shape[-2:])
+        ref = TF.resize(TF.center_crop(small, [side, side]), [16, 16], antialias=False)
+        assert (out - ref).abs().max() < 1e-4, (h, w)

@@ -110,6 +110,22 @@ def _normalise(m: Tensor, in_hw: tuple[int, int], out_hw: tuple[int, int]) -> Te
     return (to_norm @ m @ to_pix)[:, :2, :]
 
 
+def _grid(theta: Tensor, out_hw: tuple[int, int], device) -> Tensor:
+    """affine_grid(theta, align_corners=False) by broadcasting: (B,2,3) → (B,H,W,2).
+
+    Same numbers as F.affine_grid, several times faster on the CPU for small images (no (B,H·W,3)
+    base grid and batched matmul).
+    """
+    ho, wo = out_hw
+    xs = (torch.arange(wo, device=device, dtype=torch.float32) * 2.0 + 1.0) / wo - 1.0
+    ys = (torch.arange(ho, device=device, dtype=torch.float32) * 2.0 + 1.0) / ho - 1.0
+    t = theta.view(-1, 2, 3, 1, 1)
+    xs, ys = xs.view(1, 1, wo), ys.view(1, ho, 1)
+    gx = t[:, 0, 0] * xs + t[:, 0, 1] * ys + t[:, 0, 2]
+    gy = t[:, 1, 0] * xs + t[:, 1, 1] * ys + t[:, 1, 2]
+    return torch.stack([gx, gy], -1)
+
+
 def warp(
     images: Tensor,
     matrix: Tensor,
@@ -127,12 +143,13 @@ def warp(
     """
     b, c, h, w = images.shape
     theta = _normalise(matrix.to(images.device, torch.float32), (h, w), out_hw)
-    grid = F.affine_grid(theta, [b, c, out_hw[0], out_hw[1]], align_corners=False)
+    grid = _grid(theta, out_hw, images.device)
     if clamp_box is not None:
-        scale = torch.tensor([2.0 / w, 2.0 / h], device=images.device)
-        lo = (clamp_box[:, :2].to(images.device) + 0.5) * scale - 1.0
-        hi = (clamp_box[:, 2:].to(images.device) + 0.5) * scale - 1.0
-        grid = torch.maximum(torch.minimum(grid, hi[:, None, None, :]), lo[:, None, None, :])
+        scale = torch.tensor([2.0 / w, 2.0 / h, 2.0 / w, 2.0 / h], device=images.device)
+        lim = ((clamp_box.to(images.device) + 0.5) * scale - 1.0).view(b, 1, 1, 4)
+        gx = torch.minimum(torch.maximum(grid[..., 0], lim[..., 0]), lim[..., 2])
+        gy = torch.minimum(torch.maximum(grid[..., 1], lim[..., 1]), lim[..., 3])
+        grid = torch.stack([gx, gy], -1)
     if isinstance(fill, (int, float)) and fill == 0:
         return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     fill_t = torch.as_tensor(fill, dtype=images.dtype, device=images.device)

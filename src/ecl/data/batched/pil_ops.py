@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "levels_index",
     "histogram",
     "lut_identity",
     "lut_autocontrast",
@@ -26,6 +27,7 @@ __all__ = [
     "lut_solarize_add",
     "lut_blend_constant",
     "apply_lut",
+    "apply_lut_index",
     "pil_grey",
     "color",
     "sharpness",
@@ -36,12 +38,21 @@ def _levels(device) -> Tensor:
     return torch.arange(256, device=device, dtype=torch.float32).view(1, 1, 256)
 
 
-def histogram(x: Tensor) -> Tensor:
-    """(B,3,H,W) levels → (B,3,256) float32 pixel counts per channel."""
+def levels_index(x: Tensor) -> Tensor:
+    """(B,3,H,W) levels → (B,3,H·W) int64 FLAT indices into a (B,3,256) table: level + 256·(3b + c).
+
+    Convert once per layer: `histogram` counts them, `apply_lut_index` reads a table through them.
+    """
     b, c = x.shape[:2]
-    idx = x.reshape(b, c, -1).long()
-    hist = torch.zeros(b, c, 256, device=x.device)
-    return hist.scatter_add_(2, idx, torch.ones_like(idx, dtype=torch.float32))
+    offset = torch.arange(b * c, device=x.device).view(b, c, 1) * 256
+    return x.reshape(b, c, -1).long().add_(offset)
+
+
+def histogram(x: Tensor) -> Tensor:
+    """(B,3,H,W) levels, or their `levels_index`, → (B,3,256) float32 pixel counts per channel."""
+    idx = levels_index(x) if x.is_floating_point() else x
+    b, c = idx.shape[:2]
+    return torch.bincount(idx.view(-1), minlength=b * c * 256).view(b, c, 256).float()
 
 
 def lut_identity(b: int, device) -> Tensor:
@@ -109,8 +120,12 @@ def lut_blend_constant(const: Tensor, factor: Tensor) -> Tensor:
 
 def apply_lut(x: Tensor, lut: Tensor) -> Tensor:
     """x (B,3,H,W) levels, lut (B,3,256) → lut[b, c, x[b, c, i, j]]."""
-    b, c, h, w = x.shape
-    return lut.gather(2, x.reshape(b, c, h * w).long()).view(b, c, h, w)
+    return apply_lut_index(levels_index(x), lut).view(x.shape)
+
+
+def apply_lut_index(index: Tensor, lut: Tensor) -> Tensor:
+    """index (B,3,N) from `levels_index`, lut (B,3,256) → (B,3,N) float32."""
+    return lut.reshape(-1).take(index)
 
 
 def pil_grey(x: Tensor) -> Tensor:

@@ -103,10 +103,10 @@ def _any(mask: Tensor) -> bool:
     return bool(mask.any()) if mask.device.type == "cpu" else True
 
 
-def _point_lut(x: Tensor, op: Tensor, arg: Tensor) -> Tensor:
+def _point_lut(x: Tensor, index: Tensor, op: Tensor, arg: Tensor) -> Tensor:
     """Merged (B,3,256) table of the eight point ops (identity for every other sample)."""
     b = x.shape[0]
-    hist = P.histogram(x)
+    hist = P.histogram(index)
     luts = {
         "AutoContrast": lambda: P.lut_autocontrast(hist),
         "Equalize": lambda: P.lut_equalize(hist),
@@ -139,7 +139,8 @@ def _geometry(op: Tensor, arg: Tensor, h: int, w: int) -> Tensor:
 def apply_layer(x: Tensor, op: Tensor, arg: Tensor, fill: Tensor) -> Tensor:
     """Apply each sample's op to (B,3,H,W) levels; op (B,) (−1: none), arg (B,), fill (3,) levels."""
     op, arg = op.to(x.device), arg.to(x.device)
-    out = P.apply_lut(x, _point_lut(x, op, arg))
+    index = P.levels_index(x)
+    out = P.apply_lut_index(index, _point_lut(x, index, op, arg)).view(x.shape)
     out = apply_where(out, op == _ID["Color"], P.color, arg, inplace=True)
     out = apply_where(out, op == _ID["Sharpness"], P.sharpness, arg, inplace=True)
     geo = torch.zeros_like(op, dtype=torch.bool)

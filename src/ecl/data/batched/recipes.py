@@ -17,8 +17,11 @@ Recipes (per view: geometry → colour jitter → grey → RandAugment → erasi
   → rand-n1-m5-mstd0.5; views 2.. RRC(S, 0.5–1, 0.8–1.25) → RandomAffine(10°) →
   ColorJitter(0.4,0.4,0.4,0.1) p 0.8 → grey p 0.2; flip only with flip=True (digits: none).
 All geometry of a view (fit/crop, affine, flip) is ONE matrix per sample and ONE bilinear
-grid_sample (upsampling, so no antialias is needed; a crop without affine reads inside its box
-only, like cut-then-resize). ColorJitter applies its ops in a random order per sample.
+grid_sample (a crop without affine reads inside its box only, like cut-then-resize; sources
+larger than S are resized with antialias first for fit/pad; an RRC box larger than S — only
+when the stored images exceed S — is sampled bilinearly without antialias). torchvision's
+RandomAffine defaults to nearest; we resample bilinearly. ColorJitter applies its ops in a
+random order per sample. The V contrastive views are made as one batch of V·B.
 """
 
 from __future__ import annotations
@@ -92,12 +95,16 @@ def recipe_specs(recipe: str, flip: bool | None = None) -> tuple[ViewSpec, ViewS
     return cls, con
 
 
-def _fit_map(b: int, h: int, w: int, size: int, fraction: float = 1.0) -> Tensor:
-    """(B,3,3) map of "centre square of side fraction·min(h, w), resized to size"."""
-    side = fraction * min(h, w)
-    full = torch.full((b,), side)
-    top, left = torch.full((b,), (h - side) / 2), torch.full((b,), (w - side) / 2)
-    return G.box_to_output(top, left, full, full, size, size)
+def _centre_square(x: Tensor, size: int) -> Tensor:
+    """torchvision's FitSquare as far as it is exact without resampling: antialiased resize when the
+    shorter side exceeds S (never downsample in the warp), then the centre square by slicing
+    (CenterCrop's rounding). (B,3,h,w) → (B,3,s,s) with s = min(h, w) (or S)."""
+    if min(x.shape[-2:]) > size:
+        x = TF.resize(x, [size], antialias=True)
+    h, w = x.shape[-2:]
+    side = min(h, w)
+    top, left = int(round((h - side) / 2.0)), int(round((w - side) / 2.0))
+    return x[..., top : top + side, left : left + side]
 
 
 def _affine_map(g: torch.Generator, b: int, spec: ViewSpec, size: int) -> Tensor:
@@ -111,21 +118,28 @@ def _affine_map(g: torch.Generator, b: int, spec: ViewSpec, size: int) -> Tensor
 
 
 def _crop_map(g: torch.Generator, b: int, spec: ViewSpec, h: int, w: int, size: int) -> tuple[Tensor, Tensor | None]:
-    """Source → S×S map of the view's crop and the clamp box (rrc without affine), both (B,…)."""
+    """Source → S×S map of the view's crop and the clamp box (crops without affine), both (B,…).
+
+    "fit" and "pad" expect the square from `_centre_square` (h == w).
+    """
     if spec.crop == "rrc":
         top, left, bh, bw = RP.rrc_boxes(g, b, h, w, spec.rrc_scale, spec.rrc_ratio).unbind(1)
         box = torch.stack([left, top, left + bw - 1, top + bh - 1], 1).float()
         return G.box_to_output(top, left, bh, bw, size, size), (None if spec.has_affine else box)
-    fit = _fit_map(b, h, w, size)
-    if spec.crop == "pad":
+    zero, side = torch.zeros(b), torch.full((b,), h)
+    fit = G.box_to_output(zero, zero, side, side, size, size)
+    if spec.crop == "pad":  # padding reads zeros outside the image: no clamp
         pad = max(1, round(size * spec.pad_fraction))
         off = torch.randint(0, 2 * pad + 1, (b, 2), generator=g, device=g.device).float() - pad
         return fit @ G.translation(off[:, 1], off[:, 0]), None
-    return fit, None
+    whole = torch.tensor([[0.0, 0.0, h - 1.0, h - 1.0]]).expand(b, 4)
+    return fit, (None if spec.has_affine else whole)
 
 
 def _geometry(x: Tensor, g: torch.Generator, spec: ViewSpec, size: int) -> Tensor:
     """(B,3,h,w) [0,1] → (B,3,S,S): crop/fit, affine and flip in one grid_sample."""
+    if spec.crop != "rrc":
+        x = _centre_square(x, size)
     b, _, h, w = x.shape
     m, clamp = _crop_map(g, b, spec, h, w, size)
     if spec.has_affine:
