@@ -128,6 +128,10 @@ def test_per_sample_fill_colour():
     m = G.translation(torch.tensor([100.0, 100.0]), torch.zeros(2))  # everything reads outside
     out = G.warp(x, m, (8, 8), fill=fill)
     assert torch.allclose(out, fill.view(2, 3, 1, 1).expand_as(out))
+    op = torch.tensor([R.OPS.index("TranslateXRel"), R.OPS.index("Invert")])
+    out = R.apply_layer(x, op, torch.tensor([0.45, 0.0]), fill)
+    assert torch.equal(out[0, :, :, -1], fill[0].view(3, 1).expand(3, 8))  # right edge: this sample's fill
+    assert torch.equal(out[1], 255.0 - x[1])
 
 
 def test_mixed_ops_in_one_batch_equal_each_op_alone(batch):

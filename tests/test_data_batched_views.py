@@ -225,3 +225,16 @@ def test_fit_of_a_larger_source_is_antialiased_resize_and_centre_crop():
         side = min(small.shape[-2:])
         ref = TF.resize(TF.center_crop(small, [side, side]), [16, 16], antialias=False)
         assert (out - ref).abs().max() < 1e-4, (h, w)
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_accelerator_strategy_gives_the_same_views(recipe, monkeypatch):
+    """On GPUs ops run on the whole batch and torch.where selects (no sync): same numbers as the CPU subsets."""
+    from ecl.data.batched import subset
+
+    bv = BatchedViews(recipe, 16, MEAN, STD)
+    x = _images(24, 16, 16)
+    cpu = bv(x, torch.Generator().manual_seed(7))
+    monkeypatch.setattr(subset, "use_subsets", lambda device: False)
+    acc = bv(x, torch.Generator().manual_seed(7))
+    assert all((p - q).abs().max() < 1e-4 for p, q in zip(cpu, acc))

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from . import geometry as G
 from . import pil_ops as P
+from . import subset
 from .subset import apply_where
 
 __all__ = ["OPS", "RandAugmentSpec", "sample_layer", "layer_arguments", "apply_layer", "rand_augment"]
@@ -100,7 +101,7 @@ def layer_arguments(op: Tensor, mag: Tensor, sign: Tensor, spec: RandAugmentSpec
 
 def _any(mask: Tensor) -> bool:
     """Whether an op is needed: asked on the CPU only (free there); elsewhere always (no sync)."""
-    return bool(mask.any()) if mask.device.type == "cpu" else True
+    return bool(mask.any()) if subset.use_subsets(mask.device) else True
 
 
 def _point_lut(x: Tensor, index: Tensor, op: Tensor, arg: Tensor) -> Tensor:
@@ -137,7 +138,7 @@ def _geometry(op: Tensor, arg: Tensor, h: int, w: int) -> Tensor:
 
 
 def apply_layer(x: Tensor, op: Tensor, arg: Tensor, fill: Tensor) -> Tensor:
-    """Apply each sample's op to (B,3,H,W) levels; op (B,) (−1: none), arg (B,), fill (3,) levels."""
+    """Apply each sample's op to (B,3,H,W) levels; op (B,) (−1: none), arg (B,), fill (3,) or (B,3) levels."""
     op, arg = op.to(x.device), arg.to(x.device)
     index = P.levels_index(x)
     out = P.apply_lut_index(index, _point_lut(x, index, op, arg)).view(x.shape)
@@ -147,12 +148,13 @@ def apply_layer(x: Tensor, op: Tensor, arg: Tensor, fill: Tensor) -> Tensor:
     for name in _SIGNED:
         geo |= op == _ID[name]
     h, w = x.shape[-2:]
+    fills = fill.to(x.device, x.dtype).expand(x.shape[0], 3)  # (3,) or (B,3) → (B,3)
 
-    def warp(imgs: Tensor, o: Tensor, a: Tensor) -> Tensor:
-        moved = G.warp(imgs, _geometry(o, a, h, w), (h, w), fill=fill)
+    def warp(imgs: Tensor, o: Tensor, a: Tensor, f: Tensor) -> Tensor:
+        moved = G.warp(imgs, _geometry(o, a, h, w), (h, w), fill=f)
         return moved.add_(1e-3).trunc_().clamp_(0.0, 255.0)  # PIL truncates to uint8
 
-    return apply_where(out, geo, warp, op, arg, inplace=True)
+    return apply_where(out, geo, warp, op, arg, fills, inplace=True)
 
 
 def rand_augment(x: Tensor, g: torch.Generator, spec: RandAugmentSpec, fill: Tensor) -> Tensor:

@@ -126,7 +126,7 @@ def _crop_map(g: torch.Generator, b: int, spec: ViewSpec, h: int, w: int, size: 
         top, left, bh, bw = RP.rrc_boxes(g, b, h, w, spec.rrc_scale, spec.rrc_ratio).unbind(1)
         box = torch.stack([left, top, left + bw - 1, top + bh - 1], 1).float()
         return G.box_to_output(top, left, bh, bw, size, size), (None if spec.has_affine else box)
-    zero, side = torch.zeros(b), torch.full((b,), h)
+    zero, side = torch.zeros(b, device=g.device), torch.full((b,), h, device=g.device)
     fit = G.box_to_output(zero, zero, side, side, size, size)
     if spec.crop == "pad":  # padding reads zeros outside the image: no clamp
         pad = max(1, round(size * spec.pad_fraction))

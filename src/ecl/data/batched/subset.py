@@ -12,13 +12,18 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["apply_where"]
+__all__ = ["apply_where", "use_subsets"]
+
+
+def use_subsets(device: torch.device) -> bool:
+    """Gather/scatter the selected samples (CPU) or compute all and select (accelerators)."""
+    return device.type == "cpu"
 
 
 def apply_where(x: Tensor, mask: Tensor, fn: Callable[..., Tensor], *args: Tensor, inplace: bool = False) -> Tensor:
     """x (B,…) → x with sample i replaced by fn(x, *args)[i] where mask (B,) bool; args are (B,…) too."""
     mask = mask.to(x.device)
-    if x.device.type != "cpu":
+    if not use_subsets(x.device):
         return torch.where(mask.view(-1, *([1] * (x.ndim - 1))), fn(x, *args), x)
     idx = mask.nonzero().squeeze(1)
     if idx.numel() == 0:
