@@ -225,7 +225,10 @@ def test_padded_random_crop_matches_torchvision(batch):
 
 
 def test_affine_about_centre_matches_torchvision(batch):
-    """Rotation + integer translation + scale about the centre = v2.functional.affine (bilinear; its angle is clockwise)."""
+    """Rotation + whole-pixel shift + scale about the centre = v2.functional.affine (bilinear).
+
+    v2.functional.affine's angle is clockwise; ours (PIL's rotate) counter-clockwise.
+    """
     x = batch[0] / 255.0
     ang = torch.tensor([0.0, 10.0, -10.0, 7.0, -3.0])
     tx = torch.tensor([0.0, 2.0, -1.0, 0.0, 3.0])
