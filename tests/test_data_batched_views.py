@@ -280,3 +280,11 @@ def test_authors_views_have_the_per_image_paths_statistics():
     for r, o in zip(ref, ours):
         diff = (stats(r) - stats(o)).abs()
         assert (diff <= torch.tensor([0.025, 0.025, 0.02, 0.01])).all(), diff
+
+
+def test_jitter_order_permutations_uniform():
+    perms = RP.permutations(torch.Generator().manual_seed(0), 24000, 4)
+    assert (perms.sort(1).values == torch.arange(4)).all()
+    code = (perms * torch.tensor([64, 16, 4, 1])).sum(1)
+    counts = torch.unique(code, return_counts=True)[1].float() / 24000
+    assert counts.numel() == 24 and (counts - 1 / 24).abs().max() < 0.006

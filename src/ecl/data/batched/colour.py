@@ -80,8 +80,15 @@ def adjust_hue(x: Tensor, f: Tensor) -> Tensor:
     return torch.stack(out, 1).clamp_(0.0, 1.0)
 
 
-_OPS = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)
 _NEUTRAL = (1.0, 1.0, 1.0, 0.0)
+
+
+def _blend_kind(x: Tensor, kind: Tensor, f: Tensor) -> Tensor:
+    """Brightness (kind 0), contrast (1) or saturation (2) per sample: one blend with its degenerate."""
+    g = grey(x)
+    k = kind.view(-1, 1, 1, 1)
+    mean = g.mean(dim=(1, 2, 3), keepdim=True).expand_as(g)
+    return _blend(x, torch.where(k == 0, torch.zeros_like(g), torch.where(k == 1, mean, g)), f)
 
 
 def color_jitter(x: Tensor, factors: Tensor, order: Tensor, enabled: tuple[bool, ...] = (True,) * 4) -> Tensor:
@@ -89,16 +96,21 @@ def color_jitter(x: Tensor, factors: Tensor, order: Tensor, enabled: tuple[bool,
 
     x: (B,3,H,W) in [0,1]; factors: (B,4) brightness, contrast, saturation, hue (a sample whose
     four factors are neutral, 1,1,1,0, skips the jitter); order: (B,4) long, a permutation of
-    0..3 per sample; enabled: which of the four ops the recipe uses (static). At step t every
-    sample applies op order[:, t]: each op runs on the samples that chose it at that step.
+    0..3 per sample; enabled: which of the four ops the recipe uses. At step t every sample
+    applies op order[:, t]: brightness/contrast/saturation are all "blend with a degenerate
+    image" and run as ONE blend over the samples that chose any of them, hue runs on the rest.
     """
     neutral = torch.tensor(_NEUTRAL, device=factors.device)
     on = (factors != neutral).any(1)
+    en = torch.tensor(enabled, device=order.device)
     x = x.clone()
     for t in range(4):
-        for k in range(4):
-            if enabled[k]:
-                x = apply_where(x, on & (order[:, t] == k), _OPS[k], factors[:, k], inplace=True)
+        kind = order[:, t]
+        chosen = on & en[kind]
+        f = factors.gather(1, kind[:, None]).squeeze(1)
+        x = apply_where(x, chosen & (kind < 3), _blend_kind, kind, f, inplace=True)
+        if enabled[3]:
+            x = apply_where(x, chosen & (kind == 3), adjust_hue, f, inplace=True)
     return x
 
 

@@ -75,28 +75,35 @@ def sample_layer(g: torch.Generator, n: int, spec: RandAugmentSpec) -> tuple[Ten
     return torch.where(skip, torch.full_like(op, -1), op), mag, sign
 
 
-def layer_arguments(op: Tensor, mag: Tensor, sign: Tensor, spec: RandAugmentSpec) -> Tensor:
-    """(n,) float argument of each sample's op, timm's level→argument mapping (unused entries 0)."""
-    level = mag / 10.0
-    signed = torch.zeros_like(op, dtype=torch.bool)
-    for name in _SIGNED:
-        signed |= op == _ID[name]
-    table = {
-        "Rotate": level * 30.0,
-        "Posterize": torch.floor(level * 4.0),
-        "Solarize": torch.floor(level * 256.0).clamp(max=256.0),
-        "SolarizeAdd": torch.floor(level * 110.0).clamp(max=128.0),
-        "ShearX": level * 0.3,
-        "ShearY": level * 0.3,
-        "TranslateXRel": level * spec.translate_pct,
-        "TranslateYRel": level * spec.translate_pct,
-    }
+def _level_table(spec: RandAugmentSpec) -> Tensor:
+    """(15,5) per op: scale, offset, whole (floor), cap, signed — argument = f(m/10) as in timm."""
+    rows = {name: (0.0, 0.0, 0.0, float("inf"), 0.0) for name in OPS}
+    rows.update(
+        Rotate=(30.0, 0.0, 0.0, float("inf"), 1.0),
+        Posterize=(4.0, 0.0, 1.0, float("inf"), 0.0),
+        Solarize=(256.0, 0.0, 1.0, 256.0, 0.0),
+        SolarizeAdd=(110.0, 0.0, 1.0, 128.0, 0.0),
+        ShearX=(0.3, 0.0, 0.0, float("inf"), 1.0),
+        ShearY=(0.3, 0.0, 0.0, float("inf"), 1.0),
+        TranslateXRel=(spec.translate_pct, 0.0, 0.0, float("inf"), 1.0),
+        TranslateYRel=(spec.translate_pct, 0.0, 0.0, float("inf"), 1.0),
+    )
     for name in _ENHANCE:
-        table[name] = level * 1.8 + 0.1
-    arg = torch.zeros_like(mag)
-    for name, value in table.items():
-        arg = torch.where(op == _ID[name], value, arg)
-    return torch.where(signed, arg * sign, arg)
+        rows[name] = (1.8, 0.1, 0.0, float("inf"), 0.0)
+    return torch.tensor([rows[name] for name in OPS])
+
+
+def layer_arguments(op: Tensor, mag: Tensor, sign: Tensor, spec: RandAugmentSpec) -> Tensor:
+    """(n,) float argument of each sample's op, timm's level→argument mapping (skipped ops: 0).
+
+    One table look-up per sample instead of a branch per op: arg = min(level·scale + offset, cap),
+    floored for the integer-valued ops, times the random sign for rotate/shear/translate.
+    """
+    row = _level_table(spec).to(mag.device)[op.clamp(min=0)]  # (n,5)
+    arg = (mag / 10.0) * row[:, 0] + row[:, 1]
+    arg = torch.where(row[:, 2] > 0, torch.floor(arg), arg).minimum(row[:, 3])
+    arg = torch.where(row[:, 4] > 0, arg * sign, arg)
+    return torch.where(op >= 0, arg, torch.zeros_like(arg))
 
 
 def _any(mask: Tensor) -> bool:

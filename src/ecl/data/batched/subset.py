@@ -1,8 +1,9 @@
 """Apply a batched op to the samples a mask selects, the rest unchanged.
 
 On the CPU the selected samples are gathered, transformed and written back (work ∝ selected,
-and a host-side count is free there); `inplace=True` writes into x itself (callers that own x). On an accelerator the op runs on the whole batch and
-`torch.where` picks (no device→host sync, the GPU has the throughput to spare).
+and a host-side count is free there); `inplace=True` writes into x itself (callers that own x).
+On an accelerator the op runs on the whole batch and `torch.where` picks (no device→host sync,
+the GPU has the throughput to spare).
 """
 
 from __future__ import annotations
