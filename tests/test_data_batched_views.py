@@ -288,3 +288,22 @@ def test_jitter_order_permutations_uniform():
     code = (perms * torch.tensor([64, 16, 4, 1])).sum(1)
     counts = torch.unique(code, return_counts=True)[1].float() / 24000
     assert counts.numel() == 24 and (counts - 1 / 24).abs().max() < 0.006
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_each_views_geometry_is_one_grid_sample(recipe, monkeypatch):
+    """crop/fit + affine + flip compose into one matrix per sample: one grid_sample per view
+    (RandAugment's own geometric ops add one per layer, for the samples that drew them)."""
+    from dataclasses import replace
+
+    from ecl.data.batched import geometry
+
+    calls = []
+    real = geometry.F.grid_sample
+    monkeypatch.setattr(geometry.F, "grid_sample", lambda *a, **k: calls.append(1) or real(*a, **k))
+    bv = BatchedViews(recipe, 16, MEAN, STD)
+    x = _images(8, 12, 12).float() / 255
+    for spec in recipe_specs(recipe):
+        calls.clear()
+        bv.view(x, torch.Generator().manual_seed(0), replace(spec, randaugment=None))
+        assert len(calls) == 1

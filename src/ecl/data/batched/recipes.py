@@ -150,6 +150,10 @@ def _geometry(x: Tensor, g: torch.Generator, spec: ViewSpec, size: int) -> Tenso
 
 
 def _colour(x: Tensor, g: torch.Generator, spec: ViewSpec) -> Tensor:
+    """ColorJitter (with probability jitter_p, random order per sample) then RandomGrayscale.
+
+    x: (B,3,S,S) in [0,1], owned by the caller (grey is written in place); returns the same shape.
+    """
     b = x.shape[0]
     if any(spec.jitter):
         factors = RP.jitter_factors(g, b, *spec.jitter)
