@@ -211,4 +211,4 @@ def test_timm_network_with_local_weights_exports_and_reloads_offline(tmp_path: P
         assert torch.equal(value, tensors[f"module.{key}"]), key
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
-        assert torch.allclose(model.eval()(x), InferenceModel.from_network(network).eval()(x), atol=1e-5)
+        assert torch.allclose(model.eval()(x), InferenceModel(network).eval()(x), atol=1e-5)
