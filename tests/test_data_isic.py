@@ -9,7 +9,7 @@ from ecl.config import DataConfig
 import pytest
 from PIL import Image
 
-from ecl.data import DataError, build_datasets, export_split, split_record
+from ecl.data import DataError, build_datasets, split_record
 
 CLASSES = ["MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC"]
 
@@ -56,29 +56,23 @@ def test_isic_stratified_split(tmp_path):
     assert build_datasets(cfg(tmp_path, split_seed=1)).split_record["images"] != images
 
 
-def test_isic_split_record_saved_then_reused(tmp_path):
+def test_isic_split_record_returned_then_reused(tmp_path):
     write_isic(tmp_path / "data")
-    run = tmp_path / "run"
-    first = build_datasets(cfg(tmp_path / "data", split_seed=0), run_dir=run)
-    assert not run.exists()  # the data layer returns the record; the caller writes it
-    export_split(first, run / "split.json")
-    saved = json.loads((run / "split.json").read_text())
-    assert saved == split_record(first)
-    from_dict = build_datasets(cfg(tmp_path / "data", split_seed=5), saved_split=saved)
-    assert from_dict.split_record["images"] == first.split_record["images"]
+    first = build_datasets(cfg(tmp_path / "data", split_seed=0))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # the caller writes the record
+    saved = json.loads(json.dumps(split_record(first)))  # as the run folder stores it
     assert saved["images"] == first.split_record["images"] and saved["seed"] == 0
-    again = build_datasets(cfg(tmp_path / "data", split_seed=5), run_dir=run)  # resume: same split
+    again = build_datasets(cfg(tmp_path / "data", split_seed=5), saved_split=saved)  # resume: same split
     assert again.split_record["images"] == first.split_record["images"]
     assert any("split read from" in n for n in again.notes)
+    assert build_datasets(cfg(tmp_path / "data", split_seed=5)).split_record["images"] != saved["images"]
 
 
-def test_isic_split_file_with_unknown_image(tmp_path):
+def test_isic_saved_split_with_unknown_image(tmp_path):
     write_isic(tmp_path / "data")
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "split.json").write_text(json.dumps({"dataset": "isic2019", "images": {"train": ["ISIC_9"]}}))
-    with pytest.raises(DataError, match=r"split\.json.*ISIC_9"):
-        build_datasets(cfg(tmp_path / "data"), run_dir=run)
+    saved = {"dataset": "isic2019", "images": {"train": ["ISIC_9"]}}
+    with pytest.raises(DataError, match=r"saved split record.*ISIC_9"):
+        build_datasets(cfg(tmp_path / "data"), saved_split=saved)
 
 
 @pytest.mark.parametrize(

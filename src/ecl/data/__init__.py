@@ -11,7 +11,7 @@ module per source), profiles.py (long-tail counts and selection), torch_datasets
 stores), images.py (safe decoding), summary.py (data summary), views.py (view transforms).
 """
 
-from ecl.data.bundle import DataBundle, export_split, split_record
+from ecl.data.bundle import DataBundle, split_record
 from ecl.data.errors import DataError
 from ecl.data.images import IMAGE_EXTENSIONS, decode_image, load_rgb, to_rgb, verify_image
 from ecl.data.profiles import class_counts, long_tail_counts, select_long_tail
@@ -41,7 +41,6 @@ __all__ = [
     "long_tail_counts",
     "select_long_tail",
     "split_record",
-    "export_split",
     "data_summary",
     "format_data_summary",
     "summarize",

@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 
 from ecl.atomic import atomic_write_text
 
-__all__ = ["DataBundle", "split_record", "export_split"]
+__all__ = ["DataBundle", "split_record"]
 
 
 @dataclass
@@ -44,14 +44,3 @@ class DataBundle:
 def split_record(bundle: DataBundle) -> dict:
     """A deep copy of the bundle's split record (JSON-serialisable); the caller decides where it goes."""
     return copy.deepcopy(bundle.split_record)
-
-
-def export_split(bundle: DataBundle, path: str | Path) -> Path:
-    """Write `split_record(bundle)` as JSON to `path` atomically.
-
-    Kept for the engine, which still calls it; the run-folder owner should write
-    `split_record(bundle)` itself, and then this function goes.
-    """
-    path = Path(path)
-    atomic_write_text(path, json.dumps(split_record(bundle), indent=1, sort_keys=False) + "\n")
-    return path

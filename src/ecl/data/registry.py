@@ -17,9 +17,8 @@ from ecl.data.torch_datasets import ImageFileDataset
 if TYPE_CHECKING:
     from ecl.config import DataConfig
 
-__all__ = ["DatasetSpec", "DATASETS", "build_datasets", "check_dataset", "verify_bundle_images", "read_saved_split"]
+__all__ = ["DatasetSpec", "DATASETS", "build_datasets", "check_dataset", "verify_bundle_images"]
 
-SAVED_SPLIT_NAME = "split.json"  # the run folder's split record, read back by readers that reuse it
 
 
 @dataclass(frozen=True)
@@ -72,19 +71,6 @@ def _spec_of(cfg: DataConfig) -> DatasetSpec:
     return DATASETS[cfg.name]
 
 
-def read_saved_split(path: Path) -> dict | None:
-    """The split record saved at `path` (None if there is none); DataError naming the file if unreadable."""
-    if not path.is_file():
-        return None
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: unusable split record ({type(exc).__name__}: {exc})") from None
-    if not isinstance(record, dict):
-        raise DataError(f"{path}: unusable split record (not a JSON object)")
-    return record
-
-
 def _file_splits(bundle: DataBundle) -> list[tuple[str, ImageFileDataset]]:
     out = []
     for split in ("train", "val", "test"):
@@ -101,28 +87,17 @@ def verify_bundle_images(bundle: DataBundle) -> None:
             verify_image(path, source or None)
 
 
-def build_datasets(cfg: DataConfig, run_dir: Path | None = None, saved_split: dict | None = None) -> DataBundle:
+def build_datasets(cfg: DataConfig, saved_split: dict | None = None) -> DataBundle:
     """Read, validate and return the train/test(/val) data described by `cfg`.
 
     `saved_split`: the split record of an earlier build of this run (readers that draw their own
-    split reuse it). `run_dir` (kept for the engine): read that record from the run folder's split
-    file when `saved_split` is not given. Every cheap check (files exist, rows parse, labels in
-    range, paths inside data.root, every class has training images) runs before returning, plus
-    an image-header check of every file when `cfg.verify_images`. Problems raise `DataError`
-    naming the file and row/line.
+    split, ISIC, reuse it; the engine reads it from the run folder). Every cheap check (files
+    exist, rows parse, labels in range, paths inside data.root, every class has training images)
+    runs before returning, plus an image-header check of every file when `cfg.verify_images`.
+    Problems raise `DataError` naming the file and row/line.
     """
     spec = _spec_of(cfg)
-    saved_path = Path(run_dir) / SAVED_SPLIT_NAME if run_dir is not None else None
-    if saved_split is None and saved_path is not None and spec.reuses_split:
-        saved_split = read_saved_split(saved_path)
-    else:
-        saved_path = None
-    try:
-        bundle = spec(cfg, Problems(collect=False), saved_split if spec.reuses_split else None)
-    except DataError as exc:
-        if saved_path is not None and str(exc).startswith("saved split record"):
-            raise DataError(f"{saved_path}: {exc}") from None
-        raise
+    bundle = spec(cfg, Problems(collect=False), saved_split if spec.reuses_split else None)
     if cfg.verify_images:
         verify_bundle_images(bundle)
     return bundle

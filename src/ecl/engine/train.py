@@ -23,6 +23,19 @@ __all__ = ["train"]
 Log = Callable[[str], None]
 
 
+def _read_data(config: Config, run: RunFolder | None) -> Any:
+    """The run's data; a resumed run reuses its saved split record (a refusal names the file)."""
+    from ecl.data import DataError, build_datasets
+
+    saved = run.read_split() if run is not None else None
+    try:
+        return build_datasets(config.data, saved_split=saved)
+    except DataError as exc:
+        if saved is not None and str(exc).startswith("saved split record"):
+            raise DataError(f"{run.split_file}: {exc}") from None
+        raise
+
+
 def train(config: Config | None = None, *, resume: str | Path | None = None, overwrite: bool = False,
           log: Log = lambda text: print(text, file=sys.stderr)) -> dict[str, Any]:
     """Train a run (new, or continued from `resume`) and return final.json's content."""
@@ -39,9 +52,9 @@ def train(config: Config | None = None, *, resume: str | Path | None = None, ove
     else:
         config, run, state = _new_run(config, overwrite, rank == 0)
 
-    from ecl.data import build_datasets  # data first: every bad input is reported before anything trains
+    # data first: every bad input is reported before anything trains
 
-    bundle = build_datasets(config.data, run_dir=run.path if rank == 0 else None)
+    bundle = _read_data(config, run if rank == 0 else None)
     if state is not None:
         check_matches_data(state, run.last_checkpoint, config.data.name, bundle.classes, bundle.train_counts)
     elif rank == 0:
