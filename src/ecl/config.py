@@ -65,6 +65,8 @@ class DataConfig:
     contrastive_views: int = 2  # views per image for the contrastive loss
     randaugment: bool = True  # RandAugment(n=2, m=10) in the classifier view
     verify_images: bool = True  # open every image header before training
+    pipeline: str = "auto"  # auto | tensor (one uint8 tensor on the device, batched views) | pil (per-image workers)
+    cache_dir: str | None = None  # decode cache of file datasets on the tensor path; None: ~/.cache/ecl
 
 
 @dataclass
@@ -163,6 +165,8 @@ KEY_HELP: dict[str, str] = {
     "data.contrastive_views": "augmented views per image for the contrastive loss",
     "data.randaugment": "RandAugment in the classifier view",
     "data.verify_images": "open every image header before training",
+    "data.pipeline": "how views are made: `tensor` (images as one uint8 tensor on the training device, batched views, no per-image Python), `pil` (per-image transforms in DataLoader workers), `auto` (tensor when the images fit in 25% of free memory at the training size; says which)",
+    "data.cache_dir": "folder of the tensor path's decode cache of image files (null: `$ECL_CACHE_DIR` or ~/.cache/ecl)",
     "model.backbone": "encoder: small_cnn, resnet32, resnet18/34/50, resnext50_32x4d, or timm:NAME",
     "model.projection_dim": "d_z of the projection head (null: d, which CC-GE requires)",
     "model.scale": "cosine-classifier scale s",
@@ -249,6 +253,7 @@ def _unknown_key(source: str, key: str, known: list[str], shown: str | None = No
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.profile": ("exp", "step"),
     "data.test_profile": ("balanced", "lt"),
+    "data.pipeline": ("auto", "tensor", "pil"),
     "loss.anchor_weighting": ("sample", "class"),
     "loss.weighting": ("auto", "fixed"),
     "train.precision": ("fp32", "bf16", "fp16"),

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
@@ -35,6 +36,22 @@ class ArrayDataset(Dataset):
         arr = self.images[index]
         img = Image.fromarray(arr, mode="L" if arr.ndim == 2 else "RGB")
         return (img.convert("RGB") if img.mode != "RGB" else img), self.labels[index]
+
+    def as_uint8_tensor(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """All items at once, as the tensor data path holds them: images (N,3,H,W) uint8 (grey
+        replicated to 3 channels, as PIL's L→RGB does) and labels (N,) int64. No per-item loop."""
+        images = torch.from_numpy(self.images)
+        if images.ndim == 3:
+            images = images.unsqueeze(1).expand(-1, 3, -1, -1)
+        else:
+            images = images.permute(0, 3, 1, 2)
+        return images.contiguous(), torch.tensor(self.labels, dtype=torch.int64)
+
+    @property
+    def nbytes_uint8(self) -> int:
+        """Bytes of `as_uint8_tensor()`'s images."""
+        n, h, w = self.images.shape[:3]
+        return int(n) * 3 * int(h) * int(w)
 
 
 class ImageFileDataset(Dataset):

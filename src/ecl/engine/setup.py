@@ -88,6 +88,8 @@ class RunContext:
     progress: bool = False  # a tqdm bar over each training epoch
     stop_requested: Callable[[], bool] = lambda: False
     nonfinite_streak: int = 0  # non-finite steps in a row, carried across epochs
+    pipeline: str = "pil"  # the data path: "tensor" (engine/tensor_loader.py) or "pil"
+    tensor_data: Any = None  # TensorData on the tensor path (built once, on the device)
 
     @property
     def is_main(self) -> bool:
@@ -97,12 +99,27 @@ class RunContext:
     def num_classes(self) -> int:
         return len(self.bundle.classes)
 
-    def train_loader(self, epoch: int) -> DataLoader:
+    @property
+    def num_contrastive_views(self) -> int:
+        return self.config.data.contrastive_views if self.spec.contrastive is not None else 0
+
+    def train_loader(self, epoch: int) -> Any:
         """A loader whose order and augmentation depend only on (seed, epoch)."""
+        if self.pipeline == "tensor":
+            from ecl.engine.tensor_loader import TensorTrainLoader, build_batched_views
+
+            data = self.tensor_data
+            return TensorTrainLoader(data.train_images, data.train_labels,
+                                     build_batched_views(self.config, self.bundle, self.num_contrastive_views),
+                                     max(1, self.config.train.batch_size // self.world), seed=self.config.seed,
+                                     epoch=epoch, rank=self.rank, world=self.world)
+        return self._pil_train_loader(epoch)
+
+    def _pil_train_loader(self, epoch: int) -> DataLoader:
         from ecl.data import ViewsDataset, build_train_transform
 
         config, p = self.config, self.preprocess
-        views = config.data.contrastive_views if self.spec.contrastive is not None else 0
+        views = self.num_contrastive_views
         transform = build_train_transform(p.image_size, p.style, p.mean, p.std, num_contrastive_views=views,
                                           randaugment=config.data.randaugment)
         dataset = ViewsDataset(self.bundle.train, transform)
@@ -121,9 +138,17 @@ class RunContext:
                           worker_init_fn=_seed_worker, pin_memory=torch.cuda.is_available(),
                           drop_last=len(dataset) // self.world >= per_rank_batch, persistent_workers=False)
 
-    def eval_loader(self, dataset: Any, *, whole: bool = False) -> DataLoader:
+    def eval_loader(self, dataset: Any, *, whole: bool = False) -> Any:
         """Each rank gets indices rank, rank+world, ... (every image once, no padding); `whole`:
         the whole set on this rank (the final evaluation on rank 0)."""
+        if self.pipeline == "tensor" and id(dataset) in self.tensor_data.eval_sets:
+            from ecl.engine.tensor_loader import TensorEvalLoader, build_batched_views
+
+            images, labels = self.tensor_data.eval_sets[id(dataset)]
+            if self.world > 1 and not whole:
+                images, labels = images[self.rank :: self.world], labels[self.rank :: self.world]
+            return TensorEvalLoader(images, labels, build_batched_views(self.config, self.bundle, 0),
+                                    self.config.eval.batch_size)
         from ecl.data import ViewsDataset
 
         data = ViewsDataset(dataset, self.preprocess.transform())
@@ -146,6 +171,19 @@ def _wrap(network: nn.Module, config: Config, device: torch.device, world: int) 
     return torch.compile(model) if config.train.compile else model
 
 
+def _data_path(config: Config, bundle: Any, device: torch.device, rank: int) -> tuple[str, Any]:
+    """data.pipeline resolved for this bundle and device (one line on stderr from rank 0 saying
+    which path and why) and, on the tensor path, the images on the device."""
+    import sys
+
+    from ecl.engine.tensor_loader import TensorData, choose_pipeline
+
+    pipeline, reason = choose_pipeline(config, bundle, device)
+    if rank == 0:
+        print(f"data path: {pipeline} — {reason}", file=sys.stderr, flush=True)
+    return pipeline, (TensorData.build(config, bundle, device) if pipeline == "tensor" else None)
+
+
 def build_run(config: Config, bundle: Any, *, rank: int = 0, world: int = 1, local_rank: int | None = None,
               device: torch.device | None = None) -> RunContext:
     """Device, network (seeded), wrapped model, objective, optimiser, scaler and autocast of a run."""
@@ -161,7 +199,9 @@ def build_run(config: Config, bundle: Any, *, rank: int = 0, world: int = 1, loc
     optimizer = torch.optim.SGD(network.parameters(), lr=config.train.lr, momentum=config.train.momentum,
                                 weight_decay=config.train.weight_decay)
     scaler = torch.amp.GradScaler(device.type, enabled=config.train.precision == "fp16")
+    pipeline, tensor_data = _data_path(config, bundle, device, rank)
     return RunContext(config=config, bundle=bundle, spec=METHODS[config.loss.method],
                       preprocess=Preprocess.of_bundle(bundle), device=device, network=network,
                       model=_wrap(network, config, device, world), objective=objective, optimizer=optimizer,
-                      scaler=scaler, autocast=_autocast(device, config.train.precision), rank=rank, world=world)
+                      scaler=scaler, autocast=_autocast(device, config.train.precision), rank=rank, world=world,
+                      pipeline=pipeline, tensor_data=tensor_data)

@@ -1,0 +1,203 @@
+"""The tensor data path (DESIGN.md §4): images as one uint8 tensor on the training device, views
+made per batch by `BatchedViews` — no Python loop over images.
+
+* `choose_pipeline(config, bundle, device)` → ("tensor" | "pil", reason): `data.pipeline=auto`
+  picks tensor when every split's uint8 tensor fits `MEMORY_SHARE` of the free memory of the
+  training device (RAM on CPU, GPU memory on CUDA).
+* `TensorData.build(...)`: the training images at their stored size (arrays: as held; image
+  files: the decode cache, fitted to the eval resize R ≥ S) and the test/val images already at the
+  evaluation view (N,3,S,S) uint8 — the per-image path's Resize(R) → CenterCrop(S), done once as a
+  batched uint8 antialiased resize.
+* `TensorTrainLoader`: per epoch a permutation from `derive_seed(seed, epoch, "loader")`, per step
+  the views from a CPU generator seeded by `derive_seed(seed, epoch, step, rank, "views")`, so a
+  resumed run repeats the uninterrupted one. Each DDP rank takes every world-th index of the
+  permutation (the same permutation on all ranks). Yields ([classifier view, contrastive
+  views…] each (B,3,S,S) float32, labels (B,) int64), all on the device.
+* `TensorEvalLoader`: (eval view (B,3,S,S) float32, labels (B,)) over slices of the test tensor.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from typing import Any, Iterator
+
+import torch
+from torch import Tensor
+from torchvision.transforms.v2 import functional as TF
+
+from ecl.data.batched_views import BatchedViews
+from ecl.data.torch_datasets import ArrayDataset, ImageFileDataset
+from ecl.data.views import eval_preprocessing, recipe_for_style, recipe_statistics, resolve_recipe
+from ecl.engine.seeding import derive_seed
+
+__all__ = ["MEMORY_SHARE", "PipelineError", "TensorData", "TensorTrainLoader", "TensorEvalLoader",
+           "choose_pipeline", "build_batched_views", "resolve_recipe_of", "eval_tensor", "free_memory"]
+
+MEMORY_SHARE = 0.25  # auto: the tensors may take at most this share of the device's free memory
+_EVAL_CHUNK = 1024  # images resized at once when making the eval tensor
+
+
+class PipelineError(ValueError):
+    """data.pipeline=tensor cannot hold this dataset; the message names the key and the reason."""
+
+
+def resolve_recipe_of(config: Any, bundle: Any) -> str:
+    """`data.recipe` when the config has it (and it is set), else the dataset style's recipe."""
+    chosen = getattr(config.data, "recipe", None)
+    return resolve_recipe(chosen) if chosen else recipe_for_style(bundle.style)
+
+
+def build_batched_views(config: Any, bundle: Any, num_contrastive_views: int) -> BatchedViews:
+    """The BatchedViews of the run's recipe, with the recipe's mean/std and fill (as views.py).
+
+    Its eval view is a plain normalisation: the eval tensors are already cropped (`eval_tensor`)."""
+    recipe = resolve_recipe_of(config, bundle)
+    mean, std = recipe_statistics(recipe, bundle.mean, bundle.std)
+    bv = BatchedViews(recipe, int(bundle.image_size), mean, std, num_contrastive_views=num_contrastive_views,
+                      flip=getattr(config.data, "flip", None))
+    if not config.data.randaugment:
+        bv.classifier_spec = replace(bv.classifier_spec, randaugment=None)
+    return bv
+
+
+def _stored_size(config: Any, bundle: Any) -> int:
+    """Side R of image files in the decode cache: the eval resize (256 for S=224 authors, else S)."""
+    recipe = resolve_recipe_of(config, bundle)
+    return eval_preprocessing(int(bundle.image_size), recipe, bundle.mean, bundle.std).resize
+
+
+def _split_bytes(dataset: Any, stored: int, size: int, train: bool) -> int | None:
+    """uint8 bytes of one split on the tensor path; None when the dataset kind cannot be held."""
+    if isinstance(dataset, ArrayDataset):
+        return dataset.nbytes_uint8 if train else len(dataset) * 3 * size * size
+    if isinstance(dataset, ImageFileDataset):
+        return len(dataset) * 3 * (stored * stored if train else size * size)
+    return None
+
+
+def free_memory(device: torch.device) -> int:
+    """Free bytes of the device: torch.cuda.mem_get_info on CUDA, MemAvailable (RAM) otherwise."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def choose_pipeline(config: Any, bundle: Any, device: torch.device) -> tuple[str, str]:
+    """("tensor" | "pil", one-line reason) for `data.pipeline` on this bundle and device."""
+    requested = getattr(config.data, "pipeline", "pil")
+    size, stored = int(bundle.image_size), _stored_size(config, bundle)
+    splits = [(bundle.train, True), (bundle.test, False)] + ([(bundle.val, False)] if bundle.val is not None else [])
+    sizes = [_split_bytes(ds, stored, size, train) for ds, train in splits]
+    if requested == "pil":
+        return "pil", "data.pipeline=pil"
+    if any(s is None for s in sizes):
+        kind = type(bundle.train).__name__
+        if requested == "tensor":
+            raise PipelineError(f"data.pipeline=tensor: cannot hold a {kind} as one tensor; use data.pipeline=pil")
+        return "pil", f"data.pipeline=auto: {kind} items cannot be held as one tensor"
+    need, free = sum(sizes), free_memory(device)  # type: ignore[arg-type]
+    where = f"{need / 2**20:.1f} MiB of uint8 images, {free / 2**30:.1f} GiB free on {device.type}"
+    if requested == "tensor":
+        return "tensor", f"data.pipeline=tensor ({where})"
+    if need <= MEMORY_SHARE * free:
+        return "tensor", f"data.pipeline=auto → tensor: {where} (≤ {MEMORY_SHARE:.0%})"
+    return "pil", f"data.pipeline=auto → pil: {where} (> {MEMORY_SHARE:.0%})"
+
+
+def eval_tensor(images: Tensor, resize: int, size: int) -> Tensor:
+    """(N,3,h,w) uint8 → (N,3,S,S) uint8: shorter side → `resize` (antialiased), centre crop S —
+    the per-image eval view's geometry (views.Preprocessing), in chunks of whole batches."""
+    h, w = images.shape[-2:]
+    if (h, w) == (size, size):
+        return images
+    out = []
+    for start in range(0, images.shape[0], _EVAL_CHUNK):
+        x = images[start:start + _EVAL_CHUNK]
+        if min(h, w) != resize:
+            x = TF.resize(x, [resize], antialias=True)
+        out.append(TF.center_crop(x, [size, size]))
+    return torch.cat(out).contiguous() if out else images.new_zeros((0, 3, size, size))
+
+
+def _split_tensor(dataset: Any, stored: int, cache_dir: str | None) -> tuple[Tensor, Tensor]:
+    if isinstance(dataset, ArrayDataset):
+        return dataset.as_uint8_tensor()
+    from ecl.data.decode_cache import cached_uint8_tensor
+
+    return cached_uint8_tensor(dataset, stored, cache_dir)
+
+
+@dataclass
+class TensorData:
+    """The tensor path's images on the device: train at the stored size, test/val at the eval view."""
+
+    train_images: Tensor  # (N,3,h,w) uint8
+    train_labels: Tensor  # (N,) int64
+    eval_sets: dict[int, tuple[Tensor, Tensor]]  # id(dataset) → ((M,3,S,S) uint8, (M,) int64)
+
+    @classmethod
+    def build(cls, config: Any, bundle: Any, device: torch.device) -> "TensorData":
+        size, stored = int(bundle.image_size), _stored_size(config, bundle)
+        cache_dir = getattr(config.data, "cache_dir", None)
+        images, labels = _split_tensor(bundle.train, stored, cache_dir)
+        data = cls(images.to(device), labels.to(device), {})
+        resize = eval_preprocessing(size, resolve_recipe_of(config, bundle), bundle.mean, bundle.std).resize
+        for ds in (bundle.test, bundle.val):
+            if ds is not None:
+                x, y = _split_tensor(ds, stored, cache_dir)
+                data.eval_sets[id(ds)] = (eval_tensor(x, resize, size).to(device), y.to(device))
+        return data
+
+
+class TensorTrainLoader:
+    """One epoch of (views, labels) batches from the training tensor (see the module docstring)."""
+
+    def __init__(self, images: Tensor, labels: Tensor, views: BatchedViews, batch_size: int, *,
+                 seed: int, epoch: int, rank: int = 0, world: int = 1) -> None:
+        self.images, self.labels, self.views = images, labels, views
+        self.batch_size, self.seed, self.epoch, self.rank, self.world = batch_size, seed, epoch, rank, world
+        per_rank = images.shape[0] // world
+        self.per_rank = per_rank
+        # drop_last as the per-image DataLoader: only when at least one full batch exists
+        self.steps = per_rank // batch_size if per_rank >= batch_size else int(per_rank > 0)
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def _order(self) -> Tensor:
+        g = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch, "loader"))
+        perm = torch.randperm(self.images.shape[0], generator=g)
+        if self.world > 1:
+            perm = perm[: self.per_rank * self.world][self.rank :: self.world]
+        return perm.to(self.images.device)
+
+    def __iter__(self) -> Iterator[tuple[list[Tensor], Tensor]]:
+        order = self._order()
+        b = self.batch_size
+        for step in range(self.steps):
+            idx = order[step * b : (step + 1) * b]
+            g = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch, step, self.rank, "views"))
+            yield self.views(self.images.index_select(0, idx), g), self.labels.index_select(0, idx)
+
+
+class TensorEvalLoader:
+    """(eval view (B,3,S,S) float32, labels (B,)) over contiguous slices of an eval-ready tensor."""
+
+    def __init__(self, images: Tensor, labels: Tensor, views: BatchedViews, batch_size: int) -> None:
+        self.images, self.labels, self.views, self.batch_size = images, labels, views, batch_size
+
+    def __len__(self) -> int:
+        return -(-self.images.shape[0] // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        for start in range(0, self.images.shape[0], self.batch_size):
+            stop = start + self.batch_size
+            yield self.views.eval_view(self.images[start:stop]), self.labels[start:stop]
