@@ -68,12 +68,13 @@ class ImageFileDataset(Dataset):
         self.paths = [str(p) for p in paths]
         self.labels = [int(v) for v in labels]
         self.sources = list(sources) if sources is not None else [""] * len(self.paths)
+        self.draft_size: int | None = None  # decode JPEGs at reduced size down to this side (images.decode_image)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[Image.Image, int]:
-        return decode_image(self.paths[index], self.sources[index] or None), self.labels[index]
+        return decode_image(self.paths[index], self.sources[index] or None, self.draft_size), self.labels[index]
 
 
 class ViewsDataset(Dataset):

@@ -10,7 +10,6 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any, Callable, ContextManager
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
@@ -63,8 +62,10 @@ def build_objective(config: Config, class_counts: list[int], gather: bool = Fals
     )
 
 
-def _seed_worker(worker_id: int) -> None:
-    np.random.seed(torch.initial_seed() % (2**32))
+def _draft(dataset: Any, image_size: int) -> None:
+    """Let an image-file dataset decode JPEGs at reduced size, down to the eval resize side."""
+    if hasattr(dataset, "draft_size"):  # the largest side any recipe reads (authors: S/0.875)
+        dataset.draft_size = max(int(image_size), int(image_size / 0.875))
 
 
 @dataclass
@@ -90,6 +91,7 @@ class RunContext:
     nonfinite_streak: int = 0  # non-finite steps in a row, carried across epochs
     pipeline: str = "pil"  # the data path: "tensor" (engine/tensor_loader.py) or "pil"
     tensor_data: Any = None  # TensorData on the tensor path (built once, on the device)
+    pil_loader: Any = None  # the pil path's training DataLoader (built at the first epoch)
 
     @property
     def is_main(self) -> bool:
@@ -116,27 +118,21 @@ class RunContext:
         return self._pil_train_loader(epoch)
 
     def _pil_train_loader(self, epoch: int) -> DataLoader:
-        from ecl.data import ViewsDataset, build_train_transform
+        from ecl.data import build_train_transform
 
         config, p = self.config, self.preprocess
         views = self.num_contrastive_views
         transform = build_train_transform(p.image_size, p.style, p.mean, p.std, num_contrastive_views=views,
                                           randaugment=config.data.randaugment)
-        dataset = ViewsDataset(self.bundle.train, transform)
-        generator = torch.Generator().manual_seed(derive_seed(config.seed, epoch, "loader"))
-        per_rank_batch = max(1, config.train.batch_size // self.world)
-        sampler, shuffle = None, True
-        if self.world > 1:
-            from torch.utils.data.distributed import DistributedSampler
+        if self.pil_loader is None:  # one loader per run: its workers persist across epochs
+            from ecl.engine.pil_loader import build_pil_train_loader
 
-            sampler = DistributedSampler(dataset, num_replicas=self.world, rank=self.rank, shuffle=True,
-                                         seed=derive_seed(config.seed, "sampler") % (2**31), drop_last=True)
-            sampler.set_epoch(epoch)
-            shuffle = None
-        return DataLoader(dataset, batch_size=per_rank_batch, shuffle=shuffle, sampler=sampler,
-                          generator=generator, num_workers=config.train.num_workers,
-                          worker_init_fn=_seed_worker, pin_memory=torch.cuda.is_available(),
-                          drop_last=len(dataset) // self.world >= per_rank_batch, persistent_workers=False)
+            _draft(self.bundle.train, p.image_size)
+            self.pil_loader = build_pil_train_loader(
+                self.bundle.train, transform, seed=config.seed, batch_size=max(1, config.train.batch_size // self.world),
+                num_workers=config.train.num_workers, rank=self.rank, world=self.world)
+        self.pil_loader.sampler.set_epoch(epoch)
+        return self.pil_loader
 
     def eval_loader(self, dataset: Any, *, whole: bool = False) -> Any:
         """Each rank gets indices rank, rank+world, ... (every image once, no padding); `whole`:
@@ -151,6 +147,7 @@ class RunContext:
                                     self.config.eval.batch_size)
         from ecl.data import ViewsDataset
 
+        _draft(dataset, self.preprocess.image_size)
         data = ViewsDataset(dataset, self.preprocess.transform())
         if self.world > 1 and not whole:
             data = Subset(data, list(range(self.rank, len(data), self.world)))
