@@ -1,0 +1,209 @@
+"""The tensor data path (data.pipeline): auto's choice, the loader's order/shards/seeding, the eval
+views against the per-image path's, the same confusion matrix on both paths for a fixed network,
+identical final.json twice and after kill -9 + --resume; the pil path's per-item seeding."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import FAST
+from ecl.config import load_config
+from ecl.data import ArrayDataset, build_datasets, build_eval_transform
+from ecl.engine.epoch import evaluate
+from ecl.engine.pil_loader import EpochSampler
+from ecl.engine.setup import build_run
+from ecl.engine.tensor_loader import (
+    PipelineError,
+    TensorEvalLoader,
+    TensorTrainLoader,
+    build_batched_views,
+    choose_pipeline,
+    eval_tensor,
+)
+
+DEVICE = torch.device("cpu")
+
+
+def _config(*overrides: str):
+    return load_config(None, [*FAST, *overrides])
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return build_datasets(_config().data)
+
+
+def test_array_dataset_tensor_equals_its_items() -> None:
+    rng = np.random.default_rng(0)
+    for shape in ((5, 7, 6), (5, 7, 6, 3)):
+        ds = ArrayDataset(rng.integers(0, 256, shape, dtype=np.uint8), [0, 1, 2, 3, 4])
+        images, labels = ds.as_uint8_tensor()
+        assert images.shape == (5, 3, 7, 6) and images.dtype == torch.uint8 and ds.nbytes_uint8 == images.numel()
+        for i in range(5):  # the per-item path: PIL RGB image
+            img, label = ds[i]
+            assert torch.equal(images[i], torch.from_numpy(np.array(img)).permute(2, 0, 1))
+            assert labels[i] == label
+
+
+def test_auto_picks_tensor_for_digits_and_says_so(digits, capsys) -> None:
+    config = _config()
+    assert config.data.pipeline == "auto"
+    name, reason = choose_pipeline(config, digits, DEVICE)
+    assert name == "tensor" and "auto" in reason and "MiB" in reason
+    ctx = build_run(config, digits, device=DEVICE)
+    err = capsys.readouterr().err
+    assert ctx.pipeline == "tensor" and "data path: tensor" in err and len(err.strip().splitlines()) == 1
+    assert choose_pipeline(_config("data.pipeline=pil"), digits, DEVICE)[0] == "pil"
+
+
+def test_auto_falls_back_to_pil_when_memory_is_short(digits, monkeypatch) -> None:
+    import ecl.engine.tensor_loader as tl
+
+    monkeypatch.setattr(tl, "free_memory", lambda device: 1000)
+    name, reason = choose_pipeline(_config(), digits, DEVICE)
+    assert name == "pil" and "> 25%" in reason
+    assert choose_pipeline(_config("data.pipeline=tensor"), digits, DEVICE)[0] == "tensor"  # forced
+
+
+def test_tensor_refuses_a_dataset_it_cannot_hold(digits) -> None:
+    from dataclasses import replace
+
+    other = replace(digits, train=torch.utils.data.TensorDataset(torch.zeros(3)))
+    with pytest.raises(PipelineError, match="data.pipeline=tensor"):
+        choose_pipeline(_config("data.pipeline=tensor"), other, DEVICE)
+    assert choose_pipeline(_config(), other, DEVICE)[0] == "pil"
+
+
+def _loader(n: int, batch: int, epoch: int, rank: int = 0, world: int = 1, seed: int = 0) -> TensorTrainLoader:
+    images = torch.arange(n, dtype=torch.uint8).view(n, 1, 1, 1).expand(n, 3, 4, 4).contiguous()
+    bv = build_batched_views(_config(), _fake_bundle(), 2)
+    return TensorTrainLoader(images, torch.arange(n), bv, batch, seed=seed, epoch=epoch, rank=rank, world=world)
+
+
+def _fake_bundle():
+    from types import SimpleNamespace
+
+    return SimpleNamespace(style="small", image_size=8, mean=(0.5,) * 3, std=(0.25,) * 3)
+
+
+def test_train_loader_order_drop_last_and_shards() -> None:
+    loader = _loader(23, 5, epoch=0)
+    batches = list(loader)
+    assert len(loader) == len(batches) == 4  # drop_last: 23 // 5
+    seen = torch.cat([labels for _, labels in batches])
+    assert len(set(seen.tolist())) == 20 and all(len(v) == 3 and v[0].shape == (5, 3, 8, 8) for v, _ in batches)
+    other = torch.cat([labels for _, labels in _loader(23, 5, epoch=1)])
+    assert not torch.equal(seen, other)  # a new order each epoch
+    assert len(list(_loader(3, 5, epoch=0))) == 1  # fewer images than a batch: one partial batch
+    shards = [torch.cat([lab for _, lab in _loader(23, 2, epoch=0, rank=r, world=2)]) for r in range(2)]
+    assert len(shards[0]) == len(shards[1]) == 10 and not set(shards[0].tolist()) & set(shards[1].tolist())
+    g = torch.Generator().manual_seed(__import__("ecl.engine.seeding", fromlist=["x"]).derive_seed(0, 0, "loader"))
+    perm = torch.randperm(23, generator=g)[:22]
+    assert torch.equal(torch.cat([shards[0][i:i + 2] for i in range(0, 10, 2)]), perm[0::2][:10])
+
+
+def test_views_depend_only_on_seed_epoch_step() -> None:
+    first = list(_loader(40, 8, epoch=3))
+    again = list(_loader(40, 8, epoch=3))
+    for (va, la), (vb, lb) in zip(first, again):
+        assert torch.equal(la, lb) and all(torch.equal(a, b) for a, b in zip(va, vb))
+    torch.manual_seed(123)  # the global generator plays no part
+    third = next(iter(_loader(40, 8, epoch=3)))
+    assert all(torch.equal(a, b) for a, b in zip(third[0], first[0][0]))
+    other_seed = next(iter(_loader(40, 8, epoch=3, seed=1)))
+    assert not torch.equal(other_seed[0][1], first[0][0][1])
+
+
+@pytest.mark.parametrize("recipe_style,size,shape", [("small", 16, (8, 8)), ("cifar", 32, (32, 32)),
+                                                      ("imagenet", 64, (70, 90)), ("cifar", 24, (40, 30))])
+def test_eval_view_equals_the_per_image_eval_transform(recipe_style, size, shape) -> None:
+    from types import SimpleNamespace
+
+    from ecl.data.views import eval_preprocessing, recipe_for_style
+
+    rng = np.random.default_rng(1)
+    arrays = rng.integers(0, 256, (6, *shape, 3), dtype=np.uint8)
+    mean, std = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
+    bundle = SimpleNamespace(style=recipe_style, image_size=size, mean=mean, std=std)
+    bv = build_batched_views(_config(), bundle, 0)
+    resize = eval_preprocessing(size, recipe_for_style(recipe_style), mean, std).resize
+    images = torch.from_numpy(arrays).permute(0, 3, 1, 2).contiguous()
+    got = next(iter(TensorEvalLoader(eval_tensor(images, resize, size), torch.zeros(6), bv, 4)))[0]
+    per_image = build_eval_transform(size, recipe_style, mean, std)
+    want = torch.stack([per_image(Image.fromarray(a)) for a in arrays[:4]])
+    assert got.shape == want.shape == (4, 3, size, size)
+    # one 8-bit level at most (torch's uint8 antialiased resize vs PIL's), in normalised units
+    assert (got - want).abs().max() <= 1.01 / 255 / min(bv.std.tolist())
+
+
+def test_same_confusion_matrix_on_both_paths_for_a_fixed_network(digits) -> None:
+    tensor_ctx = build_run(_config("data.pipeline=tensor"), digits, device=DEVICE)
+    pil_ctx = build_run(_config("data.pipeline=pil"), digits, device=DEVICE)
+    pil_ctx.network.load_state_dict(tensor_ctx.network.state_dict())
+    with torch.no_grad():  # a non-trivial fixed network: perturb the freshly initialised weights
+        g = torch.Generator().manual_seed(5)
+        for net in (tensor_ctx.network, pil_ctx.network):
+            for p in net.parameters():
+                p.add_(torch.randn(p.shape, generator=g) * 0.05)
+            g.manual_seed(5)
+    a = evaluate(tensor_ctx, tensor_ctx.eval_loader(digits.test), collect=True)
+    b = evaluate(pil_ctx, pil_ctx.eval_loader(digits.test), collect=True)
+    assert isinstance(tensor_ctx.eval_loader(digits.test), TensorEvalLoader)
+    assert np.array_equal(a.confusion, b.confusion) and a.confusion.sum() == len(digits.test)
+    assert torch.allclose(a.probs, b.probs, atol=1e-4)
+
+
+def test_pil_sampler_seeds_items_by_epoch_and_index() -> None:
+    sampler = EpochSampler(10, seed=0, rank=1, world=3)
+    sampler.set_epoch(4)
+    items = list(sampler)
+    assert len(items) == len(sampler) == 3 and all(epoch == 4 for epoch, _ in items)
+
+
+def _train(out: Path, *overrides: str) -> dict:
+    from ecl.engine.train import train
+
+    train(_config("train.epochs=2", f"out={out}", *overrides), log=lambda text: None)
+    return json.loads((out / "final.json").read_text())
+
+
+@pytest.mark.slow
+def test_two_tensor_runs_give_identical_final_json(tmp_path: Path) -> None:
+    assert _train(tmp_path / "a", "data.pipeline=tensor") == _train(tmp_path / "b", "data.pipeline=tensor")
+
+
+@pytest.mark.slow
+def test_pil_views_do_not_depend_on_the_number_of_workers(tmp_path: Path) -> None:
+    a = _train(tmp_path / "a", "data.pipeline=pil", "train.epochs=1")
+    assert a == _train(tmp_path / "b", "data.pipeline=pil", "train.epochs=1", "train.num_workers=2")
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_on_the_tensor_path_gives_the_same_final_json(tmp_path: Path) -> None:
+    from test_train import _wait_for_lines, ecl_command, run_ecl, ENV
+
+    args = ["train.epochs=4", "data.pipeline=tensor", *FAST]
+    reference = tmp_path / "reference"
+    assert run_ecl("train", *args, f"out={reference}").returncode == 0
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(ecl_command("train", *args, f"out={killed}"), env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_lines(killed / "metrics.jsonl", 2, proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL and not (killed / "final.json").exists()
+    resumed = run_ecl("train", "--resume", str(killed))
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((killed / "final.json").read_text()) == json.loads((reference / "final.json").read_text())
