@@ -120,16 +120,18 @@ def verify_image(path: Path | str, where: str | None = None) -> None:
 def decode_image(path: Path | str, where: str | None = None, target: int | None = None) -> Image.Image:
     """Fully decode an image into 8-bit RGB; DataError naming the file (and `where`) on failure.
 
-    `target`: the side the image will be resized to. A JPEG larger than that is decoded at a
-    reduced scale (Pillow's `draft`: DCT scaling by 1/2, 1/4 or 1/8) whose both sides stay
-    ≥ `target`, so a later Resize(target) sees at least as many pixels as it outputs.
+    `target`: the side the image will be resized to. A JPEG more than twice that is decoded at
+    a reduced scale (Pillow's `draft`: DCT scaling by 1/2, 1/4 or 1/8) whose both sides stay
+    ≥ 2·`target` (Pillow's own `reducing_gap` of 2 for thumbnails): a later antialiased
+    Resize(target) then differs from full decode + resize by about one 8-bit level, where
+    drafting down to `target` itself (DCT block averages) differs by ~10.
     """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with _open(path) as img:
-                if target is not None and img.format == "JPEG" and min(img.size) > target:
-                    img.draft("RGB", (int(target), int(target)))
+                if target is not None and img.format == "JPEG" and min(img.size) >= 4 * target:
+                    img.draft("RGB", (2 * int(target), 2 * int(target)))
                 img.load()
                 return to_rgb(img).copy() if img.mode == "RGB" else to_rgb(img)
     except Exception as exc:
