@@ -1,14 +1,20 @@
-"""Images/s of the real training loop against the model-only limit, in one process and one run.
+"""Images/s of the real training loop against the model-only limit, on both data paths, and of
+the evaluation pass — in one process, interleaved, so the figures share the machine's load.
 
-    python benchmarks/throughput.py [--config FILE] [--json] [--epochs 2] [overrides...]
+    python benchmarks/throughput.py [--config FILE] [--json] [--rounds 3] [--synthetic N] [overrides...]
 
-* train: the real loop (DataLoader, three views, full objective, optimizer step), i.e.
-  `ecl.engine.epoch.train_one_epoch` on the run's loader (the run built by `ecl.engine.setup.build_run`);
-* model-only: the same network, objective and optimizer on the same batches already in memory
-  (forward + backward + step, no data loading or augmentation).
+* train: the real loop (loader, three views, full objective, optimizer step), i.e.
+  `ecl.engine.epoch.train_one_epoch` on the run's loader, for each data path (`tensor`: batched views
+  from one uint8 tensor on the device; `pil`: per-image transforms in the DataLoader);
+* model-only: the same network, objective and optimizer on batches already in memory on the
+  device (forward + backward + step, no data loading or augmentation);
+* eval: `ecl.engine.epoch.evaluate` over the test set on each path.
 
-Prints {"train_images_per_s", "model_only_images_per_s", "ratio", ...}. Goal: ratio >= 0.9 on the
-default config. Timings on shared machines are noisy: compare the two figures of one run.
+Each round times one epoch of every kind in turn (tensor train, model-only, pil train, evals);
+a path's ratio is its train rate ÷ the model-only rate of the same round. Reported: the median
+and best ratio over rounds, and rates from the summed images and seconds. The headline
+`ratio` / `train_images_per_s` are those of `data.pipeline` (auto: whatever auto picks).
+Goal: ratio ≥ 0.9 with the tensor path on the default config (and on --synthetic ResNet-32).
 """
 
 from __future__ import annotations
@@ -16,23 +22,25 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import sys
 import time
+from typing import Any
 
 import torch
 
 from ecl.config import load_config
 from ecl.data import build_datasets
-from ecl.engine.epoch import train_one_epoch
+from ecl.engine.epoch import evaluate, train_one_epoch
 from ecl.engine.setup import build_run
 
 
-def synthetic_bundle(num_classes: int, per_class: int, image_size: int):
-    """CIFAR-shaped random images (for a GPU check without the dataset)."""
+def synthetic_bundle(num_classes: int, per_class: int, image_size: int, *, seed: int = 0):
+    """CIFAR-shaped random images (for a check without the dataset); the test set is the train set."""
     import numpy as np
     from ecl.data import ArrayDataset, DataBundle
 
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, size=(num_classes * per_class, image_size, image_size, 3), dtype=np.uint8)
     labels = np.repeat(np.arange(num_classes), per_class)
     train = ArrayDataset(images, labels)
@@ -43,57 +51,113 @@ def synthetic_bundle(num_classes: int, per_class: int, image_size: int):
                       split_record={"synthetic": True}, notes=["synthetic"])
 
 
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(fn, device: torch.device) -> tuple[Any, float]:
+    _sync(device)
+    start = time.perf_counter()
+    out = fn()
+    _sync(device)
+    return out, time.perf_counter() - start
+
+
+def _in_memory(ctx, epoch: int) -> list:
+    """The epoch's batches, made once and held on the device (the model-only input)."""
+    dev = ctx.device
+    return [([v.to(dev) for v in views] if isinstance(views, list) else views.to(dev), labels.to(dev))
+            for views, labels in ctx.train_loader(epoch)]
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.images = 0.0
+        self.seconds = 0.0
+        self.rates: list[float] = []
+
+    def add(self, images: float, seconds: float) -> None:
+        self.images += images
+        self.seconds += seconds
+        self.rates.append(images / seconds)
+
+    @property
+    def rate(self) -> float:
+        return self.images / self.seconds if self.seconds else float("nan")
+
+
+def measure(config, bundle, paths: list[str], rounds: int) -> dict[str, Any]:
+    """{path: {train, eval tallies}, "model": tally} over `rounds` interleaved rounds (+1 warm-up)."""
+    contexts = {}
+    for path in paths:
+        config.data.pipeline = path
+        contexts[path] = build_run(config, bundle)
+    tallies = {p: {"train": _Tally(), "eval": _Tally()} for p in paths}
+    model = _Tally()
+    first = contexts[paths[0]]
+    for epoch in range(rounds + 1):
+        for path, ctx in contexts.items():
+            result, seconds = _timed(lambda: train_one_epoch(ctx, ctx.train_loader(epoch), epoch), ctx.device)
+            if epoch:
+                tallies[path]["train"].add(result.images, seconds)
+        batches = _in_memory(first, epoch)
+        result, seconds = _timed(lambda: train_one_epoch(first, batches, epoch), first.device)
+        if epoch:
+            model.add(result.images, seconds)
+        for path, ctx in contexts.items():
+            out, seconds = _timed(lambda: evaluate(ctx, ctx.eval_loader(bundle.test)), ctx.device)
+            if epoch:
+                tallies[path]["eval"].add(float(out.confusion.sum()), seconds)
+    return {"paths": tallies, "model": model, "contexts": contexts}
+
+
+def _path_report(t: dict[str, _Tally], model: _Tally) -> dict[str, float]:
+    ratios = [a / b for a, b in zip(t["train"].rates, model.rates)]
+    return {"train_images_per_s": round(t["train"].rate, 1), "ratio": round(t["train"].rate / model.rate, 3),
+            "ratio_median": round(statistics.median(ratios), 3), "ratio_best": round(max(ratios), 3),
+            "eval_images_per_s": round(t["eval"].rate, 1)}
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=None)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--epochs", type=int, default=2, help="timed epochs of each kind (after one warm-up)")
+    parser.add_argument("--rounds", "--epochs", type=int, default=3, help="timed rounds (after one warm-up)")
     parser.add_argument("--synthetic", type=int, default=0, metavar="N",
                         help="use N random 32-px CIFAR-shaped images per class (100 classes) instead of the data")
+    parser.add_argument("--paths", default="tensor,pil", help="data paths to measure (comma-separated)")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
 
     config = load_config(args.config, ["train.progress=false", *args.overrides])
     bundle = synthetic_bundle(100, args.synthetic, 32) if args.synthetic else build_datasets(config.data)
     config.train.max_nonfinite_steps = 10**9
-    ctx = build_run(config, bundle)
-    device, spec = ctx.device, ctx.spec
+    requested = config.data.pipeline
+    if requested == "auto":
+        from ecl.engine.setup import resolve_device
+        from ecl.engine.tensor_loader import choose_pipeline
 
-    def run(loader, epoch: int):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        result = train_one_epoch(ctx, loader, epoch)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return result
-
-    run(ctx.train_loader(0), 0)  # warm-up (and first-epoch calibration)
-    train_images = train_seconds = model_images = model_seconds = 0.0
-    for epoch in range(1, args.epochs + 1):
-        loader = ctx.train_loader(epoch)
-        start = time.perf_counter()
-        result = run(loader, epoch)
-        train_seconds += time.perf_counter() - start
-        train_images += result.images
-        batches = list(ctx.train_loader(epoch))  # the same batches, in memory
-        if device.type == "cuda":
-            batches = [([v.to(device) for v in views] if isinstance(views, list) else views.to(device),
-                        labels.to(device)) for views, labels in batches]
-        start = time.perf_counter()
-        result = run(batches, epoch)
-        model_seconds += time.perf_counter() - start
-        model_images += result.images
-    train_rate = train_images / train_seconds
-    model_rate = model_images / model_seconds
+        requested = choose_pipeline(config, bundle, resolve_device(config.train.device))[0]
+    paths = [p for p in args.paths.split(",") if p]
+    paths = [requested] + [p for p in paths if p != requested]
+    measured = measure(config, bundle, paths, args.rounds)
+    model: _Tally = measured["model"]
+    per_path = {p: _path_report(measured["paths"][p], model) for p in paths}
+    ctx = measured["contexts"][requested]
+    device = ctx.device
     report = {
-        "train_images_per_s": round(train_rate, 1),
-        "model_only_images_per_s": round(model_rate, 1),
-        "ratio": round(train_rate / model_rate, 3),
+        "pipeline": requested,
+        "train_images_per_s": per_path[requested]["train_images_per_s"],
+        "model_only_images_per_s": round(model.rate, 1),
+        "ratio": per_path[requested]["ratio"],
+        "paths": per_path,
+        "rounds": args.rounds,
         "config": args.config or "digits_lt",
         "dataset": "synthetic-cifar" if args.synthetic else config.data.name,
         "backbone": config.model.backbone,
         "batch_size": config.train.batch_size,
-        "views": 1 + (config.data.contrastive_views if spec.contrastive else 0),
+        "views": 1 + ctx.num_contrastive_views,
         "precision": config.train.precision,
         "num_workers": config.train.num_workers,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",

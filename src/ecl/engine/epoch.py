@@ -55,6 +55,9 @@ def split_views(views: Tensor | list[Tensor]) -> tuple[Tensor, int]:
     """
     if isinstance(views, Tensor):
         return views, 1
+    stacked = getattr(views, "stacked", None)  # the tensor path's views are already one tensor
+    if stacked is not None:
+        return stacked, len(views)
     return torch.cat(list(views), dim=0), len(views)
 
 

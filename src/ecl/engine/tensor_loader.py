@@ -8,9 +8,10 @@ made per batch by `BatchedViews` — no Python loop over images.
   files: the decode cache, fitted to the eval resize R ≥ S) and the test/val images already at the
   evaluation view (N,3,S,S) uint8 — the per-image path's Resize(R) → CenterCrop(S), done once as a
   batched uint8 antialiased resize.
-* `TensorTrainLoader`: per epoch a permutation from `derive_seed(seed, epoch, "loader")`, per step
-  the views from a CPU generator seeded by `derive_seed(seed, epoch, step, rank, "views")`, so a
-  resumed run repeats the uninterrupted one. Each DDP rank takes every world-th index of the
+* `TensorTrainLoader`: per epoch a permutation from `derive_seed(seed, epoch, "loader")`; the views
+  of a chunk of consecutive steps made at once from a CPU generator seeded by
+  `derive_seed(seed, epoch, first step, rank, "views")`, so a resumed run repeats the
+  uninterrupted one. Each DDP rank takes every world-th index of the
   permutation (the same permutation on all ranks). Yields ([classifier view, contrastive
   views…] each (B,3,S,S) float32, labels (B,) int64), all on the device.
 * `TensorEvalLoader`: (eval view (B,3,S,S) float32, labels (B,)) over slices of the test tensor.
@@ -32,10 +33,12 @@ from ecl.data.views import eval_preprocessing, recipe_for_style, recipe_statisti
 from ecl.engine.seeding import derive_seed
 
 __all__ = ["MEMORY_SHARE", "PipelineError", "TensorData", "TensorTrainLoader", "TensorEvalLoader",
-           "choose_pipeline", "build_batched_views", "resolve_recipe_of", "eval_tensor", "free_memory"]
+           "StackedViews", "steps_per_chunk", "choose_pipeline", "build_batched_views", "resolve_recipe_of", "eval_tensor", "free_memory"]
 
 MEMORY_SHARE = 0.25  # auto: the tensors may take at most this share of the device's free memory
 _EVAL_CHUNK = 1024  # images resized at once when making the eval tensor
+_CHUNK_IMAGES = 1024  # training images whose views are made in one call (see steps_per_chunk)
+_CHUNK_BYTES = 256 * 2**20  # … and at most this many bytes of views
 
 
 class PipelineError(ValueError):
@@ -157,17 +160,40 @@ class TensorData:
         return data
 
 
+class StackedViews(list):
+    """A step's views: a list [classifier view, contrastive views…] of (B,3,S,S) tensors that are
+    slices of one contiguous ((1+V)·B,3,S,S) tensor, `stacked` — the network's single input, so
+    `split_views` needs no concatenation."""
+
+    def __init__(self, stacked: Tensor, num_views: int) -> None:
+        super().__init__(stacked.chunk(num_views))
+        self.stacked = stacked
+
+
+def steps_per_chunk(batch: int, num_views: int, size: int) -> int:
+    """Steps whose views are made in one BatchedViews call: up to `_CHUNK_IMAGES` images and
+    `_CHUNK_BYTES` of float32 views (fewer, larger batched ops: the per-op overhead is paid once
+    per chunk). Depends only on the configuration, so the views do too."""
+    per_step = batch * num_views * 3 * size * size * 4
+    return max(1, min(_CHUNK_IMAGES // max(batch, 1), _CHUNK_BYTES // per_step))
+
+
 class TensorTrainLoader:
-    """One epoch of (views, labels) batches from the training tensor (see the module docstring)."""
+    """One epoch of (views, labels) batches from the training tensor (see the module docstring).
+
+    The views of `steps_per_chunk` consecutive steps are made by one BatchedViews call, under a
+    CPU generator seeded by derive_seed(seed, epoch, first step of the chunk, rank, "views")."""
 
     def __init__(self, images: Tensor, labels: Tensor, views: BatchedViews, batch_size: int, *,
                  seed: int, epoch: int, rank: int = 0, world: int = 1) -> None:
         self.images, self.labels, self.views = images, labels, views
-        self.batch_size, self.seed, self.epoch, self.rank, self.world = batch_size, seed, epoch, rank, world
+        self.seed, self.epoch, self.rank, self.world = seed, epoch, rank, world
         per_rank = images.shape[0] // world
         self.per_rank = per_rank
         # drop_last as the per-image DataLoader: only when at least one full batch exists
-        self.steps = per_rank // batch_size if per_rank >= batch_size else int(per_rank > 0)
+        self.batch_size = batch_size if per_rank >= batch_size else max(per_rank, 1)
+        self.steps = per_rank // self.batch_size if per_rank else 0
+        self.chunk = steps_per_chunk(self.batch_size, 1 + views.num_contrastive_views, views.size)
 
     def __len__(self) -> int:
         return self.steps
@@ -179,13 +205,23 @@ class TensorTrainLoader:
             perm = perm[: self.per_rank * self.world][self.rank :: self.world]
         return perm.to(self.images.device)
 
+    def _chunk(self, order: Tensor, first: int, count: int) -> tuple[Tensor, Tensor]:
+        """Views (count, (1+V)·B, 3,S,S) and labels (count, B) of steps first … first+count−1."""
+        b = self.batch_size
+        idx = order[first * b : (first + count) * b]
+        g = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch, first, self.rank, "views"))
+        views = self.views(self.images.index_select(0, idx), g)
+        s = views[0].shape[-1]
+        stacked = torch.stack([v.view(count, b, 3, s, s) for v in views], dim=1)
+        return stacked.view(count, len(views) * b, 3, s, s), self.labels.index_select(0, idx).view(count, b)
+
     def __iter__(self) -> Iterator[tuple[list[Tensor], Tensor]]:
         order = self._order()
-        b = self.batch_size
-        for step in range(self.steps):
-            idx = order[step * b : (step + 1) * b]
-            g = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch, step, self.rank, "views"))
-            yield self.views(self.images.index_select(0, idx), g), self.labels.index_select(0, idx)
+        num_views = 1 + self.views.num_contrastive_views
+        for first in range(0, self.steps, self.chunk):
+            views, labels = self._chunk(order, first, min(self.chunk, self.steps - first))
+            for k in range(views.shape[0]):
+                yield StackedViews(views[k], num_views), labels[k]
 
 
 class TensorEvalLoader:
