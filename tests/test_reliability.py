@@ -615,7 +615,8 @@ ecl.data.ViewsDataset.__getitem__ = getitem
 
 
 def test_dead_dataloader_worker_is_reported_without_hanging(tmp_path: Path) -> None:
-    code, err = finish(spawn(WORKER_DIES, "train", *ARGS, "train.num_workers=2", f"out={tmp_path / 'run'}"),
+    code, err = finish(spawn(WORKER_DIES, "train", *ARGS, "train.num_workers=2", "data.pipeline=pil",
+                             f"out={tmp_path / 'run'}"),
                        timeout=180)
     assert code == 2, err
     assert "data-loading worker process died" in err and "train.num_workers=0" in err, err
