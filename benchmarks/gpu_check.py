@@ -112,7 +112,8 @@ def measure_path(config: Any, bundle: Any, pipeline: str, steps: int, rounds: in
     train, model = [], []
     for epoch in range(rounds + 1):
         rate = _rate(ctx, _Steps(ctx.train_loader(epoch), steps), epoch)
-        batches = [([v.to(ctx.device) for v in views] if isinstance(views, list) else views.to(ctx.device),
+        batches = [(views if hasattr(views, "stacked") else
+                    [v.to(ctx.device) for v in views] if isinstance(views, list) else views.to(ctx.device),
                     labels.to(ctx.device)) for views, labels in _Steps(ctx.train_loader(epoch), steps)]
         model_rate = _rate(ctx, batches, epoch)
         if epoch:

@@ -67,8 +67,14 @@ def _timed(fn, device: torch.device) -> tuple[Any, float]:
 def _in_memory(ctx, epoch: int) -> list:
     """The epoch's batches, made once and held on the device (the model-only input)."""
     dev = ctx.device
-    return [([v.to(dev) for v in views] if isinstance(views, list) else views.to(dev), labels.to(dev))
-            for views, labels in ctx.train_loader(epoch)]
+    return [(_to(views, dev), labels.to(dev)) for views, labels in ctx.train_loader(epoch)]
+
+
+def _to(views: Any, device: torch.device) -> Any:
+    """Views moved to the device, kept as they came (the tensor path's StackedViews stay stacked)."""
+    if hasattr(views, "stacked") or isinstance(views, torch.Tensor):
+        return views.to(device) if isinstance(views, torch.Tensor) else views
+    return [v.to(device) for v in views]
 
 
 class _Tally:

@@ -151,8 +151,10 @@ class RunContext:
         data = ViewsDataset(dataset, self.preprocess.transform())
         if self.world > 1 and not whole:
             data = Subset(data, list(range(self.rank, len(data), self.world)))
-        return DataLoader(data, batch_size=self.config.eval.batch_size, shuffle=False,
-                          num_workers=self.config.train.num_workers, pin_memory=torch.cuda.is_available())
+        workers = self.config.train.num_workers
+        return DataLoader(data, batch_size=self.config.eval.batch_size, shuffle=False, num_workers=workers,
+                          pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0,
+                          prefetch_factor=4 if workers else None)
 
 
 def _autocast(device: torch.device, precision: str) -> ContextManager[Any]:

@@ -131,12 +131,12 @@ def eval_tensor(images: Tensor, resize: int, size: int) -> Tensor:
     return torch.cat(out).contiguous() if out else images.new_zeros((0, 3, size, size))
 
 
-def _split_tensor(dataset: Any, stored: int, cache_dir: str | None) -> tuple[Tensor, Tensor]:
+def _split_tensor(dataset: Any, stored: int, cache_dir: str | None, workers: int = 0) -> tuple[Tensor, Tensor]:
     if isinstance(dataset, ArrayDataset):
         return dataset.as_uint8_tensor()
     from ecl.data.decode_cache import cached_uint8_tensor
 
-    return cached_uint8_tensor(dataset, stored, cache_dir)
+    return cached_uint8_tensor(dataset, stored, cache_dir, workers=workers)
 
 
 @dataclass
@@ -150,13 +150,13 @@ class TensorData:
     @classmethod
     def build(cls, config: Any, bundle: Any, device: torch.device) -> "TensorData":
         size, stored = int(bundle.image_size), _stored_size(config, bundle)
-        cache_dir = getattr(config.data, "cache_dir", None)
-        images, labels = _split_tensor(bundle.train, stored, cache_dir)
+        cache_dir, workers = getattr(config.data, "cache_dir", None), config.train.num_workers
+        images, labels = _split_tensor(bundle.train, stored, cache_dir, workers)
         data = cls(images.to(device), labels.to(device), {})
         resize = eval_preprocessing(size, resolve_recipe_of(config, bundle), bundle.mean, bundle.std).resize
         for ds in (bundle.test, bundle.val):
             if ds is not None:
-                x, y = _split_tensor(ds, stored, cache_dir)
+                x, y = _split_tensor(ds, stored, cache_dir, workers)
                 data.eval_sets[id(ds)] = (eval_tensor(x, resize, size).to(device), y.to(device))
         return data
 
