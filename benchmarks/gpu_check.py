@@ -134,12 +134,14 @@ def _log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def cifar_case(args: argparse.Namespace, device: str, deadline: float) -> dict[str, Any]:
+def cifar_case(args: argparse.Namespace, device: str, deadline: float, out: dict[str, Any],
+               save: Any = lambda: None) -> dict[str, Any]:
+    """Fills `out` variant by variant (calling `save` after each)."""
     bundle = cifar_lt_bundle(*(50, 10) if args.smoke else (500, 100))
     base = [f"train.device={device}", "train.progress=false", f"train.num_workers={0 if args.smoke else 8}"]
     if args.smoke:
         base += ["train.batch_size=16", "model.backbone=small_cnn"]
-    out: dict[str, Any] = {"images": len(bundle.train), "variants": {}}
+    out.update({"images": len(bundle.train), "variants": {}})
     for name, (overrides, both) in VARIANTS.items():
         if args.smoke and "compile" in name:
             continue
@@ -154,6 +156,7 @@ def cifar_case(args: argparse.Namespace, device: str, deadline: float) -> dict[s
             r["view_images_per_s"] = round(r["train_images_per_s"] * r["views"], 1)
         out["variants"][name] = result
         _log(f"cifar {name}: " + json.dumps(result))
+        save()
     return out
 
 
@@ -202,7 +205,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ecl-gpu-check-") as tmp:
         report["imagenet_lt_resnext50"] = imagenet_case(args, device, Path(tmp))
         save()
-        report["cifar100_lt_resnet32"] = cifar_case(args, device, started + args.budget_s)
+        report["cifar100_lt_resnet32"] = {}
+        cifar_case(args, device, started + args.budget_s, report["cifar100_lt_resnet32"], save)
     save()
     print(json.dumps(report, indent=2))
     return report
