@@ -21,6 +21,7 @@ EXAMPLES = """examples:
   ecl train --resume runs/mnist
   ecl data summary data.name=mnist-lt --json
   ecl compare --methods ce,la,bcl,ecl --seeds 0,1,2 train.epochs=10
+  ecl compare --methods la,ecl --tune train.lr=0.02,0.05 data.val_per_class=20 train.epochs=10
   torchrun --nproc_per_node=4 -m ecl train --config imagenet_lt_x50 data.root=/data/imagenet
 """
 
@@ -87,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--config", help="a YAML file or preset name")
     compare.add_argument("--jobs", type=int, default=1,
                          help="runs trained at once, each in its own process (use with train.threads=1)")
+    compare.add_argument("--tune", action="append", default=[], metavar="[METHOD:]KEY=V1,V2",
+                         help="a tuning axis (repeatable): every combination is trained on --tune-seeds and "
+                              "scored on validation balanced accuracy; the best per method is reported on "
+                              "--seeds. METHOD:KEY=... is an axis of that method only; every method needs "
+                              "the same number of combinations. Needs data.val_per_class>0 or data.val_list")
+    compare.add_argument("--tune-seeds", default="100", help="seeds of the tuning runs (default 100)")
+    compare.add_argument("--stage", choices=("tune", "report", "all"), default="all",
+                         help="with --tune: only the tuning runs, only the report runs (tuning finished), or both")
     compare.add_argument("overrides", nargs="*", help=_overrides_help())
 
     sub.add_parser("presets", help="list the configuration presets (for --config NAME)")
@@ -191,14 +200,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from ecl.engine.compare import run_comparison
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        raise _UsageError(f"--seeds must be integers separated by commas, got {args.seeds!r}") from None
+    seeds, tune_seeds = _int_list("--seeds", args.seeds), _int_list("--tune-seeds", args.tune_seeds)
     if args.jobs < 1:
         raise _UsageError(f"--jobs must be ≥ 1, got {args.jobs}")
-    run_comparison(methods, seeds, config_file=args.config, overrides=list(args.overrides), jobs=args.jobs)
+    run_comparison(methods, seeds, config_file=args.config, overrides=list(args.overrides), jobs=args.jobs,
+                   tune=list(args.tune), tune_seeds=tune_seeds, stage=args.stage)
     return 0
+
+
+def _int_list(option: str, text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise _UsageError(f"{option} must be integers separated by commas, got {text!r}") from None
 
 
 class _UsageError(ValueError):

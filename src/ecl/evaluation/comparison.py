@@ -6,7 +6,9 @@ Pure functions of final.json dicts (the orchestration of runs is `ecl.engine.com
   ``std`` is the sample standard deviation (``ddof=1``), 0 for one value, ``None`` when every value
   is ``None``.
 - ``format_table``: mean ± std (accuracies in %, geometry to 3 decimals), the best per column in
-  bold, and the paired difference ``method − reference`` with a 95% t-interval over seeds.
+  bold, and the paired difference ``method − reference`` with a 95% t-interval over seeds; when a
+  method's entry has a ``"tuning"`` record (``ecl compare --tune``), a "tuned" column with its chosen
+  values and a section with every combination's validation score.
 - ``plot_shot_groups``: many / medium / few-shot accuracy per method, grouped bars with std bars.
 """
 
@@ -27,6 +29,7 @@ __all__ = [
     "t_quantile",
     "paired_interval",
     "format_table",
+    "tuned_text",
     "plot_shot_groups",
     "shot_group_figure",
 ]
@@ -131,10 +134,42 @@ def _fmt(metric: str, value: float | None, signed: bool = False) -> str:
     return f"{100 * value:{sign}.2f}"
 
 
-def _header() -> list[str]:
-    """The two header rows of a Markdown table with one column per metric."""
-    return ["| method | " + " | ".join(HEADERS[m] for m in METRICS) + " |",
-            "| --- | " + " | ".join("---:" for _ in METRICS) + " |"]
+def _header(tuned: bool = False) -> list[str]:
+    """The two header rows of a Markdown table with one column per metric (and a "tuned" column)."""
+    extra = ("tuned | ", "--- | ") if tuned else ("", "")
+    return ["| method | " + extra[0] + " | ".join(HEADERS[m] for m in METRICS) + " |",
+            "| --- | " + extra[1] + " | ".join("---:" for _ in METRICS) + " |"]
+
+
+def tuned_text(entry: dict[str, Any]) -> str:
+    """The chosen values of a method's ``"tuning"`` record as ``lr=0.05, temperature=0.1`` (last key
+    part), or "" for a method without one."""
+    record = entry.get("tuning")
+    if not record:
+        return ""
+    return ", ".join(f"{key.rsplit('.', 1)[-1]}={value}" for key, value in record["chosen"].items()) or "default"
+
+
+def _is_tuned(summary: dict[str, dict[str, Any]]) -> bool:
+    return any(entry.get("tuning") for entry in summary.values())
+
+
+def _tuning_section(summary: dict[str, dict[str, Any]]) -> list[str]:
+    """The per-combination validation scores of every tuned method (chosen in bold)."""
+    first = next(entry["tuning"] for entry in summary.values() if entry.get("tuning"))
+    seeds = ", ".join(map(str, first.get("tune_seeds", [])))
+    lines = ["", "## Tuning (validation, never test)", "",
+             f"Each method's grid trained on tuning seed(s) {seeds}; score: {first['criterion']}. "
+             "Validation balanced accuracy in %; bold: chosen.", "",
+             "| method | combination | val. bal. acc |", "| --- | --- | ---: |"]
+    for method, entry in summary.items():
+        record = entry.get("tuning")
+        for i, row in enumerate(record["scores"] if record else []):
+            combo = ", ".join(f"{k}={v}" for k, v in row["values"].items()) or "default"
+            text = f"{100 * row['mean']:.2f}"
+            bold = i == record["chosen_index"]
+            lines.append(f"| {method} | {combo} | {f'**{text}**' if bold else text} |")
+    return lines
 
 
 def _best_shown(summary: dict[str, dict[str, dict[str, Any]]]) -> dict[str, str | None]:
@@ -165,7 +200,8 @@ def _mean_rows(summary: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
             mean_text = _fmt(metric, stats["mean"])
             text = f"{mean_text} ± {_fmt(metric, stats['std'])}"
             cells.append(f"**{text}**" if mean_text == best[metric] else text)
-        rows.append(f"| {method} | " + " | ".join(cells) + " |")
+        tuned = f"{tuned_text(metrics)} | " if _is_tuned(summary) else ""
+        rows.append(f"| {method} | {tuned}" + " | ".join(cells) + " |")
     return rows
 
 
@@ -177,7 +213,8 @@ def _paired_rows(summary: dict[str, dict[str, dict[str, Any]]], reference: str) 
             continue
         cells = [_format_interval(metric, paired_interval(metrics[metric]["values"], ref[metric]["values"]))
                  for metric in METRICS]
-        rows.append(f"| {method} | " + " | ".join(cells) + " |")
+        tuned = f"{tuned_text(metrics)} | " if _is_tuned(summary) else ""
+        rows.append(f"| {method} | {tuned}" + " | ".join(cells) + " |")
     return rows
 
 
@@ -186,7 +223,7 @@ def format_table(summary: dict[str, dict[str, dict[str, Any]]], *, title: str | 
     """table.md: mean ± std per method and metric, best in bold, paired differences to `reference`."""
     lines: list[str] = [f"# {title}", ""] if title else []
     n_seeds = len(seeds) if seeds is not None else max(
-        (len(s["values"]) for m in summary.values() for s in m.values()), default=0)
+        (len(m[k]["values"]) for m in summary.values() for k in METRICS if k in m), default=0)
     seed_text = f" (seeds {', '.join(map(str, seeds))})" if seeds is not None else ""
     lines += [
         f"Mean ± std over {n_seeds} seed(s){seed_text}; std is the sample standard deviation (ddof=1), "
@@ -194,7 +231,7 @@ def format_table(summary: dict[str, dict[str, dict[str, Any]]], *, title: str | 
         "Bold: best per column (highest accuracy, lowest FC/MS/SD). — : no value (e.g. no class in "
         "that shot group).",
         "",
-        *_header(),
+        *_header(_is_tuned(summary)),
         *_mean_rows(summary),
     ]
     if reference in summary and len(summary) > 1:
@@ -207,9 +244,11 @@ def format_table(summary: dict[str, dict[str, dict[str, Any]]], *, title: str | 
             "contains 0 means the difference is inside the seed noise; * marks intervals that "
             "exclude 0. n/a: one seed, no interval.",
             "",
-            *_header(),
+            *_header(_is_tuned(summary)),
             *_paired_rows(summary, reference),
         ]
+    if _is_tuned(summary):
+        lines += _tuning_section(summary)
     return "\n".join(lines) + "\n"
 
 
