@@ -9,6 +9,15 @@ a folder with neither is overwritten.
 Outputs in OUT (statistics, table and plot: ``ecl.evaluation.comparison``): ``summary.json``
 (mean, std and values per method and metric), ``table.md`` (mean ± std, best in bold, paired
 differences to ecl with 95% t-intervals) and ``shot_groups.png``.
+
+Tuning (``--tune [METHOD:]KEY=V1,V2``, grids and selection in ``ecl.engine.tuning``): every
+combination of a method's grid is trained on the tuning seeds into
+``OUT/tune/<method>/<KEY=V+KEY=V>/seed<k>/`` and scored on the final-epoch validation balanced
+accuracy (a validation split is required: data.val_per_class > 0 or data.val_list); the best per
+method (ties: the first in grid order) is trained on the report seeds in ``OUT/<method>/seed<k>/``.
+The choice is recomputed from the finished tuning runs at every invocation (resumable) and written to
+``OUT/tuning.json`` and, per method under ``"tuning"``, to ``summary.json``; table.md gains a
+"tuned" column and the per-combination validation scores. Test metrics are never read for selection.
 """
 
 from __future__ import annotations
