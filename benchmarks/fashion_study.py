@@ -83,12 +83,13 @@ def tune_axes(methods: list[str]) -> list[str]:
     return axes
 
 
-def overrides(key: str, runs: Path, threads: int) -> list[str]:
-    return [f"data.name=fashion-mnist-lt", f"data.imbalance_factor={DATASETS[key]}",
-            f"data.val_per_class={VAL_PER_CLASS}", f"model.backbone={BACKBONE}", f"data.image_size={IMAGE_SIZE}",
-            f"train.epochs={EPOCHS}", f"train.batch_size={BATCH}", f"eval.every={EPOCHS}",
-            f"train.threads={threads}", "train.progress=false", "eval.plots=false", "eval.report=false",
-            f"out={runs / f'fashion-mnist-lt-{key}'}"]
+def overrides(key: str, args: argparse.Namespace) -> list[str]:
+    """The shared settings of one dataset (test evaluated only at the end; validation every epoch)."""
+    return ["data.name=fashion-mnist-lt", f"data.imbalance_factor={DATASETS[key]}",
+            f"data.val_per_class={VAL_PER_CLASS}", f"model.backbone={args.backbone}",
+            f"data.image_size={args.image_size}", f"train.epochs={args.epochs}", f"train.batch_size={BATCH}",
+            f"eval.every={args.epochs}", f"train.threads={args.threads}", "train.progress=false",
+            "eval.plots=false", "eval.report=false", f"out={Path(args.runs) / f'fashion-mnist-lt-{key}'}"]
 
 
 def command(key: str, args: argparse.Namespace, stage: str) -> list[str]:
@@ -98,7 +99,7 @@ def command(key: str, args: argparse.Namespace, stage: str) -> list[str]:
             "--stage", stage, "--jobs", str(args.jobs)]
     for axis in tune_axes(methods):
         argv += ["--tune", axis]
-    return argv + overrides(key, Path(args.runs), args.threads)
+    return argv + overrides(key, args)
 
 
 def planned_runs(key: str, args: argparse.Namespace) -> dict[str, list[Path]]:
@@ -112,21 +113,22 @@ def planned_runs(key: str, args: argparse.Namespace) -> dict[str, list[Path]]:
     return {"tune": tune, "report": report}
 
 
-def estimate_seconds(key: str, run_dir: Path) -> float:
+def estimate_seconds(key: str, run_dir: Path, epochs: int) -> float:
     """The expected cost of one run from MEASURED (method read from the folder layout)."""
     tuning = run_dir.parent.parent.parent.name == "tune"  # OUT/tune/<method>/<combination>/seed<k>
     method = run_dir.parent.parent.name if tuning else run_dir.parent.name
     per_epoch = MEASURED["classifier_epoch_s" if method in CLASSIFIER_ONLY else "contrastive_epoch_s"]
     scale = MEASURED["train_images"][key] / MEASURED["train_images"]["if100"]
-    return per_epoch * scale * EPOCHS + MEASURED["final_eval_s"]
+    return per_epoch * scale * epochs + MEASURED["final_eval_s"]
 
 
 def status(key: str, args: argparse.Namespace) -> dict[str, Any]:
     """Finished / planned counts and the estimated seconds left (one run at a time)."""
     plan = planned_runs(key, args)
     done = {part: sum(RunFolder(p).is_finished() for p in runs) for part, runs in plan.items()}
-    left = sum(estimate_seconds(key, p) for runs in plan.values() for p in runs if not RunFolder(p).is_finished())
-    total = sum(estimate_seconds(key, p) for runs in plan.values() for p in runs)
+    left = sum(estimate_seconds(key, p, args.epochs) for runs in plan.values() for p in runs
+               if not RunFolder(p).is_finished())
+    total = sum(estimate_seconds(key, p, args.epochs) for runs in plan.values() for p in runs)
     return {"finished": done, "planned": {part: len(runs) for part, runs in plan.items()},
             "estimated_seconds_total": round(total), "estimated_seconds_left": round(left)}
 
@@ -163,7 +165,8 @@ def dry_run(args: argparse.Namespace) -> None:
               f"{info['estimated_seconds_total'] / 3600:.1f} h of single-thread run time in all, "
               f"{info['estimated_seconds_left'] / 3600:.1f} h left")
     print(f"# estimated wall time left with --jobs {args.jobs} (one thread per run, ≤ 2 cores): "
-          f"{total_left / min(args.jobs, 2) / 3600:.1f} h")
+          f"{total_left / min(args.jobs, 2) / 3600:.1f} h (per-epoch seconds of MEASURED, taken with "
+          f"{BACKBONE} at {IMAGE_SIZE} px; another --backbone/--image-size makes this estimate wrong)")
 
 
 def _stages(stage: str) -> list[str]:
@@ -210,7 +213,8 @@ def collect(key: str, args: argparse.Namespace, argv: list[str], wall: float, co
         "dataset": "fashion-mnist-lt", "key": key, "imbalance_factor": DATASETS[key],
         "methods": _list(args.methods), "seeds": [int(s) for s in _list(args.seeds)],
         "tune_seeds": [int(s) for s in _list(args.tune_seeds)], "tune_axes": tune_axes(_list(args.methods)),
-        "backbone": BACKBONE, "image_size": IMAGE_SIZE, "epochs": EPOCHS, "batch_size": BATCH,
+        "backbone": args.backbone, "image_size": args.image_size, "epochs": args.epochs, "batch_size": BATCH,
+        "driver": "python benchmarks/fashion_study.py " + " ".join(map(_quote, sys.argv[1:])),
         "val_per_class": VAL_PER_CLASS, "commands": {**previous.get("commands", {}),
                                                      argv[argv.index("--stage") + 1]: "ecl " + " ".join(map(_quote, argv))},
         "status": status(key, args), "last_exit_code": code, "wall_seconds_last_invocation": round(wall, 1),
@@ -319,6 +323,7 @@ def _dataset_section(folder: Path) -> list[str]:
              f"report seeds {', '.join(map(str, study['seeds']))}, tuning seed(s) "
              f"{', '.join(map(str, study['tune_seeds']))}",
              f"- tuning grid (same size for every method): {', '.join(f'`{a}`' for a in study['tune_axes'])}",
+             f"- driver: `{study.get('driver', 'python benchmarks/fashion_study.py')}`, which ran:",
              *[f"- command ({stage}): `{text.replace(str(ROOT) + '/', '')}`" for stage, text in study["commands"].items()],
              f"- mean training time per finished run: {study['train_seconds_per_finished_run_mean']} s "
              f"({study['machine']['cpu']}, {study['machine']['cores']} cores, torch {study['machine']['torch']}); "
@@ -375,6 +380,9 @@ def main() -> None:
     parser.add_argument("--tune-seeds", default=TUNE_SEEDS)
     parser.add_argument("--jobs", type=int, default=2, help="runs trained at once (one thread each)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--backbone", default=BACKBONE)
+    parser.add_argument("--image-size", type=int, default=IMAGE_SIZE)
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--runs", default=str(ROOT / "runs" / "fashion-study"), help="run folders (outside git)")
     parser.add_argument("--results", default=str(RESULTS))
     parser.add_argument("--dry-run", action="store_true", help="print the commands and the estimated time")

@@ -358,6 +358,7 @@ def run_comparison(
         raise ConfigError(f"--stage {stage} needs --tune")
     overrides = list(overrides or [])
     _check_lists(methods, seeds, overrides)
+    overrides.append(f"out={_base(config_file, overrides)[1]}")  # one OUT, even when it is a timestamped default
     tuning, chosen = None, None
     if tune:
         tuning, chosen = _tune(methods, config_file, overrides, tune, tune_seeds, stage != "report", jobs, log)
