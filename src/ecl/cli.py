@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="runs trained at once, each in its own process (use with train.threads=1)")
     compare.add_argument("--tune", action="append", default=[], metavar="[METHOD:]KEY=V1,V2",
                          help="a tuning axis (repeatable): every combination is trained on --tune-seeds and "
-                              "scored on validation balanced accuracy; the best per method is reported on "
+                              "scored on final-epoch validation balanced accuracy; the best per method is reported on "
                               "--seeds. METHOD:KEY=... is an axis of that method only; every method needs "
                               "the same number of combinations. Needs data.val_per_class>0 or data.val_list")
     compare.add_argument("--tune-seeds", default="100", help="seeds of the tuning runs (default 100)")
