@@ -352,3 +352,20 @@ def test_config_show_prints_the_table_values_and_writes_nothing(argv, tmp_path, 
     assert len(protocol) == 1
     assert "recipe authors" in protocol[0] and "schedule cosine_epoch" in protocol[0]
     assert "weights auto (calibrated at the end of epoch 1)" in protocol[0]
+
+
+def test_dry_run_of_a_resume_prints_the_saved_config_and_changes_nothing(trained_run, capsys) -> None:
+    from ecl.cli import main
+
+    before = sorted((p.relative_to(trained_run), p.stat().st_mtime_ns) for p in trained_run.rglob("*"))
+    assert main(["train", "--resume", str(trained_run), "--dry-run"]) == 0
+    shown = yaml.safe_load(capsys.readouterr().out)
+    assert shown["data"]["recipe"] == "small" and shown["loss"]["temperature"] == pytest.approx(0.07)
+    assert sorted((p.relative_to(trained_run), p.stat().st_mtime_ns) for p in trained_run.rglob("*")) == before
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_the_bcl_row_of_a_comparison_on_any_preset_is_bcl(name: str) -> None:
+    p = resolve_protocol(load_config(name, ["loss.method=bcl"]))
+    assert (p.prototype_head, p.weighting, p.weights[:2], p.temperature, p.projection_dim) == (
+        "mlp", "fixed", (2.0, 0.6), 0.1, 128), name

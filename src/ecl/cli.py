@@ -113,6 +113,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         if args.config or args.overrides:
             raise _UsageError("--resume continues a run with its own saved configuration; give no --config or overrides")
+        if args.dry_run:
+            from ecl.engine.run_folder import RunFolder
+
+            _print_resolved(RunFolder(args.resume).read_config())
+            return 0
         train(resume=args.resume)
         return 0
     config = _load_config(args.config, args.overrides)
