@@ -403,6 +403,7 @@ def tiny_context(objective, *, lr: float, max_nonfinite_steps: int = 20):
 
     config = Config()
     config.train.lr, config.train.epochs, config.train.warmup_epochs = lr, 2, 0
+    config.train.schedule = "cosine_step"  # the hand replay below follows the per-step lr
     config.train.max_nonfinite_steps = max_nonfinite_steps
     config.model.channels_last = False
     net = TinyNet()

@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", help="a YAML file or preset name in configs/ (default: digits_lt)")
     train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
     train.add_argument("--overwrite", action="store_true", help="replace an existing ecl run folder out=DIR")
+    train.add_argument("--dry-run", action="store_true",
+                       help="print the resolved configuration and protocol; train nothing, write nothing")
     train.add_argument("overrides", nargs="*", help=_overrides_help())
 
     data = sub.add_parser("data", help="inspect or check a dataset")
@@ -99,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("overrides", nargs="*", help=_overrides_help())
 
     sub.add_parser("presets", help="list the configuration presets (for --config NAME)")
+
+    config = sub.add_parser("config", help="show the resolved configuration of a preset and overrides")
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
+    show = config_sub.add_parser("show", help="print the resolved configuration (YAML) and protocol line")
+    show.add_argument("--config", help="a YAML file or preset name (default: digits_lt)")
+    show.add_argument("overrides", nargs="*", help=_overrides_help())
     return parser
 
 
@@ -114,10 +122,34 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         if args.config or args.overrides:
             raise _UsageError("--resume continues a run with its own saved configuration; give no --config or overrides")
+        if args.dry_run:
+            from ecl.engine.run_folder import RunFolder
+
+            _print_resolved(RunFolder(args.resume).read_config())
+            return 0
         train(resume=args.resume)
         return 0
     config = _load_config(args.config, args.overrides)
+    if args.dry_run:
+        _print_resolved(config)
+        return 0
     train(config, overwrite=args.overwrite)
+    return 0
+
+
+def _print_resolved(config) -> None:
+    """The resolved configuration as YAML, then the protocol line (nothing is built or written)."""
+    from ecl.config import dump_yaml
+    from ecl.engine.protocol import resolve_config, resolve_protocol
+
+    print(dump_yaml(resolve_config(config)), end="")
+    print(f"# {resolve_protocol(config).line()}")
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    if args.config_command is None:
+        raise _UsageError("ecl config needs an action: show")
+    _print_resolved(_load_config(args.config, args.overrides))
     return 0
 
 
@@ -228,6 +260,7 @@ COMMANDS = {
     "report": _cmd_report,
     "compare": _cmd_compare,
     "presets": _cmd_presets,
+    "config": _cmd_config,
 }
 
 

@@ -13,5 +13,6 @@ One job per module:
 - ``preprocess``  `Preprocess`: the eval view's description, carried in checkpoints, data.json, exports
 - ``evaluate`` / ``predict`` / ``export``  the entry points of `ecl evaluate | predict | export`
 - ``compare``     `ecl compare`: runs of several methods over seeds (statistics: ``ecl.evaluation.comparison``)
+- ``protocol``    `resolve_protocol` / `resolve_config`: the method's and the dataset's values for the keys left null
 - ``objective``, ``schedule``, ``seeding``, ``distributed``: the total loss, lr schedule, seeds, DDP helpers
 """

@@ -63,6 +63,12 @@ def _flatten(tree: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[s
     return flat
 
 
+def _resolved(config: Config) -> Config:
+    from ecl.engine.protocol import resolve_config
+
+    return resolve_config(config)
+
+
 def _check_existing(run_dir: Path, config: Config) -> None:
     """A run folder found in OUT must hold the run asked for (same settings), else RunFolderError."""
     import yaml
@@ -72,12 +78,13 @@ def _check_existing(run_dir: Path, config: Config) -> None:
         return
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        existing = config_to_dict(config_from_dict(raw, source=str(path)))
+        existing = config_to_dict(_resolved(config_from_dict(raw, source=str(path))))
     except (yaml.YAMLError, ConfigError, OSError) as exc:
         raise RunFolderError(f"{path}: cannot read the existing run's config: {exc}") from None
-    wanted, found = _flatten(config_to_dict(config)), _flatten(existing)
+    # config.yaml holds the resolved config; a recipe/flip left to the dataset matches what it resolved to
+    wanted, found = _flatten(config_to_dict(_resolved(config))), _flatten(existing)
     for key in sorted(set(wanted) | set(found)):
-        if key in _NEUTRAL_KEYS:
+        if key in _NEUTRAL_KEYS or (key in (("data", "recipe"), ("data", "flip")) and wanted.get(key) is None):
             continue
         if wanted.get(key) != found.get(key):
             raise RunFolderError(

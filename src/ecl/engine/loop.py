@@ -98,16 +98,33 @@ def _quick_eval(ctx: RunContext, loader: Any) -> dict[str, Any]:
     return {"top1": metrics["top1"], "balanced_accuracy": metrics["balanced_accuracy"]}
 
 
-def _end_epoch(ctx: RunContext, result: EpochResult) -> None:
-    """Mean component losses over ranks → the objective's epoch hook (auto weights)."""
-    means = {k: v for k, v in result.means.items() if k != "total"}
-    if ctx.world > 1 and means:
-        keys = sorted(means)
-        packed = dist_utils.all_reduce_sum(torch.tensor([means[k] for k in keys], dtype=torch.float64,
-                                                        device=ctx.device)) / ctx.world
-        means = dict(zip(keys, packed.tolist()))
-    if means:
-        ctx.objective.end_epoch(means)
+def calibration_epoch(ctx: RunContext) -> int:
+    """0-based epoch whose end sets the auto weights: the first after warm-up (never a warm-up epoch)."""
+    return ctx.config.train.warmup_epochs
+
+
+def _end_epoch(ctx: RunContext, result: EpochResult, epoch: int, log: Callable[[str], None]) -> None:
+    """Sample-weighted mean component losses over all ranks → the objective's epoch hook (auto weights).
+
+    Each rank's means are weighted by its images (Σ_rank mean·images / Σ_rank images), so the
+    result is the global sample-weighted mean. Warm-up epochs never calibrate.
+    """
+    objective = ctx.objective
+    if objective.weighting != "auto" or bool(objective.calibrated) or epoch < calibration_epoch(ctx):
+        return
+    keys = sorted(k for k in result.means if k != "total")
+    images = float(result.images) if keys else 0.0
+    sums = [result.means[k] * images for k in keys] + [images]
+    if ctx.world > 1:
+        sums = dist_utils.all_reduce_sum(torch.tensor(sums, dtype=torch.float64, device=ctx.device)).tolist()
+    if not keys or sums[-1] <= 0:
+        return
+    objective.end_epoch({k: total / sums[-1] for k, total in zip(keys, sums[:-1])})
+    if ctx.is_main:
+        warm = ctx.config.train.warmup_epochs
+        after = f" (the first after {warm} warm-up epoch{'s' if warm != 1 else ''})" if warm else ""
+        weights = " ".join(f"{k}={v:g}" for k, v in objective.weights.items())
+        log(f"auto loss weights calibrated on epoch {epoch + 1}{after}: {weights}")
 
 
 def _record(ctx: RunContext, epoch: int, result: EpochResult, loaders: dict[str, Any]) -> dict[str, Any]:
@@ -161,7 +178,8 @@ def _report(ctx: RunContext, record: dict[str, Any], writer: Any, log: Callable[
         log(f"epoch {epoch}/{ctx.config.train.epochs} {summary} ({record['seconds']:.1f}s)")
 
 
-def _run_epoch(ctx: RunContext, run: RunFolder, epoch: int, stop: StopFlag) -> EpochResult:
+def _run_epoch(ctx: RunContext, run: RunFolder, epoch: int, stop: StopFlag,
+               log: Callable[[str], None] = lambda text: None) -> EpochResult:
     seed_everything(derive_seed(ctx.config.seed, epoch, "epoch"))
     try:
         result = train_one_epoch(ctx, ctx.train_loader(epoch), epoch)
@@ -171,7 +189,7 @@ def _run_epoch(ctx: RunContext, run: RunFolder, epoch: int, stop: StopFlag) -> E
         raise NonFiniteLossError(f"{exc} {kept}.") from None
     if result.interrupted:
         raise TrainingInterrupted(stop.signum or signal.SIGTERM, run, epoch)
-    _end_epoch(ctx, result)
+    _end_epoch(ctx, result, epoch, log)
     return result
 
 
@@ -188,7 +206,7 @@ def fit(ctx: RunContext, run: RunFolder, start_epoch: int, best_val: float,
     completed = start_epoch  # epochs held by last.pt
     try:
         for epoch in range(start_epoch, ctx.config.train.epochs):
-            result = _run_epoch(ctx, run, epoch, stop)
+            result = _run_epoch(ctx, run, epoch, stop, log)
             record = _record(ctx, epoch, result, loaders)
             if ctx.is_main:
                 best_val = _save(ctx, run, epoch, record, best_val)

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Subset
 from ecl.config import Config
 from ecl.engine.objective import Objective
 from ecl.engine.preprocess import Preprocess
+from ecl.engine.protocol import resolve_protocol
 from ecl.engine.seeding import derive_seed, seed_everything
 from ecl.losses.methods import METHODS, MethodSpec
 
@@ -38,27 +39,31 @@ def resolve_device(name: str, local_rank: int | None = None) -> torch.device:
 
 
 def build_network(config: Config, num_classes: int) -> nn.Module:
-    """The ECL network of `config.model` (projection head only when the method needs it)."""
+    """The ECL network of `config.model` (projection head only when the method needs it; the
+    method's prototype map and, when model.projection_dim is null, its d_z)."""
     from ecl.models import ECLNetwork
 
     spec = METHODS[config.loss.method]
-    return ECLNetwork(config.model.backbone, num_classes, projection_dim=config.model.projection_dim,
-                      scale=config.model.scale, with_projection=spec.contrastive is not None or spec.ccge)
+    protocol = resolve_protocol(config)
+    return ECLNetwork(config.model.backbone, num_classes, projection_dim=protocol.projection_dim,
+                      scale=config.model.scale, with_projection=spec.contrastive is not None or spec.ccge,
+                      prototype_head=protocol.prototype_head)
 
 
 def build_objective(config: Config, class_counts: list[int], gather: bool = False) -> Objective:
-    """The total loss of `config.loss` (method preset values win over the config's)."""
+    """The total loss of `config.loss` (the method's λ / anchor weighting win over the config's; its
+    τ, weighting and fixed weights fill the keys left null: :mod:`ecl.engine.protocol`)."""
     spec = METHODS[config.loss.method]
-    loss = config.loss
+    loss, protocol = config.loss, resolve_protocol(config)
     return Objective(
         spec,
         class_counts,
-        temperature=loss.temperature,
+        temperature=protocol.temperature,
         prototype_weight=spec.prototype_weight if spec.prototype_weight is not None else loss.prototype_weight,
         anchor_weighting=spec.anchor_weighting if spec.anchor_weighting is not None else loss.anchor_weighting,
         lc_tau=loss.lc_tau,
-        weighting=loss.weighting,
-        weights=(loss.alpha, loss.beta, loss.gamma),
+        weighting=protocol.weighting,
+        weights=protocol.weights,
         gather=gather,
     )
 
@@ -103,8 +108,8 @@ class RunContext:
 
         config, p = self.config, self.preprocess
         views = config.data.contrastive_views if self.spec.contrastive is not None else 0
-        transform = build_train_transform(p.image_size, p.style, p.mean, p.std, num_contrastive_views=views,
-                                          randaugment=config.data.randaugment)
+        transform = build_train_transform(p.image_size, p.recipe, p.mean, p.std, num_contrastive_views=views,
+                                          flip=config.data.flip, randaugment=config.data.randaugment)
         dataset = ViewsDataset(self.bundle.train, transform)
         generator = torch.Generator().manual_seed(derive_seed(config.seed, epoch, "loader"))
         per_rank_batch = max(1, config.train.batch_size // self.world)
@@ -162,6 +167,6 @@ def build_run(config: Config, bundle: Any, *, rank: int = 0, world: int = 1, loc
                                 weight_decay=config.train.weight_decay)
     scaler = torch.amp.GradScaler(device.type, enabled=config.train.precision == "fp16")
     return RunContext(config=config, bundle=bundle, spec=METHODS[config.loss.method],
-                      preprocess=Preprocess.of_bundle(bundle), device=device, network=network,
+                      preprocess=Preprocess.of_bundle(bundle, config.data.recipe), device=device, network=network,
                       model=_wrap(network, config, device, world), objective=objective, optimizer=optimizer,
                       scaler=scaler, autocast=_autocast(device, config.train.precision), rank=rank, world=world)

@@ -13,6 +13,7 @@ from ecl.engine import distributed as dist_utils
 from ecl.engine.checkpoint import CheckpointError, check_matches_data, load_checkpoint
 from ecl.engine.loop import DataLoaderWorkerError, fit, worker_death
 from ecl.engine.preprocess import PREPROCESS_KEY, Preprocess
+from ecl.engine.protocol import resolve_config, resolve_protocol
 from ecl.engine.results import finish_run
 from ecl.engine.run_folder import RunFolder, RunFolderError, default_run_name
 from ecl.engine.seeding import restore_rng_state
@@ -55,6 +56,7 @@ def train(config: Config | None = None, *, resume: str | Path | None = None, ove
     # data first: every bad input is reported before anything trains
 
     bundle = _read_data(config, run if rank == 0 else None)
+    config = resolve_config(config, bundle.style)  # the recipe and the method's values, written out
     if state is not None:
         check_matches_data(state, run.last_checkpoint, config.data.name, bundle.classes, bundle.train_counts)
     elif rank == 0:
@@ -65,6 +67,7 @@ def train(config: Config | None = None, *, resume: str | Path | None = None, ove
         log(f"training {config.loss.method} on {config.data.name}: {len(bundle.train)} train / "
             f"{len(bundle.test)} test images, {ctx.num_classes} classes, {config.train.epochs} epochs, "
             f"device {ctx.device}, run folder {run.path}")
+        log(resolve_protocol(config).line())
     fit(ctx, run, start_epoch, best_val, log)
     final: dict[str, Any] = {}
     if rank == 0:
@@ -117,7 +120,7 @@ def _write_run_files(run: RunFolder, config: Config, bundle: Any) -> None:
         "dataset": config.data.name, "classes": list(bundle.classes),
         "train_counts": list(bundle.train_counts), "test_counts": list(bundle.test_counts),
         "val_counts": getattr(bundle, "val_counts", None), "image_size": bundle.image_size,
-        "notes": list(getattr(bundle, "notes", [])), PREPROCESS_KEY: Preprocess.of_bundle(bundle).as_dict(),
+        "notes": list(getattr(bundle, "notes", [])), PREPROCESS_KEY: Preprocess.of_bundle(bundle, config.data.recipe).as_dict(),
     })
     run.write_split(bundle.split_record)
 
