@@ -207,7 +207,7 @@ def open_checkpoint(target: str | Path) -> tuple[nn.Module, "Config", dict[str, 
     config = run.read_config() if run is not None else checkpoint_config(state, path)
     classes = checkpoint_classes(state, path)
     try:
-        network = build_network(config, len(classes))
+        network = build_network(config, len(classes), load_weights=False)
     except ValueError as exc:  # e.g. an unknown backbone name in the stored config
         raise CheckpointError(path, f"cannot rebuild its network: {exc}") from None
     load_weights(network, state, path, config.model.backbone)

@@ -30,6 +30,8 @@ __all__ = [
     "require_root",
     "resolve_config_file",
     "file_image_size_style",
+    "median_short_side",
+    "size_note",
     "fixed_split_notes",
     "Row",
     "read_text",
@@ -71,11 +73,52 @@ def resolve_config_file(root: Path, value: str | None, key: str, required: bool)
     return path
 
 
-def file_image_size_style(cfg: DataConfig, by_size: bool = False) -> tuple[int, str]:
-    """(image size, view style) of a file-based dataset: 224 px unless data.image_size;
-    "cifar" views at ≤ 64 px when `by_size`, else "imagenet"."""
-    size = int(cfg.image_size) if cfg.image_size is not None else 224
-    style = "cifar" if (by_size and size <= 64) else "imagenet"
+def median_short_side(paths: list[str], sample: int = 200) -> int | None:
+    """The median shorter side (px, rounded) over up to `sample` evenly spaced images (headers only);
+    None when none of them can be opened."""
+    from PIL import Image
+
+    if not paths:
+        return None
+    step = max(1, len(paths) // sample)
+    sides = []
+    for path in paths[::step][:sample]:
+        try:
+            with Image.open(path) as img:
+                sides.append(min(img.size))
+        except (OSError, ValueError):
+            continue
+    if not sides:
+        return None
+    sides.sort()
+    mid = len(sides) // 2
+    median = sides[mid] if len(sides) % 2 else (sides[mid - 1] + sides[mid]) / 2
+    return max(1, int(round(median)))
+
+
+def size_note(size: int) -> str:
+    """The start-up statement of a measured image size."""
+    return f"image size {size} px (median of the images; set data.image_size to change)"
+
+
+def file_image_size_style(cfg: DataConfig, by_size: bool = False, paths: list[str] | None = None,
+                          notes: list[str] | None = None) -> tuple[int, str]:
+    """(image size, view style) of a file-based dataset.
+
+    Size: data.image_size; else, with `paths` (own images: folder, CSV), the images' median shorter
+    side (stated in `notes`); else 224. Style: "cifar" (bcl recipe) at ≤ 64 px when `by_size` or the
+    size was measured, else "imagenet" (authors recipe).
+    """
+    measured = median_short_side(paths) if (cfg.image_size is None and paths) else None
+    if cfg.image_size is not None:
+        size = int(cfg.image_size)
+    elif measured is not None:
+        size = measured
+        if notes is not None:
+            notes.append(size_note(size))
+    else:
+        size = 224
+    style = "cifar" if ((by_size or measured is not None) and size <= 64) else "imagenet"
     return size, style
 
 
