@@ -66,4 +66,5 @@ def startup_lines(ctx: RunContext, run: Any) -> list[str]:
              f"device {ctx.device}, run folder {run.path}")
     second = (f"{_size_text(ctx)}, view recipe {_recipe(ctx.preprocess.style)}, backbone {config.model.backbone}, "
               f"{_steps_per_epoch(ctx)} steps per epoch")
-    return [first, second, *_warnings(ctx)]
+    notes = [f"note: {n}" for n in getattr(bundle, "notes", []) if not str(n).startswith("image size ")]
+    return [first, second, *notes, *_warnings(ctx)]

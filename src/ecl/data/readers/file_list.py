@@ -31,6 +31,7 @@ __all__ = [
     "resolve_config_file",
     "file_image_size_style",
     "median_short_side",
+    "transparency_note",
     "size_note",
     "fixed_split_notes",
     "Row",
@@ -73,21 +74,39 @@ def resolve_config_file(root: Path, value: str | None, key: str, required: bool)
     return path
 
 
-def median_short_side(paths: list[str], sample: int = 200) -> int | None:
-    """The median shorter side (px, rounded) over up to `sample` evenly spaced images (headers only);
-    None when none of them can be opened."""
+def _sample_headers(paths: list[str], sample: int) -> tuple[list[int], int]:
+    """(shorter sides, how many have transparency) over up to `sample` evenly spaced image headers."""
     from PIL import Image
 
-    if not paths:
-        return None
     step = max(1, len(paths) // sample)
-    sides = []
+    sides, transparent = [], 0
     for path in paths[::step][:sample]:
         try:
             with Image.open(path) as img:
                 sides.append(min(img.size))
+                transparent += img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
         except (OSError, ValueError):
             continue
+    return sides, transparent
+
+
+def transparency_note(paths: list[str], sample: int = 200) -> str | None:
+    """A note when sampled images have an alpha channel: they are composited on white (once per dataset)."""
+    if not paths:
+        return None
+    _, transparent = _sample_headers(paths, sample)
+    if not transparent:
+        return None
+    return (f"images with transparency (e.g. RGBA PNG; {transparent} of the sampled ones) are composited on "
+            f"a white background, the page such images are usually drawn on")
+
+
+def median_short_side(paths: list[str], sample: int = 200) -> int | None:
+    """The median shorter side (px, rounded) over up to `sample` evenly spaced images (headers only);
+    None when none of them can be opened."""
+    if not paths:
+        return None
+    sides, _ = _sample_headers(paths, sample)
     if not sides:
         return None
     sides.sort()
@@ -110,6 +129,9 @@ def file_image_size_style(cfg: DataConfig, by_size: bool = False, paths: list[st
     size was measured, else "imagenet" (authors recipe).
     """
     measured = median_short_side(paths) if (cfg.image_size is None and paths) else None
+    note = transparency_note(paths) if paths else None
+    if note and notes is not None:
+        notes.append(note)
     if cfg.image_size is not None:
         size = int(cfg.image_size)
     elif measured is not None:
