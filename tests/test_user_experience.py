@@ -72,3 +72,103 @@ def test_final_json_is_identical_with_and_without_a_terminal_and_workers(tmp_pat
     reference = finals[("plain", 0)]
     for key, final in finals.items():
         assert final == reference, f"{key} differs from a redirected run with 0 workers"
+
+
+# -- helpers: a small folder of own images --------------------------------------------------------
+
+def _folder(root: Path, sizes: list[tuple[int, int]], per_class: int = 8, classes=("cat", "dog")) -> Path:
+    """train/<class>/ and test/<class>/ images of the given (w, h) sizes (cycled), seeded pixels."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    k = 0
+    for split, n in (("train", per_class), ("test", 2)):
+        for name in classes:
+            (root / split / name).mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                w, h = sizes[k % len(sizes)]
+                k += 1
+                pixels = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / split / name / f"{i}.png")
+    return root
+
+
+def _folder_config(root: Path, out: Path | None = None, *extra: str):
+    from ecl.config import load_config
+
+    args = ["data.name=folder", f"data.root={root}", "train.epochs=1", "train.batch_size=8",
+            "eval.batch_size=8", *FAST, *extra]
+    if out is not None:
+        args.append(f"out={out}")
+    return load_config(None, args)
+
+
+def _context(config):
+    from ecl.data import build_datasets
+    from ecl.engine.setup import build_run
+
+    return build_run(config, build_datasets(config.data))
+
+
+# -- 2. own images use their own size; the start-up lines say so --------------------------------------
+
+def test_own_images_default_to_their_median_size_and_bcl_views(tmp_path: Path) -> None:
+    from ecl.data import build_datasets
+
+    root = _folder(tmp_path / "imgs", [(28, 28), (28, 40), (30, 28), (26, 50), (28, 28)])
+    bundle = build_datasets(_folder_config(root).data)
+    shorter = sorted([28, 28, 28, 26, 28] * 4)  # the cycle over 20 train + 4 test images, train only
+    assert bundle.image_size == 28 and shorter[len(shorter) // 2] == 28
+    assert bundle.style == "cifar"  # ≤ 64 px: the bcl recipe
+    assert "image size 28 px (median of the images; set data.image_size to change)" in bundle.notes
+    big = _folder(tmp_path / "big", [(120, 90)], per_class=2)
+    bundle = build_datasets(_folder_config(big).data)
+    assert bundle.image_size == 90 and bundle.style == "imagenet"  # > 64 px: the authors' recipe
+    fixed = build_datasets(_folder_config(root, None, "data.image_size=40").data)
+    assert fixed.image_size == 40 and not any(n.startswith("image size") for n in fixed.notes)
+
+
+def test_startup_lines_name_size_recipe_backbone_steps_and_warn(tmp_path: Path) -> None:
+    from ecl.engine.run_folder import RunFolder
+    from ecl.engine.startup import startup_lines
+
+    root = _folder(tmp_path / "imgs", [(28, 28)])
+    lines = startup_lines(_context(_folder_config(root)), RunFolder(tmp_path / "run"))
+    assert lines[1] == ("image size 28 px (median of the images; set data.image_size to change), view recipe bcl, "
+                        "backbone small_cnn, 2 steps per epoch")  # 16 train images / batch 8
+    assert not any(line.startswith("warning") for line in lines)
+    lines = startup_lines(_context(_folder_config(root, None, "data.image_size=64", "train.precision=bf16")),
+                          RunFolder(tmp_path / "run"))
+    assert any("upsamples the images (median shorter side 28 px) 2.3×" in line for line in lines)
+    assert any("bf16 on the CPU is about 4× slower than fp32" in line for line in lines)
+
+
+def test_training_prints_startup_estimate_and_one_line_per_epoch(tmp_path: Path) -> None:
+    from ecl.engine.train import train
+
+    root = _folder(tmp_path / "imgs", [(28, 28)])
+    lines: list[str] = []
+    train(_folder_config(root, tmp_path / "run", "train.epochs=2", "train.progress=true"), log=lines.append)
+    assert any(line.startswith("image size 28 px (median of the images") for line in lines)
+    assert sum(line.startswith("time estimate: ~") for line in lines) == 1
+    assert [line.split()[1] for line in lines if line.startswith("epoch ")] == ["1/2", "2/2"]
+
+
+# -- 3. progress lines inside an epoch when the output is not a terminal --------------------------------
+
+def test_plain_progress_line_every_interval_with_a_fake_clock() -> None:
+    import torch
+
+    from ecl.engine.progress import EpochProgress
+
+    ticks = iter(float(t) for t in range(0, 1000, 7))  # every clock reading is 7 s later
+    loader = [(torch.zeros(4, 3, 2, 2), torch.zeros(4, dtype=torch.long)) for _ in range(12)]
+    lines: list[str] = []
+    progress = EpochProgress(loader, epoch=0, epochs=3, log=lines.append, interval=30.0,
+                             clock=lambda: next(ticks), estimate=True)
+    assert len(list(progress)) == 12
+    # clock: start 0, step k at 7k s; the estimate after the first 5 s (step 1); a line when ≥ 30 s passed
+    assert lines[0] == "time estimate: ~1m24s per epoch, ~4m12s for the 3 epoch(s) to go (from the first 1 steps)"
+    steps = [line for line in lines[1:]]
+    assert steps == ["epoch 1/3 step 5/12, 1 img/s, eta 49s", "epoch 1/3 step 10/12, 1 img/s, eta 14s"]

@@ -66,7 +66,7 @@ class EpochProgress:
             now = self.clock()
             if self._bar is not None:
                 self._bar.update(1)
-            if self.estimate and (step >= self.estimate_steps or now - start >= self.estimate_s):
+            if self.estimate and (step >= min(self.estimate_steps, self.total) or now - start >= self.estimate_s):
                 self.estimate = False
                 per_epoch = (now - start) / step * self.total
                 left = per_epoch * (self.epochs - self.epoch)
