@@ -172,3 +172,147 @@ def test_plain_progress_line_every_interval_with_a_fake_clock() -> None:
     assert lines[0] == "time estimate: ~1m24s per epoch, ~4m12s for the 3 epoch(s) to go (from the first 1 steps)"
     steps = [line for line in lines[1:]]
     assert steps == ["epoch 1/3 step 5/12, 1 img/s, eta 49s", "epoch 1/3 step 10/12, 1 img/s, eta 14s"]
+
+
+# -- 4. a failed start leaves no folder behind --------------------------------------------------------
+
+def _main(capsys, *argv: str) -> tuple[int, str]:
+    from ecl.cli import main
+
+    code = main(list(argv))
+    return code, capsys.readouterr().err
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def test_failed_starts_create_no_folder_and_the_fix_then_works(tmp_path: Path, capsys) -> None:
+    import torch
+
+    root = _folder(tmp_path / "imgs", [(28, 28)], per_class=4)
+    out = tmp_path / "out"
+    common = ["data.name=folder", "train.epochs=1", "train.batch_size=4", *FAST, f"out={out}"]
+    code, err = _main(capsys, "train", *common, f"data.root={tmp_path / 'nope'}")
+    assert code == 2 and "data.root" in _one_error_line(err) and not out.exists()
+
+    (root / "train.csv").write_text("path,label\ntrain/cat/0.png,cat\ntrain/dog/missing.png,dog\n")
+    (root / "test.csv").write_text("path,label\ntest/cat/0.png,cat\ntest/dog/0.png,dog\n")
+    code, err = _main(capsys, "train", *common[1:], "data.name=csv", f"data.root={root}",
+                      "data.train_csv=train.csv", "data.test_csv=test.csv")
+    assert code == 2 and "missing.png" in _one_error_line(err) and not out.exists()
+
+    if not torch.cuda.is_available():
+        code, err = _main(capsys, "train", *common, f"data.root={root}", "train.device=cuda")
+        assert code == 2 and "CUDA is not available" in _one_error_line(err) and not out.exists()
+
+    code, err = _main(capsys, "train", *common, f"data.root={root}")
+    assert code == 0, err
+    assert (out / "final.json").is_file()
+
+
+def test_a_failed_start_keeps_a_users_existing_empty_folder(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    code, err = _main(capsys, "train", "data.name=folder", f"data.root={tmp_path / 'nope'}", *FAST, f"out={out}")
+    assert code == 2 and out.is_dir() and list(out.iterdir()) == []
+
+
+# -- 5. interruption messages; final.json is written last ---------------------------------------------
+
+def test_ctrl_c_in_epoch_1_says_there_is_nothing_to_resume(tmp_path: Path, capsys, monkeypatch) -> None:
+    import signal
+
+    from ecl.engine import loop
+
+    original = loop.train_one_epoch
+
+    def interrupted(ctx, loader, epoch):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: StopFlag's handler sets the flag
+        return original(ctx, loader, epoch)
+
+    monkeypatch.setattr(loop, "train_one_epoch", interrupted)
+    out = tmp_path / "run"
+    code, err = _main(capsys, "train", "train.epochs=2", *FAST, f"out={out}")
+    assert code == 128 + signal.SIGINT
+    assert "no complete epoch yet; nothing to resume — run again" in err
+    assert "holds epoch 0" not in err and not (out / "checkpoints" / "last.pt").exists()
+
+
+def test_ctrl_c_during_the_final_plots_leaves_no_final_json_and_resume_finishes(tmp_path: Path,
+                                                                                   monkeypatch) -> None:
+    from ecl.config import load_config
+    from ecl.engine import results
+    from ecl.engine.train import train
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    config = load_config(None, ["train.epochs=1", "train.progress=false", "train.threads=1", f"out={out}"])
+    monkeypatch.setattr(results, "_plots", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, log=lambda text: None)
+    assert (out / "checkpoints" / "last.pt").is_file()
+    assert not (out / "final.json").exists() and not (out / "report.html").exists()
+    monkeypatch.undo()
+    final = train(resume=out, log=lambda text: None)
+    assert json.loads((out / "final.json").read_text()) == final
+    assert (out / "plots" / "training_curves.png").is_file() and (out / "report.html").is_file()
+
+
+def test_ecl_report_warns_when_the_plots_are_missing(run_copy: Path, capsys) -> None:
+    assert not (run_copy / "plots").exists()  # the shared run was trained with eval.plots=false
+    code, err = _main(capsys, "report", str(run_copy))
+    assert code == 0 and "warning:" in err and "holds no plots" in err
+    assert (run_copy / "report.html").is_file()
+
+
+# -- 6. backbone weights: a file the test writes --------------------------------------------------------
+
+def test_timm_backbone_starts_from_the_given_weights_file(tmp_path: Path, capsys) -> None:
+    import torch
+
+    from ecl.config import load_config
+    from ecl.engine.run_folder import RunFolder
+    from ecl.engine.startup import startup_lines
+    from ecl.models.registry import build_backbone
+
+    torch.manual_seed(123)
+    source = build_backbone("timm:resnet18")
+    weights = tmp_path / "weights.pt"
+    torch.save(source.state_dict(), weights)
+    args = ["model.backbone=timm:resnet18", f"model.weights={weights}", "train.epochs=1", *FAST]
+    ctx = _context(load_config(None, args))
+    got = ctx.network.backbone.state_dict()
+    for key, value in source.state_dict().items():
+        assert torch.equal(got[key], value), key
+    lines = startup_lines(ctx, RunFolder(tmp_path / "run"))
+    assert any(line.startswith(f"loaded {len(source.state_dict())} backbone tensors from {weights}") for line in lines)
+    assert any("starts from pretrained weights (ImageNet statistics)" in line for line in lines)  # digits stats
+
+    from ecl.data import build_datasets
+    from ecl.engine.setup import build_run
+
+    config = load_config(None, args)
+    resumed = build_run(config, build_datasets(config.data), pretrained_download=False)  # a resume: no weights read
+    conv = next(k for k in source.state_dict() if k.endswith("weight"))
+    assert not torch.equal(resumed.network.backbone.state_dict()[conv], source.state_dict()[conv])
+
+    out = tmp_path / "out"
+    code, err = _main(capsys, "train", *args[:1], f"model.weights={tmp_path / 'missing.pt'}", *FAST, f"out={out}")
+    assert code == 2 and "model.weights" in _one_error_line(err) and not out.exists()
+
+
+# -- 7. --epochs-style flags ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv", [["--epochs", "3"], ["--epochs=3"]])
+def test_flag_style_settings_get_a_did_you_mean(argv: list[str], capsys) -> None:
+    from ecl.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", *argv])
+    assert exit_.value.code == 2
+    assert "did you mean train.epochs=3?" in capsys.readouterr().err
