@@ -316,3 +316,128 @@ def test_flag_style_settings_get_a_did_you_mean(argv: list[str], capsys) -> None
         main(["train", *argv])
     assert exit_.value.code == 2
     assert "did you mean train.epochs=3?" in capsys.readouterr().err
+
+
+# -- 8. the comparison plot --------------------------------------------------------------------------
+
+def _summary(seeds: int):
+    from ecl.evaluation import comparison
+
+    finals = {m: [{"top1": 0.5 + 0.01 * s, "balanced_accuracy": 0.5, "macro_f1": 0.5, "many": 0.95 - 0.01 * s,
+                   "medium": 0.6 + 0.02 * i, "few": 0.3 + 0.05 * i, "geometry": {"FC": 1.0, "MS": 0.1, "SD": 0.5}}
+                  for s in range(seeds)] for i, m in enumerate(["ce", "la", "bcl", "ecl"])}
+    return comparison.summarize(finals)
+
+
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_comparison_legend_is_outside_the_bars(seeds: int) -> None:
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from ecl.evaluation.comparison import shot_group_figure
+
+    fig = shot_group_figure(_summary(seeds))
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        ax = fig.axes[0]
+        legend = ax.get_legend().get_window_extent(renderer)
+        bars = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_height() > 0]
+        assert len(bars) == 4 * 3
+        for bar in bars:
+            box = bar.get_window_extent(renderer)
+            overlap = (min(box.x1, legend.x1) > max(box.x0, legend.x0)
+                       and min(box.y1, legend.y1) > max(box.y0, legend.y0))
+            assert not overlap, (bar, legend)
+        texts = [t.get_text() for t in fig.findobj(lambda o: hasattr(o, "get_text"))]
+        if seeds == 1:
+            assert not any("±" in t for t in texts) and any("1 seed" in t for t in texts)
+        else:
+            assert any("± std over 3 seeds" in t for t in texts)
+    finally:
+        plt.close(fig)
+
+
+def test_comparison_table_with_one_seed_shows_means_only() -> None:
+    from ecl.evaluation.comparison import format_table
+
+    table = format_table(_summary(1), seeds=[0])
+    assert "±" not in table.split("## Paired")[0].split("\n\n", 1)[1] and "1 seed" in table
+    assert "50.00 ± 0.00" not in table
+
+
+# -- 9. ONNX metadata is enough to preprocess an image like `ecl predict` ------------------------------
+
+def _own_preprocessing(path: Path, description: dict):
+    """An independent implementation from the metadata alone: PIL shorter side → resize (bilinear),
+    centre crop, /255, (x − mean)/std, (1, 3, crop, crop)."""
+    import numpy as np
+    from PIL import Image
+
+    img = Image.open(path).convert("RGB")
+    w, h = img.size
+    resize, crop = description["resize"], description["crop"]
+    assert description["mode"] == f"resize_shorter_then_center_crop({resize}→{crop})"
+    if (w, h) != (crop, crop):
+        if w <= h:
+            size = (resize, int(resize * h / w))
+        else:
+            size = (int(resize * w / h), resize)
+        img = img.resize(size, Image.BILINEAR)
+        w, h = img.size
+        top, left = int(round((h - crop) / 2)), int(round((w - crop) / 2))
+        img = img.crop((left, top, left + crop, top + crop))
+    x = np.asarray(img, dtype=np.float32) / 255.0
+    x = (x - np.array(description["mean"], np.float32)) / np.array(description["std"], np.float32)
+    return x.transpose(2, 0, 1)[None].astype(np.float32)
+
+
+def test_onnx_metadata_preprocessing_matches_ecl_predict(run_copy: Path, tmp_path: Path, capsys) -> None:
+    import numpy as np
+    import onnx
+    import onnxruntime
+    from PIL import Image
+
+    onnx_file = tmp_path / "model.onnx"
+    code, err = _main(capsys, "export", str(run_copy), "--format", "onnx", "--output", str(onnx_file))
+    assert code == 0, err
+    meta = {p.key: p.value for p in onnx.load(str(onnx_file)).metadata_props}
+    description = json.loads(meta["preprocessing"])
+    assert {"recipe", "size", "resize", "crop", "mode", "mean", "std"} <= set(description)
+    image = tmp_path / "wide.png"
+    pixels = np.random.default_rng(1).integers(0, 256, size=(60, 90, 3), dtype=np.uint8)  # 90×60
+    Image.fromarray(pixels).save(image)
+    session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    logits = session.run(None, {session.get_inputs()[0].name: _own_preprocessing(image, description)})[0][0]
+    probs = np.exp(logits - logits.max())
+    probs /= probs.sum()
+    from ecl.engine.predict import predict_images
+
+    classes = json.loads((run_copy / "data.json").read_text())["classes"]
+    top = predict_images(str(run_copy), [str(image)], top_k=len(classes))[0]["top_k"]
+    for entry in top:
+        assert abs(entry["probability"] - float(probs[entry["index"]])) < 1e-4, entry
+
+
+# -- 10. smaller ones ------------------------------------------------------------------------------------
+
+def test_semi_transparent_images_are_composited_on_white_with_a_note(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from ecl.data import build_datasets, decode_image
+
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, 64  # red 200 at alpha 64/255
+    path = tmp_path / "t.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    got = np.asarray(decode_image(path))
+    a = 64 / 255
+    expected = [200 * a + 255 * (1 - a), 255 * (1 - a), 255 * (1 - a)]  # over white
+    assert np.abs(got[0, 0].astype(float) - expected).max() <= 1.0
+
+    root = _folder(tmp_path / "imgs", [(28, 28)], per_class=2)
+    Image.fromarray(np.dstack([np.zeros((28, 28, 3), np.uint8), np.full((28, 28), 128, np.uint8)]),
+                    "RGBA").save(root / "train" / "cat" / "0.png")
+    notes = build_datasets(_folder_config(root).data).notes
+    assert sum("composited on a white background" in n for n in notes) == 1
