@@ -441,3 +441,16 @@ def test_semi_transparent_images_are_composited_on_white_with_a_note(tmp_path: P
                     "RGBA").save(root / "train" / "cat" / "0.png")
     notes = build_datasets(_folder_config(root).data).notes
     assert sum("composited on a white background" in n for n in notes) == 1
+
+
+def test_readme_library_snippet_runs_to_the_loss() -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    code = next(b for b in blocks if "BCECLLoss" in b)
+    assert "loss.backward()" in code and "(B, V, d_z)" in code
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["z"].shape == (8, 2, namespace["out"].projections.shape[1])
+    assert namespace["loss"].ndim == 0 and bool(namespace["loss"].isfinite())
