@@ -64,10 +64,13 @@ def test_final_json_is_identical_with_and_without_a_terminal_and_workers(tmp_pat
         plain = tmp_path / f"plain{workers}"
         done = _ecl(*base, f"train.num_workers={workers}", f"out={plain}")
         assert done.returncode == 0, done.stderr
+        assert "epoch 1/2 total=" in done.stderr and "epoch 2/2 total=" in done.stderr  # one line per epoch
         finals[("plain", workers)] = json.loads((plain / "final.json").read_text())
         term = tmp_path / f"tty{workers}"
         code, text = _ecl_in_terminal(*base, f"train.num_workers={workers}", f"out={term}")
         assert code == 0, text
+        for line in ("epoch 1/2 total=", "epoch 2/2 total=", "time estimate: ~"):
+            assert line in text, text  # printed beside the bar (tqdm.write / after it closed), not erased
         finals[("tty", workers)] = json.loads((term / "final.json").read_text())
     reference = finals[("plain", 0)]
     for key, final in finals.items():
