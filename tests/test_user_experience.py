@@ -256,7 +256,9 @@ def test_ctrl_c_during_the_final_plots_leaves_no_final_json_and_resume_finishes(
     out = tmp_path / "run"
     config = load_config(None, ["train.epochs=1", "train.progress=false", "train.threads=1", f"out={out}"])
     monkeypatch.setattr(results, "_plots", ctrl_c)
-    with pytest.raises(KeyboardInterrupt):
+    from ecl.engine.loop import TrainingInterrupted
+
+    with pytest.raises(TrainingInterrupted, match=r"during the final evaluation, plots or report.*--resume"):
         train(config, log=lambda text: None)
     assert (out / "checkpoints" / "last.pt").is_file()
     assert not (out / "final.json").exists() and not (out / "report.html").exists()

@@ -17,7 +17,7 @@ from ecl.engine.run_folder import RunFolder, RunFolderError
 from ecl.engine.seeding import derive_seed, seed_everything
 from ecl.engine.setup import RunContext
 
-__all__ = ["TrainingInterrupted", "DataLoaderWorkerError", "StopFlag", "is_new_best", "fit", "worker_death",
+__all__ = ["TrainingInterrupted", "FinishInterrupted", "DataLoaderWorkerError", "StopFlag", "is_new_best", "fit", "worker_death",
            "epoch_line"]
 
 
@@ -35,6 +35,17 @@ class TrainingInterrupted(RuntimeError):
         super().__init__(text)
         self.signum = signum
         self.exit_code = 128 + signum
+
+
+class FinishInterrupted(TrainingInterrupted):
+    """Ctrl-C during the final evaluation, plots or report: final.json (written last) is not there."""
+
+    def __init__(self, run: RunFolder):
+        RuntimeError.__init__(self, f"SIGINT received during the final evaluation, plots or report; training is "
+                                    f"complete in {run.last_checkpoint} — `ecl train --resume {run.path}` "
+                                    f"redoes the final results")
+        self.signum = signal.SIGINT
+        self.exit_code = 128 + signal.SIGINT
 
 
 class DataLoaderWorkerError(RuntimeError):

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from ecl.config import Config, validate
 from ecl.engine import distributed as dist_utils
 from ecl.engine.checkpoint import CheckpointError, check_matches_data, load_checkpoint
-from ecl.engine.loop import DataLoaderWorkerError, fit, worker_death
+from ecl.engine.loop import DataLoaderWorkerError, FinishInterrupted, fit, worker_death
 from ecl.engine.preprocess import PREPROCESS_KEY, Preprocess
 from ecl.engine.results import finish_run
 from ecl.engine.run_folder import RunFolder, RunFolderError, default_run_name
@@ -154,6 +154,8 @@ def _restore(ctx: RunContext, run: RunFolder, state: dict[str, Any], log: Log) -
 def _finish(ctx: RunContext, run: RunFolder, log: Log) -> dict[str, Any]:
     try:
         return finish_run(ctx, run, log=log)
+    except KeyboardInterrupt:
+        raise FinishInterrupted(run) from None
     except OSError as exc:
         raise RunFolderError(f"could not write the final results in {run.path}: {exc.strerror or exc}; "
                              f"the checkpoint is complete — `ecl train --resume {run.path}` "
