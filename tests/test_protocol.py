@@ -170,7 +170,8 @@ def test_the_engine_builds_views_with_the_resolved_recipe() -> None:
     def ops(config: Config) -> list[type]:
         bundle = build_datasets(config.data)
         ctx = build_run(config, bundle, device=torch.device("cpu"))
-        transform = ctx.train_loader(0).dataset.transform
+        dataset = ctx.train_loader(0).dataset
+        transform = getattr(dataset, "base", dataset).transform  # under PerItemSeeds
         return [type(op) for op in transform.classifier.transforms], ctx.preprocess.recipe
 
     small_ops, recipe = ops(load_config(None))

@@ -136,6 +136,8 @@ def test_torchrun_two_gloo_processes_write_one_run_folder(tmp_path: Path) -> Non
     assert sum(final["eval_counts"]) == 500  # every test image counted once
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 1  # rank 0 alone writes
+    data = json.loads((out / "data.json").read_text())
+    assert data["distributed"] == {"world_size": 2, "backend": "gloo"}  # the run folder records how it ran
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp"]
 
 

@@ -36,8 +36,39 @@ def _version() -> str:
     return __version__
 
 
+def _flag_hint(token: str, argv: Sequence[str]) -> str | None:
+    """`--epochs` (followed by 3) or `--epochs=3` → "did you mean train.epochs=3?" (None when no key fits)."""
+    from ecl.config import suggest_key
+
+    name, sep, value = token.lstrip("-").partition("=")
+    key = suggest_key(name)
+    if key is None:
+        return None
+    if not sep:
+        args = list(argv)
+        at = args.index(token) if token in args else -1
+        value = args[at + 1] if 0 <= at < len(args) - 1 and not args[at + 1].startswith("-") else "VALUE"
+    return f"{token}: did you mean {key}={value}? (settings are given as section.key=value)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a did-you-mean for `--epochs 3`-style flags that are really config keys."""
+
+    argv: Sequence[str] = ()
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        marker = "unrecognized arguments: "
+        if marker in message:
+            tokens = [t for t in message.split(marker, 1)[1].split() if t.startswith("-")]
+            hints = [h for h in (_flag_hint(t, _Parser.argv) for t in tokens) if h]
+            if hints:
+                self.print_usage(sys.stderr)
+                self.exit(2, "".join(f"{self.prog}: error: {h}\n" for h in hints))
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ecl",
         description="Equilibrium Contrastive Learning for long-tailed image classification.",
         epilog=EXAMPLES,
@@ -214,6 +245,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     run = RunFolder(args.run_dir)
     if not run.is_finished():
         raise _UsageError(f"{run.path} has no {run.final_file.name}: not a finished ecl run folder")
+    if not run.has_plots():
+        print(f"warning: {run.plots} holds no plots (eval.plots=false, or the run stopped before they were "
+              f"drawn): the page has no pictures", file=sys.stderr)
     print(f"wrote {run.write_report()}")
     return 0
 
@@ -271,13 +305,15 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from ecl.engine.epoch import NonFiniteLossError
     from ecl.engine.loop import DataLoaderWorkerError
     from ecl.engine.run_folder import RunFolderError
+    from ecl.models.weights import WeightsError
 
     return (ConfigError, DataError, CheckpointError, RunFolderError, NonFiniteLossError, DataLoaderWorkerError,
-            _UsageError)
+            WeightsError, _UsageError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    _Parser.argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

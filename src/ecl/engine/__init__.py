@@ -7,6 +7,8 @@ One job per module:
 - ``epoch``       `train_one_epoch(ctx, loader, epoch)`, `evaluate(ctx, loader)`
 - ``loop``        the epoch loop: stop flag, per-epoch record, checkpoint, TensorBoard, best on validation
 - ``train``       `train()`: new or resumed run → build → restore → fit → finish
+- ``startup``     the start-up lines of `ecl train` (size, recipe, backbone, steps; warnings)
+- ``progress``    progress inside an epoch: a bar on a terminal, timed lines otherwise, the time estimate
 - ``results``     final.json's content, plots, report and the summary table of a finished run
 - ``run_folder``  `RunFolder`: the only place that names and writes the files of a run folder
 - ``checkpoint``  the checkpoint format: build, atomic save, safe load, the one data check, loading

@@ -59,14 +59,16 @@ def split_views(views: Tensor | list[Tensor]) -> tuple[Tensor, int]:
 
 
 def _progress(loader: Iterable, ctx: RunContext, epoch: int):
-    """`loader`, wrapped in a plain tqdm bar when the context asks for one. tqdm.std's constructor
-    does not call iter(loader) (tqdm.auto's did: it drew from the loader's seeded generator)."""
-    if not ctx.progress:
+    """`loader` with progress (engine/progress.py) on rank 0: a bar on a terminal, timed lines otherwise."""
+    log = getattr(ctx, "progress_log", None)
+    if not ctx.is_main or log is None:
         return loader
-    from tqdm import tqdm
+    from ecl.engine.progress import EpochProgress
 
-    return tqdm(loader, total=len(loader), desc=f"epoch {epoch + 1}/{ctx.config.train.epochs}",  # type: ignore[arg-type]
-                leave=False, dynamic_ncols=True)
+    first = getattr(ctx, "estimate_pending", False)
+    ctx.estimate_pending = False
+    return EpochProgress(loader, epoch=epoch, epochs=ctx.config.train.epochs, log=log, bar=ctx.progress,
+                         estimate=first)
 
 
 def _inputs(ctx: RunContext, views: Tensor | list[Tensor], labels: Tensor) -> tuple[Tensor, int, Tensor]:

@@ -17,7 +17,8 @@ from ecl.engine.run_folder import RunFolder, RunFolderError
 from ecl.engine.seeding import derive_seed, seed_everything
 from ecl.engine.setup import RunContext
 
-__all__ = ["TrainingInterrupted", "DataLoaderWorkerError", "StopFlag", "is_new_best", "fit", "worker_death"]
+__all__ = ["TrainingInterrupted", "FinishInterrupted", "DataLoaderWorkerError", "StopFlag", "is_new_best", "fit", "worker_death",
+           "epoch_line"]
 
 
 class TrainingInterrupted(RuntimeError):
@@ -25,10 +26,26 @@ class TrainingInterrupted(RuntimeError):
 
     def __init__(self, signum: int, run: RunFolder, epoch: int):
         name = signal.Signals(signum).name
-        super().__init__(f"{name} received: stopped; {run.last_checkpoint} holds epoch {epoch} "
-                         f"— continue with `ecl train --resume {run.path}`")
+        if epoch > 0 and run.last_checkpoint.is_file():
+            text = (f"{name} received: stopped; {run.last_checkpoint} holds epoch {epoch} "
+                    f"— continue with `ecl train --resume {run.path}`")
+        else:
+            text = (f"{name} received: stopped in epoch 1; no complete epoch yet; nothing to resume "
+                    f"— run again (remove {run.path} first, or add --overwrite)")
+        super().__init__(text)
         self.signum = signum
         self.exit_code = 128 + signum
+
+
+class FinishInterrupted(TrainingInterrupted):
+    """Ctrl-C during the final evaluation, plots or report: final.json (written last) is not there."""
+
+    def __init__(self, run: RunFolder):
+        RuntimeError.__init__(self, f"SIGINT received during the final evaluation, plots or report; training is "
+                                    f"complete in {run.last_checkpoint} — `ecl train --resume {run.path}` "
+                                    f"redoes the final results")
+        self.signum = signal.SIGINT
+        self.exit_code = 128 + signal.SIGINT
 
 
 class DataLoaderWorkerError(RuntimeError):
@@ -172,10 +189,15 @@ def _report(ctx: RunContext, record: dict[str, Any], writer: Any, log: Callable[
         for key, value in record.items():
             if isinstance(value, (int, float)) and key != "epoch" and value is not None:
                 writer.add_scalar(key, value, epoch)
-    if not ctx.progress:
-        summary = " ".join(f"{k.split('/')[-1]}={v:.4f}" for k, v in record.items()
-                           if k.startswith(("loss/total", "eval/top1", "eval/balanced")) and isinstance(v, float))
-        log(f"epoch {epoch}/{ctx.config.train.epochs} {summary} ({record['seconds']:.1f}s)")
+    log(epoch_line(record, ctx.config.train.epochs))
+
+
+def epoch_line(record: dict[str, Any], epochs: int) -> str:
+    """The one metrics line of a completed epoch (printed in every mode, after the bar is closed)."""
+    summary = " ".join(f"{k.split('/')[-1]}={v:.4f}" for k, v in record.items()
+                       if k.startswith(("loss/total", "eval/top1", "eval/balanced", "val/balanced"))
+                       and isinstance(v, float))
+    return f"epoch {record['epoch']}/{epochs} {summary} ({record['seconds']:.1f}s)"
 
 
 def _run_epoch(ctx: RunContext, run: RunFolder, epoch: int, stop: StopFlag,
@@ -199,6 +221,8 @@ def fit(ctx: RunContext, run: RunFolder, start_epoch: int, best_val: float,
     loaders = {"test": ctx.eval_loader(ctx.bundle.test),
                "val": ctx.eval_loader(ctx.bundle.val) if getattr(ctx.bundle, "val", None) is not None else None}
     ctx.progress = ctx.config.train.progress and ctx.is_main and sys.stderr.isatty()
+    ctx.progress_log = log if (ctx.is_main and ctx.config.train.progress) else None  # type: ignore[attr-defined]
+    ctx.estimate_pending = True  # type: ignore[attr-defined]  # the time estimate, once per run
     writer = _tensorboard(run) if ctx.is_main else None
     stop = StopFlag()
     ctx.stop_requested = stop

@@ -19,7 +19,7 @@ from ecl.config import Config
 from ecl.engine.objective import Objective
 from ecl.engine.preprocess import Preprocess
 from ecl.engine.protocol import resolve_protocol
-from ecl.engine.seeding import derive_seed, seed_everything
+from ecl.engine.seeding import PerItemSeeds, derive_seed, seed_everything
 from ecl.losses.methods import METHODS, MethodSpec
 
 __all__ = ["RunContext", "build_run", "resolve_device", "build_network", "build_objective", "PRECISION_DTYPES"]
@@ -34,19 +34,26 @@ def resolve_device(name: str, local_rank: int | None = None) -> torch.device:
     if name == "cuda" and local_rank is not None:
         return torch.device("cuda", local_rank)
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"train.device={name} but CUDA is not available on this machine")
+        from ecl.config import ConfigError
+
+        raise ConfigError(f"train.device={name} but CUDA is not available on this machine "
+                          f"(use train.device=cpu or auto)")
     return torch.device(name)
 
 
-def build_network(config: Config, num_classes: int) -> nn.Module:
-    """The ECL network of `config.model` (projection head only when the method needs it; the
-    method's prototype map and, when model.projection_dim is null, its d_z)."""
+def build_network(config: Config, num_classes: int, *, load_weights: bool = True) -> nn.Module:
+    """The ECL network of `config.model` (projection head only when the method needs it), its backbone
+    from model.pretrained / model.weights; `load_weights=False` (a resumed run: the checkpoint
+    overwrites them) neither downloads nor reads weights."""
     from ecl.models import ECLNetwork
+    from ecl.models.registry import build_backbone
 
-    spec = METHODS[config.loss.method]
+    spec, model = METHODS[config.loss.method], config.model
     protocol = resolve_protocol(config)
-    return ECLNetwork(config.model.backbone, num_classes, projection_dim=protocol.projection_dim,
-                      scale=config.model.scale, with_projection=spec.contrastive is not None or spec.ccge,
+    backbone = build_backbone(model.backbone, pretrained=bool(model.pretrained) and load_weights,
+                              weights=model.weights if load_weights else None)
+    return ECLNetwork(backbone, num_classes, projection_dim=protocol.projection_dim,
+                      scale=model.scale, with_projection=spec.contrastive is not None or spec.ccge,
                       prototype_head=protocol.prototype_head)
 
 
@@ -110,7 +117,8 @@ class RunContext:
         views = config.data.contrastive_views if self.spec.contrastive is not None else 0
         transform = build_train_transform(p.image_size, p.recipe, p.mean, p.std, num_contrastive_views=views,
                                           flip=config.data.flip, randaugment=config.data.randaugment)
-        dataset = ViewsDataset(self.bundle.train, transform)
+        dataset = PerItemSeeds(ViewsDataset(self.bundle.train, transform),
+                               derive_seed(config.seed, epoch, "items"))
         generator = torch.Generator().manual_seed(derive_seed(config.seed, epoch, "loader"))
         per_rank_batch = max(1, config.train.batch_size // self.world)
         sampler, shuffle = None, True
@@ -152,14 +160,15 @@ def _wrap(network: nn.Module, config: Config, device: torch.device, world: int) 
 
 
 def build_run(config: Config, bundle: Any, *, rank: int = 0, world: int = 1, local_rank: int | None = None,
-              device: torch.device | None = None) -> RunContext:
-    """Device, network (seeded), wrapped model, objective, optimiser, scaler and autocast of a run."""
+              device: torch.device | None = None, pretrained_download: bool = True) -> RunContext:
+    """Device, network (seeded), wrapped model, objective, optimiser, scaler and autocast of a run.
+    `pretrained_download=False`: the backbone's start weights are not fetched (a resumed run)."""
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     if device is None:
         device = resolve_device(config.train.device, local_rank if world > 1 else None)
     seed_everything(derive_seed(config.seed, "init"))
-    network = build_network(config, len(bundle.classes)).to(device)
+    network = build_network(config, len(bundle.classes), load_weights=pretrained_download).to(device)
     if config.model.channels_last:
         network = network.to(memory_format=torch.channels_last)
     objective = build_objective(config, list(bundle.train_counts), gather=world > 1).to(device)

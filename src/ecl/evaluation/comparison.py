@@ -198,7 +198,8 @@ def _mean_rows(summary: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
                 cells.append("—")
                 continue
             mean_text = _fmt(metric, stats["mean"])
-            text = f"{mean_text} ± {_fmt(metric, stats['std'])}"
+            seeds = sum(v is not None for v in stats["values"])
+            text = mean_text if seeds < 2 else f"{mean_text} ± {_fmt(metric, stats['std'])}"
             cells.append(f"**{text}**" if mean_text == best[metric] else text)
         tuned = f"{tuned_text(metrics)} | " if _is_tuned(summary) else ""
         rows.append(f"| {method} | {tuned}" + " | ".join(cells) + " |")
@@ -226,8 +227,9 @@ def format_table(summary: dict[str, dict[str, dict[str, Any]]], *, title: str | 
         (len(m[k]["values"]) for m in summary.values() for k in METRICS if k in m), default=0)
     seed_text = f" (seeds {', '.join(map(str, seeds))})" if seeds is not None else ""
     lines += [
-        f"Mean ± std over {n_seeds} seed(s){seed_text}; std is the sample standard deviation (ddof=1), "
-        "0 for one seed. Accuracies in %, geometry (FC, MS, SD; lower is better) to 3 decimals. "
+        (f"Mean ± std over {n_seeds} seeds{seed_text}; std is the sample standard deviation (ddof=1). "
+         if n_seeds > 1 else f"1 seed{seed_text}: values of a single run (no spread). ") +
+        "Accuracies in %, geometry (FC, MS, SD; lower is better) to 3 decimals. "
         "Bold: best per column (highest accuracy, lowest FC/MS/SD). — : no value (e.g. no class in "
         "that shot group).",
         "",
@@ -281,18 +283,23 @@ def shot_group_figure(summary: dict[str, dict[str, dict[str, Any]]], title: str 
         width = 0.8 / len(methods)
         x = np.arange(len(groups))
         cmap = plt.get_cmap("tab10" if len(methods) <= 10 else "tab20")
+        seeds = max((sum(v is not None for v in summary[m][g]["values"]) for m in methods for g in groups),
+                    default=0)
         for i, method in enumerate(methods):
             means = [summary[method][g]["mean"] for g in groups]
             stds = [summary[method][g]["std"] for g in groups]
             heights = [100 * v if v is not None else 0.0 for v in means]
-            errs = [100 * s if s is not None else 0.0 for s in stds]
+            errs = [100 * s if s is not None else 0.0 for s in stds] if seeds > 1 else None
             ax.bar(x - 0.4 + width * (i + 0.5), heights, width, yerr=errs, capsize=2,
                    label=method, color=cmap(i % cmap.N))
         ax.set_xticks(x)
         ax.set_xticklabels([f"{g}-shot" for g in groups])
         ax.set_ylabel("accuracy (%)")
         ax.set_ylim(0, 105)
-        ax.legend(fontsize=8, ncol=min(len(methods), 4), loc="lower left")
+        ax.text(1.0, 1.01, f"mean ± std over {seeds} seeds" if seeds > 1 else "1 seed (no error bars)",
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=8)
+        # outside the axes, right of the bars: the legend never covers a bar
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     if title:
         ax.set_title(title)
     fig.tight_layout()
