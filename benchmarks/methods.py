@@ -268,7 +268,7 @@ def _wall_text(results: Path) -> str:
 def write_doc(results: Path, doc: Path) -> None:
     sections: list[str] = []
     goal: list[str] = []
-    for folder in sorted(p for p in results.iterdir() if (p / "summary.json").is_file()):
+    for folder in sorted(p for p in results.iterdir() if (p / "meta.json").is_file()):  # not fashion_study.py's
         lines, summary, meta = _dataset_section(folder)
         sections += lines
         goal += _goal_section(meta["dataset"], summary, meta)
@@ -278,6 +278,8 @@ def write_doc(results: Path, doc: Path) -> None:
              else "## Speed\n\nNo figures recorded yet (benchmarks/loss_speed.py, benchmarks/throughput.py).\n")
     notes_file = results / "NOTES.md"
     notes = notes_file.read_text(encoding="utf-8").strip() + "\n" if notes_file.is_file() else ""
+    fashion_file = results / "FASHION.md"  # written by benchmarks/fashion_study.py (kept on regeneration)
+    notes += ("\n" + fashion_file.read_text(encoding="utf-8")) if fashion_file.is_file() else ""
     text = "\n".join([
         "# Results",
         "",

@@ -193,7 +193,7 @@ def test_evaluate_other_class_count_exit_2(run_dir, tmp_path, capsys):
     code, _, err = _run(capsys, "evaluate", str(run_dir), "data.name=folder", f"data.root={root}",
                         "data.image_size=16")
     assert code == 2
-    assert "10 classes" in err and "has 3" in err and "Traceback" not in err
+    assert "(10) differ from the data's ['a', 'b', 'c'] (3" in err and "Traceback" not in err
 
 
 # --- version and presets ----------------------------------------------------------------------------

@@ -21,14 +21,23 @@ def test_every_preset_loads_and_validates(name: str) -> None:
 
 
 def test_dataclass_defaults_equal_the_default_preset() -> None:
-    """`ecl train` with no argument runs configs/digits_lt.yaml: the defaults must be that file."""
-    assert config_to_dict(load_config("digits_lt")) == config_to_dict(load_config(None))
+    """`ecl train` with no argument runs configs/digits_lt.yaml: the defaults must be that file
+    (the preset names its recipe; the default's null recipe resolves to the same one from the digits' style)."""
+    from ecl.engine.protocol import resolve_config
+
+    preset = config_to_dict(load_config("digits_lt"))
+    default = config_to_dict(resolve_config(load_config(None), style="small"))
+    assert preset["data"].pop("recipe") == default["data"].pop("recipe") == "small"
+    assert default["data"].pop("flip") is False and preset["data"].pop("flip") is None
+    default["loss"] = config_to_dict(load_config(None))["loss"]  # nulls on both sides
+    assert preset == default
 
 
 def test_bcl_protocol_presets() -> None:
     for name in ("cifar10_lt_r32", "cifar100_lt_r32"):
         config = load_config(name)
         assert (config.model.backbone, config.train.batch_size, config.train.epochs) == ("resnet32", 256, 200)
+        assert (config.loss.temperature, config.data.recipe) == (0.1, "bcl")  # BCL's τ, not 0.07
     imagenet = load_config("imagenet_lt_x50")
     assert (imagenet.model.backbone, imagenet.train.epochs, imagenet.train.weight_decay) == (
         "resnext50_32x4d", 180, 1e-4)

@@ -43,7 +43,7 @@ def test_folder_tree(tmp_path):
     assert bundle.classes == ["ant", "cat", "zebra"]
     assert bundle.train_counts == [2, 1, 3] and bundle.test_counts == [1, 0, 2]
     assert bundle.val is None
-    assert bundle.style == "imagenet" and bundle.image_size == 224
+    assert bundle.style == "cifar" and bundle.image_size == 7  # own images: their median shorter side (9×7)
     assert any("ignored" in n for n in bundle.notes)
     assert bundle.split_record["files"]["train"][:2] == ["train/ant/0.JPG", "train/ant/1.png"]
     json.dumps(bundle.split_record)

@@ -97,14 +97,17 @@ def test_evaluate_refuses_non_data_override(run_dir):
 
 def test_evaluate_refuses_other_number_of_classes(run_dir, tmp_path):
     root = _folder_dataset(tmp_path / "three", ["cat", "dog", "fox"])
-    with pytest.raises(CheckpointError, match=r"10 classes.*folder has 3"):
+    with pytest.raises(CheckpointError, match=r"checkpoint classes \['0', .*\] \(10\) differ from the data's "
+                                              r"\['cat', 'dog', 'fox'\] \(3, dataset folder\)") as caught:
         evaluate_checkpoint(str(run_dir), ["data.name=folder", f"data.root={root}", "data.image_size=16"])
 
 
 def test_evaluate_refuses_other_class_names(run_dir, tmp_path):
     root = _folder_dataset(tmp_path / "ten", [f"c{i}" for i in range(10)], per_class=1)
-    with pytest.raises(CheckpointError, match=r"class names differ.*'0'.*'c0'"):
+    with pytest.raises(CheckpointError, match=r"checkpoint classes .* differ from the data's .*class 0 is '0' in "
+                                              r"the checkpoint, 'c0' in the data") as caught:
         evaluate_checkpoint(str(run_dir), ["data.name=folder", f"data.root={root}", "data.image_size=16"])
+    assert "not a valid ecl checkpoint" not in str(caught.value)
 
 
 def test_evaluate_missing_target(tmp_path):

@@ -27,6 +27,7 @@ EXPECTED_DIM = {
     "resnet50": 2048,
     "resnext50_32x4d": 2048,
     "small_cnn": 128,
+    "small_cnn_w16": 128,
 }
 HEAVY = {"resnet50", "resnext50_32x4d"}
 

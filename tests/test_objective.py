@@ -32,6 +32,7 @@ EXPECTED = {
     "la": (1.0, None, None, None, False),
     "supcon": (1.0, "supcon", None, None, False),
     "bcl": (1.0, "bc-ecl", "bcl", "sample", False),
+    "la-bcl-linear": (1.0, "bc-ecl", "bcl", "sample", False),
     "procondual": (1.0, "bc-ecl", "bcl", "sample", True),
     "ecl": (1.0, "bc-ecl", 0.5, "sample", True),
     "ecl-no-ccge": (1.0, "bc-ecl", 0.5, "sample", False),
@@ -106,9 +107,9 @@ def test_auto_weights():
     torch.testing.assert_close(out.total.detach(), sum(out.components.values()))
     obj.end_epoch({"lc": 2.0, "contrastive": 6.0, "ccge": 0.25})
     w = obj.weights
-    assert w["alpha"] == pytest.approx(0.7 / 2.0, rel=1e-6)
-    assert w["beta"] == pytest.approx(0.3 / 6.0, rel=1e-6)
-    assert w["gamma"] == pytest.approx(0.5 / 0.25, rel=1e-6)
+    assert w["alpha"] == pytest.approx(0.35, rel=1e-6)  # round(0.7 / 2.0, 2)
+    assert w["beta"] == pytest.approx(0.05, rel=1e-6)  # round(0.3 / 6.0, 2)
+    assert w["gamma"] == pytest.approx(2.0, rel=1e-6)
     out = obj(logits, labels, proj, protos, weight)
     c = out.components
     expected = 0.35 * c["lc"] + 0.05 * c["contrastive"] + 2.0 * c["ccge"]
@@ -120,8 +121,8 @@ def test_auto_weights():
 def test_auto_weights_only_active_components():
     obj = Objective(METHODS["supcon"], COUNTS)
     obj.end_epoch({"lc": 1.4, "contrastive": 3.0})
-    assert obj.weights["alpha"] == pytest.approx(0.5, rel=1e-6)
-    assert obj.weights["beta"] == pytest.approx(0.1, rel=1e-6)
+    assert obj.weights["alpha"] == pytest.approx(0.5, rel=1e-6)  # round(0.7 / 1.4, 2)
+    assert obj.weights["beta"] == pytest.approx(0.1, rel=1e-6)  # round(0.3 / 3.0, 2)
     assert obj.weights["gamma"] == 1.0
 
 
@@ -156,7 +157,14 @@ def test_state_dict_round_trip_keeps_weights():
     assert fresh.weights == obj.weights and bool(fresh.calibrated)
     fresh.end_epoch({"lc": 1.0, "contrastive": 1.0, "ccge": 1.0})  # still frozen after resume
     assert fresh.weights == obj.weights
-    assert math.isclose(fresh.weights["beta"], 0.3 / 4.2, rel_tol=1e-6)
+    assert math.isclose(fresh.weights["beta"], 0.07, rel_tol=1e-6)  # round(0.3 / 4.2 = 0.0714, 2)
+
+
+def test_auto_weights_are_rounded_to_two_decimals():
+    obj = Objective(METHODS["ecl"], COUNTS)
+    obj.end_epoch({"lc": 1.3, "contrastive": 4.7, "ccge": 0.37})
+    # 0.7/1.3 = 0.5385 → 0.54; 0.3/4.7 = 0.0638 → 0.06; 0.5/0.37 = 1.3514 → 1.35
+    assert obj.weights == pytest.approx({"alpha": 0.54, "beta": 0.06, "gamma": 1.35}, abs=1e-6)
 
 
 def test_invalid_settings():

@@ -121,7 +121,8 @@ def test_report_renders_in_headless_chromium_without_broken_images(tmp_path):
     probe_page.write_text(page.replace("</body>", probe + "</body>"), encoding="utf-8")
     cmd = [
         shutil.which("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+        "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
         "--virtual-time-budget=5000", "--dump-dom", probe_page.as_uri(),
     ]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)

@@ -21,6 +21,7 @@ EXAMPLES = """examples:
   ecl train --resume runs/mnist
   ecl data summary data.name=mnist-lt --json
   ecl compare --methods ce,la,bcl,ecl --seeds 0,1,2 train.epochs=10
+  ecl compare --methods la,ecl --tune train.lr=0.02,0.05 data.val_per_class=20 train.epochs=10
   torchrun --nproc_per_node=4 -m ecl train --config imagenet_lt_x50 data.root=/data/imagenet
 """
 
@@ -35,8 +36,39 @@ def _version() -> str:
     return __version__
 
 
+def _flag_hint(token: str, argv: Sequence[str]) -> str | None:
+    """`--epochs` (followed by 3) or `--epochs=3` → "did you mean train.epochs=3?" (None when no key fits)."""
+    from ecl.config import suggest_key
+
+    name, sep, value = token.lstrip("-").partition("=")
+    key = suggest_key(name)
+    if key is None:
+        return None
+    if not sep:
+        args = list(argv)
+        at = args.index(token) if token in args else -1
+        value = args[at + 1] if 0 <= at < len(args) - 1 and not args[at + 1].startswith("-") else "VALUE"
+    return f"{token}: did you mean {key}={value}? (settings are given as section.key=value)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a did-you-mean for `--epochs 3`-style flags that are really config keys."""
+
+    argv: Sequence[str] = ()
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        marker = "unrecognized arguments: "
+        if marker in message:
+            tokens = [t for t in message.split(marker, 1)[1].split() if t.startswith("-")]
+            hints = [h for h in (_flag_hint(t, _Parser.argv) for t in tokens) if h]
+            if hints:
+                self.print_usage(sys.stderr)
+                self.exit(2, "".join(f"{self.prog}: error: {h}\n" for h in hints))
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ecl",
         description="Equilibrium Contrastive Learning for long-tailed image classification.",
         epilog=EXAMPLES,
@@ -49,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", help="a YAML file or preset name in configs/ (default: digits_lt)")
     train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
     train.add_argument("--overwrite", action="store_true", help="replace an existing ecl run folder out=DIR")
+    train.add_argument("--dry-run", action="store_true",
+                       help="print the resolved configuration and protocol; train nothing, write nothing")
     train.add_argument("overrides", nargs="*", help=_overrides_help())
 
     data = sub.add_parser("data", help="inspect or check a dataset")
@@ -87,9 +121,23 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--config", help="a YAML file or preset name")
     compare.add_argument("--jobs", type=int, default=1,
                          help="runs trained at once, each in its own process (use with train.threads=1)")
+    compare.add_argument("--tune", action="append", default=[], metavar="[METHOD:]KEY=V1,V2",
+                         help="a tuning axis (repeatable): every combination is trained on --tune-seeds and "
+                              "scored on final-epoch validation balanced accuracy; the best per method is reported on "
+                              "--seeds. METHOD:KEY=... is an axis of that method only; every method needs "
+                              "the same number of combinations. Needs data.val_per_class>0 or data.val_list")
+    compare.add_argument("--tune-seeds", default="100", help="seeds of the tuning runs (default 100)")
+    compare.add_argument("--stage", choices=("tune", "report", "all"), default="all",
+                         help="with --tune: only the tuning runs, only the report runs (tuning finished), or both")
     compare.add_argument("overrides", nargs="*", help=_overrides_help())
 
     sub.add_parser("presets", help="list the configuration presets (for --config NAME)")
+
+    config = sub.add_parser("config", help="show the resolved configuration of a preset and overrides")
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
+    show = config_sub.add_parser("show", help="print the resolved configuration (YAML) and protocol line")
+    show.add_argument("--config", help="a YAML file or preset name (default: digits_lt)")
+    show.add_argument("overrides", nargs="*", help=_overrides_help())
     return parser
 
 
@@ -105,10 +153,34 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         if args.config or args.overrides:
             raise _UsageError("--resume continues a run with its own saved configuration; give no --config or overrides")
+        if args.dry_run:
+            from ecl.engine.run_folder import RunFolder
+
+            _print_resolved(RunFolder(args.resume).read_config())
+            return 0
         train(resume=args.resume)
         return 0
     config = _load_config(args.config, args.overrides)
+    if args.dry_run:
+        _print_resolved(config)
+        return 0
     train(config, overwrite=args.overwrite)
+    return 0
+
+
+def _print_resolved(config) -> None:
+    """The resolved configuration as YAML, then the protocol line (nothing is built or written)."""
+    from ecl.config import dump_yaml
+    from ecl.engine.protocol import resolve_config, resolve_protocol
+
+    print(dump_yaml(resolve_config(config)), end="")
+    print(f"# {resolve_protocol(config).line()}")
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    if args.config_command is None:
+        raise _UsageError("ecl config needs an action: show")
+    _print_resolved(_load_config(args.config, args.overrides))
     return 0
 
 
@@ -173,6 +245,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     run = RunFolder(args.run_dir)
     if not run.is_finished():
         raise _UsageError(f"{run.path} has no {run.final_file.name}: not a finished ecl run folder")
+    if not run.has_plots():
+        print(f"warning: {run.plots} holds no plots (eval.plots=false, or the run stopped before they were "
+              f"drawn): the page has no pictures", file=sys.stderr)
     print(f"wrote {run.write_report()}")
     return 0
 
@@ -191,14 +266,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from ecl.engine.compare import run_comparison
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        raise _UsageError(f"--seeds must be integers separated by commas, got {args.seeds!r}") from None
+    seeds, tune_seeds = _int_list("--seeds", args.seeds), _int_list("--tune-seeds", args.tune_seeds)
     if args.jobs < 1:
         raise _UsageError(f"--jobs must be ≥ 1, got {args.jobs}")
-    run_comparison(methods, seeds, config_file=args.config, overrides=list(args.overrides), jobs=args.jobs)
+    run_comparison(methods, seeds, config_file=args.config, overrides=list(args.overrides), jobs=args.jobs,
+                   tune=list(args.tune), tune_seeds=tune_seeds, stage=args.stage)
     return 0
+
+
+def _int_list(option: str, text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise _UsageError(f"{option} must be integers separated by commas, got {text!r}") from None
 
 
 class _UsageError(ValueError):
@@ -214,6 +294,7 @@ COMMANDS = {
     "report": _cmd_report,
     "compare": _cmd_compare,
     "presets": _cmd_presets,
+    "config": _cmd_config,
 }
 
 
@@ -224,13 +305,15 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from ecl.engine.epoch import NonFiniteLossError
     from ecl.engine.loop import DataLoaderWorkerError
     from ecl.engine.run_folder import RunFolderError
+    from ecl.models.weights import WeightsError
 
     return (ConfigError, DataError, CheckpointError, RunFolderError, NonFiniteLossError, DataLoaderWorkerError,
-            _UsageError)
+            WeightsError, _UsageError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    _Parser.argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

@@ -63,6 +63,8 @@ class DataConfig:
     split_seed: int = 0  # seed of the carved test/val splits (embedded data, ISIC, val_per_class)
     val_per_class: int = 0  # balanced validation from the unused pool (CIFAR/MNIST/Fashion-MNIST-LT); 0: none
     contrastive_views: int = 2  # views per image for the contrastive loss
+    recipe: str | None = None  # view recipe: authors | bcl | small; None: the dataset's default
+    flip: bool | None = None  # horizontal flip in the views; None: the recipe's default
     randaugment: bool = True  # RandAugment(n=2, m=10) in the classifier view
     verify_images: bool = True  # open every image header before training
     pipeline: str = "auto"  # auto | tensor (one uint8 tensor on the device, batched views) | pil (per-image workers)
@@ -85,15 +87,15 @@ class ModelConfig:
 class LossConfig:
     """The objective: which method, its losses' settings and their weights."""
 
-    method: str = "ecl"  # ce | la | supcon | bcl | procondual | ecl | ablations
-    temperature: float = 0.07
+    method: str = "ecl"  # ce | la | supcon | bcl | la-bcl-linear | procondual | ecl | ablations
+    temperature: float | None = None  # None: the method's (0.07; bcl 0.1)
     prototype_weight: float | str = 0.5  # λ in (0,1), or "bcl"
     anchor_weighting: str = "sample"  # "sample" (paper) | "class" (our extension)
     lc_tau: float = 1.0  # τ of the logit compensation
-    weighting: str = "auto"  # "auto" (authors' recipe) | "fixed"
-    alpha: float = 1.0  # fixed weights (weighting="fixed")
-    beta: float = 1.0
-    gamma: float = 1.0
+    weighting: str | None = None  # "auto" (authors' recipe) | "fixed"; None: the method's (bcl: fixed)
+    alpha: float | None = None  # fixed weights (weighting="fixed"); None: the method's (1; bcl 2.0)
+    beta: float | None = None  # None: the method's (1; bcl 0.6)
+    gamma: float | None = None  # None: the method's (1)
 
 
 @dataclass
@@ -106,6 +108,7 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     warmup_epochs: int = 0
+    schedule: str = "cosine_epoch"  # the authors' per-epoch cosine | cosine_step (per step)
     precision: str = "fp32"  # fp32 | bf16 | fp16
     num_workers: int = 0
     compile: bool = False
@@ -164,30 +167,33 @@ KEY_HELP: dict[str, str] = {
     "data.val_per_class": "balanced validation images per class from the pool's unused images (CIFAR/MNIST/Fashion-MNIST-LT); 0: none",
     "data.contrastive_views": "augmented views per image for the contrastive loss",
     "data.randaugment": "RandAugment in the classifier view",
+    "data.recipe": "view recipe: `authors` (ProConDual/ECL), `bcl` (BCL's CIFAR protocol) or `small` (null: the dataset's default)",
+    "data.flip": "horizontal flip in the training views (null: the recipe's default: on, off for `small`)",
     "data.verify_images": "open every image header before training",
     "data.pipeline": "how views are made: `tensor` (images as one uint8 tensor on the training device, batched views, no per-image Python), `pil` (per-image transforms in DataLoader workers), `auto` (tensor when the images fit in 25% of free memory at the training size; says which)",
     "data.cache_dir": "folder of the tensor path's decode cache of image files (null: `$ECL_CACHE_DIR` or ~/.cache/ecl)",
     "model.backbone": "encoder: small_cnn, resnet32, resnet18/34/50, resnext50_32x4d, or timm:NAME",
-    "model.projection_dim": "d_z of the projection head (null: d, which CC-GE requires)",
+    "model.projection_dim": "d_z of the projection head (null: the method's: d, which CC-GE requires; bcl 128)",
     "model.scale": "cosine-classifier scale s",
     "model.channels_last": "channels-last memory format (GPUs)",
     "model.pretrained": "start from the library's ImageNet weights (torchvision / timm; needs a download)",
     "model.weights": "start from local backbone weights: a .safetensors file or a torch.save'd state dict",
-    "loss.method": "ce, la, supcon, bcl, procondual, ecl, or an ablation (see below)",
-    "loss.temperature": "contrastive temperature τ",
+    "loss.method": "ce, la, supcon, bcl, la-bcl-linear, procondual, ecl, or an ablation (see below)",
+    "loss.temperature": "contrastive temperature τ (null: the method's: 0.07; bcl 0.1)",
     "loss.prototype_weight": "λ in (0, 1), the prototype's share in BC-ECL, or `bcl`",
     "loss.anchor_weighting": "`sample` (the paper) or `class` (our extension)",
     "loss.lc_tau": "τ of the logit compensation",
-    "loss.weighting": "`auto` (calibrated at the end of the first epoch, the authors' recipe) or `fixed`",
-    "loss.alpha": "weight of L_LC when loss.weighting=fixed",
-    "loss.beta": "weight of the contrastive loss when loss.weighting=fixed",
-    "loss.gamma": "weight of L_CC-GE when loss.weighting=fixed",
+    "loss.weighting": "`auto` (calibrated at the end of the first epoch after warm-up, the authors' recipe) or `fixed` (null: the method's; bcl: fixed)",
+    "loss.alpha": "weight of L_LC when loss.weighting=fixed (null: the method's: 1; bcl 2.0)",
+    "loss.beta": "weight of the contrastive loss when loss.weighting=fixed (null: the method's: 1; bcl 0.6)",
+    "loss.gamma": "weight of L_CC-GE when loss.weighting=fixed (null: the method's: 1)",
     "train.epochs": "training epochs",
     "train.batch_size": "images per step (global under torchrun; each image gives three views)",
     "train.lr": "SGD learning rate",
     "train.momentum": "SGD momentum",
     "train.weight_decay": "SGD weight decay",
-    "train.warmup_epochs": "linear warm-up epochs (the authors use none)",
+    "train.warmup_epochs": "linear warm-up epochs (the authors use none; auto weights calibrate after it)",
+    "train.schedule": "`cosine_epoch` (the authors': lr·½(1+cos(π(e+1)/(E+1))) per epoch) or `cosine_step` (per step)",
     "train.precision": "fp32, bf16 or fp16 autocast (fp16 uses a GradScaler)",
     "train.num_workers": "DataLoader worker processes for the per-image path",
     "train.compile": "torch.compile the network (GPUs)",
@@ -257,7 +263,10 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "loss.anchor_weighting": ("sample", "class"),
     "loss.weighting": ("auto", "fixed"),
     "train.precision": ("fp32", "bf16", "fp16"),
+    "train.schedule": ("cosine_epoch", "cosine_step"),
+    "data.recipe": ("authors", "bcl", "small"),
 }
+NULLABLE_CHOICES = ("loss.weighting", "data.recipe")  # null: resolved later (method / dataset)
 
 
 def preset_path(name: str) -> Path:
@@ -424,6 +433,8 @@ def validate(config: Config) -> Config:
     for key, allowed in CHOICES.items():
         section, sub = key.split(".")
         value = getattr(getattr(config, section), sub)
+        if value is None and key in NULLABLE_CHOICES:
+            continue
         if value not in allowed:
             raise ConfigError(f"{key}: must be one of {', '.join(allowed)}, got {value!r}")
 

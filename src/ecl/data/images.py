@@ -63,6 +63,9 @@ def _check_pixels(img: Image.Image, path: Path | str) -> None:
         )
 
 
+TRANSPARENT_BACKGROUND = (255, 255, 255)  # semi-transparent pixels are composited on white
+
+
 def to_rgb(img: Image.Image) -> Image.Image:
     """8-bit RGB copy of any PIL mode: 16/32-bit integer and float grey are rescaled, not clipped."""
     mode = img.mode
@@ -83,8 +86,8 @@ def to_rgb(img: Image.Image) -> Image.Image:
         img = img.convert("RGBA")  # palette transparency → alpha, then dropped
         mode = "RGBA"
     if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (0, 0, 0))
+        rgba = img.convert("RGBA")  # composited on white: the page a transparent drawing/icon is shown on
+        background = Image.new("RGB", rgba.size, TRANSPARENT_BACKGROUND)
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
     return img.convert("RGB")

@@ -24,7 +24,7 @@ from ecl.atomic import atomic_write, fsync_dir
 if TYPE_CHECKING:
     from ecl.config import Config
 
-__all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "build_checkpoint", "atomic_torch_save", "load_checkpoint",
+__all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "DataMismatchError", "build_checkpoint", "atomic_torch_save", "load_checkpoint",
            "check_matches_data", "checkpoint_classes", "checkpoint_config", "load_weights", "open_checkpoint",
            "load_network", "fsync_dir"]
 
@@ -39,6 +39,20 @@ class CheckpointError(ValueError):
         super().__init__(f"not a valid ecl checkpoint: {path}: {reason}")
         self.path = str(path)
         self.reason = reason
+
+
+class DataMismatchError(CheckpointError):
+    """A valid checkpoint whose classes (or training counts) are not the data's."""
+
+    def __init__(self, path: str | Path, reason: str):
+        ValueError.__init__(self, f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+def _short(names: Sequence[str], limit: int = 8) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return f"[{shown}{', ...' if len(names) > limit else ''}]"
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
@@ -157,17 +171,15 @@ def check_matches_data(state: dict[str, Any], where: Path, data_name: str, class
     counts) are the data's; CheckpointError naming the first difference otherwise."""
     saved = checkpoint_classes(state, where)
     data_classes = [str(c) for c in classes]
-    if len(saved) != len(data_classes):
-        raise CheckpointError(where, f"it has {len(saved)} classes but dataset {data_name} "
-                                     f"has {len(data_classes)}")
     if saved != data_classes:
         wrong = [(i, a, b) for i, (a, b) in enumerate(zip(saved, data_classes)) if a != b]
-        i, a, b = wrong[0]
-        raise CheckpointError(where, f"its class names differ from dataset {data_name}'s ({len(wrong)} differ; "
-                                     f"first: class {i} is {a!r} in the checkpoint, {b!r} in the data)")
+        first = (f"; first: class {wrong[0][0]} is {wrong[0][1]!r} in the checkpoint, {wrong[0][2]!r} in the data"
+                 if wrong else "")
+        raise DataMismatchError(where, f"checkpoint classes {_short(saved)} ({len(saved)}) differ from the data's "
+                                       f"{_short(data_classes)} ({len(data_classes)}, dataset {data_name}){first}")
     if train_counts is not None and [int(c) for c in state["train_counts"]] != [int(c) for c in train_counts]:
-        raise CheckpointError(where, f"its training class counts {list(state['train_counts'])} differ "
-                                     f"from {data_name}'s {list(train_counts)}")
+        raise DataMismatchError(where, f"its training class counts {list(state['train_counts'])} differ "
+                                       f"from {data_name}'s {list(train_counts)}")
 
 
 def checkpoint_config(state: dict[str, Any], where: Path) -> "Config":
@@ -207,7 +219,7 @@ def open_checkpoint(target: str | Path) -> tuple[nn.Module, "Config", dict[str, 
     config = run.read_config() if run is not None else checkpoint_config(state, path)
     classes = checkpoint_classes(state, path)
     try:
-        network = build_network(config, len(classes))
+        network = build_network(config, len(classes), load_weights=False)
     except ValueError as exc:  # e.g. an unknown backbone name in the stored config
         raise CheckpointError(path, f"cannot rebuild its network: {exc}") from None
     load_weights(network, state, path, config.model.backbone)

@@ -9,6 +9,15 @@ a folder with neither is overwritten.
 Outputs in OUT (statistics, table and plot: ``ecl.evaluation.comparison``): ``summary.json``
 (mean, std and values per method and metric), ``table.md`` (mean ± std, best in bold, paired
 differences to ecl with 95% t-intervals) and ``shot_groups.png``.
+
+Tuning (``--tune [METHOD:]KEY=V1,V2``, grids and selection in ``ecl.engine.tuning``): every
+combination of a method's grid is trained on the tuning seeds into
+``OUT/tune/<method>/<KEY=V+KEY=V>/seed<k>/`` and scored on the final-epoch validation balanced
+accuracy (a validation split is required: data.val_per_class > 0 or data.val_list); the best per
+method (ties: the first in grid order) is trained on the report seeds in ``OUT/<method>/seed<k>/``.
+The choice is recomputed from the finished tuning runs at every invocation (resumable) and written to
+``OUT/tuning.json`` and, per method under ``"tuning"``, to ``summary.json``; table.md gains a
+"tuned" column and the per-combination validation scores. Test metrics are never read for selection.
 """
 
 from __future__ import annotations
@@ -20,14 +29,19 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 from ecl.atomic import atomic_write_json, atomic_write_text
 from ecl.config import Config, ConfigError, config_from_dict, config_to_dict, load_config, validate
 from ecl.engine.run_folder import RunFolder, RunFolderError
+from ecl.engine.tuning import (Combination, TuningError, choose, combination_label, method_grids,
+                               validation_score)
 from ecl.evaluation.comparison import format_table, plot_shot_groups, summarize
 
-__all__ = ["ComparisonError", "run_comparison"]
+__all__ = ["ComparisonError", "run_comparison", "STAGES", "DEFAULT_TUNE_SEEDS"]
+
+STAGES = ("tune", "report", "all")
+DEFAULT_TUNE_SEEDS = (100,)  # distinct from the usual report seeds 0, 1, 2, ...
 
 # Settings that do not change what a run computes: they may differ between a finished run and the
 # comparison that finds it (e.g. the benchmark runs with train.threads=1).
@@ -49,6 +63,12 @@ def _flatten(tree: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[s
     return flat
 
 
+def _resolved(config: Config) -> Config:
+    from ecl.engine.protocol import resolve_config
+
+    return resolve_config(config)
+
+
 def _check_existing(run_dir: Path, config: Config) -> None:
     """A run folder found in OUT must hold the run asked for (same settings), else RunFolderError."""
     import yaml
@@ -58,12 +78,13 @@ def _check_existing(run_dir: Path, config: Config) -> None:
         return
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        existing = config_to_dict(config_from_dict(raw, source=str(path)))
+        existing = config_to_dict(_resolved(config_from_dict(raw, source=str(path))))
     except (yaml.YAMLError, ConfigError, OSError) as exc:
         raise RunFolderError(f"{path}: cannot read the existing run's config: {exc}") from None
-    wanted, found = _flatten(config_to_dict(config)), _flatten(existing)
+    # config.yaml holds the resolved config; a recipe/flip left to the dataset matches what it resolved to
+    wanted, found = _flatten(config_to_dict(_resolved(config))), _flatten(existing)
     for key in sorted(set(wanted) | set(found)):
-        if key in _NEUTRAL_KEYS:
+        if key in _NEUTRAL_KEYS or (key in (("data", "recipe"), ("data", "flip")) and wanted.get(key) is None):
             continue
         if wanted.get(key) != found.get(key):
             raise RunFolderError(
@@ -72,8 +93,17 @@ def _check_existing(run_dir: Path, config: Config) -> None:
             )
 
 
-def _plan(methods: Sequence[str], seeds: Sequence[int], config_file: str | None,
-          overrides: Sequence[str]) -> tuple[Config, Path, list[tuple[str, int, Config, Path]]]:
+class _Job(NamedTuple):
+    """One run of a comparison: its display name (also its log name), method, seed, config, folder."""
+
+    name: str
+    method: str
+    seed: int
+    config: Config
+    run_dir: Path
+
+
+def _check_lists(methods: Sequence[str], seeds: Sequence[int], overrides: Sequence[str]) -> None:
     from ecl.losses import METHODS
 
     if not methods:
@@ -91,6 +121,10 @@ def _plan(methods: Sequence[str], seeds: Sequence[int], config_file: str | None,
         key = text.split("=", 1)[0].strip()
         if key in ("loss.method", "seed"):
             raise ConfigError(f"override {key}: ecl compare sets it from --methods/--seeds; remove it")
+
+
+def _base(config_file: str | None, overrides: Sequence[str]) -> tuple[Config, Path]:
+    """The shared configuration and OUT (the `out=` override, else runs/compare-<dataset>-<time>)."""
     base = load_config(config_file, list(overrides))
     if base.out is None:
         out = Path("runs") / f"compare-{base.data.name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -98,17 +132,34 @@ def _plan(methods: Sequence[str], seeds: Sequence[int], config_file: str | None,
         out = Path(base.out).expanduser()
     if out.exists() and not out.is_dir():
         raise RunFolderError(f"out={out} exists and is not a folder")
-    plan = []
+    return base, out
+
+
+def _jobs(method: str, seeds: Sequence[int], config: Config, folder: Path, name: str) -> list[_Job]:
+    """One validated job per seed of `method` with `config`, in folder/seed<k>/ (checked if present)."""
+    jobs = []
+    for seed in seeds:
+        run_config = copy.deepcopy(config)
+        run_config.loss.method = method
+        run_config.seed = int(seed)
+        run_dir = folder / f"seed{seed}"
+        run_config.out = str(run_dir)
+        validate(run_config)
+        _check_existing(run_dir, run_config)
+        jobs.append(_Job(f"{name}/seed{seed}", method, int(seed), run_config, run_dir))
+    return jobs
+
+
+def _plan(methods: Sequence[str], seeds: Sequence[int], config_file: str | None, overrides: Sequence[str],
+          chosen: dict[str, Combination] | None = None) -> tuple[Config, Path, list[_Job]]:
+    """Every (method, seed) of the report in OUT/<method>/seed<k>/, with the method's chosen values."""
+    _check_lists(methods, seeds, overrides)
+    base, out = _base(config_file, overrides)
+    plan: list[_Job] = []
     for method in methods:
-        for seed in seeds:
-            config = copy.deepcopy(base)
-            config.loss.method = method
-            config.seed = int(seed)
-            run_dir = out / method / f"seed{seed}"
-            config.out = str(run_dir)
-            validate(config)
-            _check_existing(run_dir, config)
-            plan.append((method, int(seed), config, run_dir))
+        extra = [f"{key}={value}" for key, value in (chosen or {}).get(method, ())]
+        config = load_config(config_file, [*overrides, *extra]) if extra else base
+        plan += _jobs(method, seeds, config, out / method, method)
     return base, out, plan
 
 
@@ -130,30 +181,28 @@ def _run_inline(config: Config, run_dir: Path, state: str, log: Callable[[str], 
         train(config, overwrite=True, log=log)
 
 
-def _run_parallel(todo: list[tuple[str, int, Config, Path, str]], out: Path, jobs: int,
-                  log: Callable[[str], None]) -> list[str]:
+def _run_parallel(todo: list[tuple[_Job, str]], out: Path, jobs: int, log: Callable[[str], None]) -> list[str]:
     """Each run in its own `python -m ecl.engine.compare` process, `jobs` at a time; failures listed."""
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     pending = list(todo)
-    running: list[tuple[subprocess.Popen, str, Any]] = []
+    running: list[tuple[subprocess.Popen, str, Any, Path]] = []
     failures: list[str] = []
     env = dict(os.environ)
     try:
         while pending or running:
             while pending and len(running) < jobs:
-                method, seed, config, run_dir, state = pending.pop(0)
-                log_path = logs / f"{method}-seed{seed}.log"
+                job, state = pending.pop(0)
+                log_path = logs / f"{job.name.replace('/', '-')}.log"
                 handle = open(log_path, "a", encoding="utf-8")
-                command = [sys.executable, "-m", "ecl.engine.compare", "--worker", str(run_dir), state,
-                           json.dumps(config_to_dict(config))]
+                command = [sys.executable, "-m", "ecl.engine.compare", "--worker", str(job.run_dir), state,
+                           json.dumps(config_to_dict(job.config))]
                 proc = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
-                name = f"{method}/seed{seed}"
-                log(f"[compare] started {name} ({state}), log {log_path}")
-                running.append((proc, name, handle))
+                log(f"[compare] started {job.name} ({state}), log {log_path}")
+                running.append((proc, job.name, handle, log_path))
             time.sleep(0.5)
             for item in list(running):
-                proc, name, handle = item
+                proc, name, handle, log_path = item
                 code = proc.poll()
                 if code is None:
                     continue
@@ -162,12 +211,12 @@ def _run_parallel(todo: list[tuple[str, int, Config, Path, str]], out: Path, job
                 if code == 0:
                     log(f"[compare] finished {name}")
                 else:
-                    failures.append(f"{name} (exit {code}, see {logs / (name.replace('/', '-') + '.log')})")
+                    failures.append(f"{name} (exit {code}, see {log_path})")
                     log(f"[compare] FAILED {name} (exit {code})")
     except BaseException:
-        for proc, _, handle in running:  # SIGTERM: each run stops after a complete checkpoint
+        for proc, _, handle, _ in running:  # SIGTERM: each run stops after a complete checkpoint
             proc.terminate()
-        for proc, _, handle in running:
+        for proc, _, handle, _ in running:
             try:
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
@@ -177,51 +226,96 @@ def _run_parallel(todo: list[tuple[str, int, Config, Path, str]], out: Path, job
     return failures
 
 
-def run_comparison(
-    methods: list[str],
-    seeds: list[int],
-    config_file: str | None = None,
-    overrides: list[str] | None = None,
-    log: Callable[[str], None] = lambda text: print(text, file=sys.stderr),
-    *,
-    jobs: int = 1,
-) -> dict[str, Any]:
-    """Train every (method, seed) into OUT/<method>/seed<k>/ and write summary.json, table.md and
-    shot_groups.png in OUT (OUT: the `out=` override, else runs/compare-<dataset>-<time>).
-
-    Every method name and the configuration are validated before anything trains (ConfigError).
-    `jobs` > 1 trains that many runs at once, each in its own process (use with train.threads=1).
-    Returns ``{"out", "summary", "table", "plot", "finals"}`` (finals: ``{method: [final per seed]}``).
-    """
-    if jobs < 1:
-        raise ConfigError(f"jobs must be ≥ 1, got {jobs}")
-    overrides = list(overrides or [])
-    base, out, plan = _plan(methods, seeds, config_file, overrides)
-    out.mkdir(parents=True, exist_ok=True)
+def _train_all(plan: list[_Job], seeds: Sequence[int], out: Path, jobs: int, log: Callable[[str], None],
+               what: str) -> None:
+    """Train every unfinished job of `plan` (finished ones skipped, interrupted ones resumed)."""
     todo = []
     # seed-major order: an interrupted comparison leaves whole seeds (every method) finished
-    order = sorted(range(len(plan)), key=lambda i: (list(seeds).index(plan[i][1]), i))
-    for method, seed, config, run_dir in (plan[i] for i in order):
-        state = _state(run_dir)
+    order = sorted(range(len(plan)), key=lambda i: (list(seeds).index(plan[i].seed), i))
+    for job in (plan[i] for i in order):
+        state = _state(job.run_dir)
         if state == "done":
-            log(f"[compare] {method}/seed{seed}: finished earlier, skipped ({RunFolder(run_dir).final_file})")
+            log(f"[compare] {job.name}: finished earlier, skipped ({RunFolder(job.run_dir).final_file})")
         else:
-            todo.append((method, seed, config, run_dir, state))
-    log(f"[compare] {len(plan)} runs ({len(methods)} methods × {len(seeds)} seeds) in {out}: "
-        f"{len(plan) - len(todo)} finished, {len(todo)} to train")
+            todo.append((job, state))
+    log(f"[compare] {len(plan)} {what} runs in {out}: {len(plan) - len(todo)} finished, {len(todo)} to train")
     if jobs == 1 or len(todo) <= 1:
-        for method, seed, config, run_dir, state in todo:
-            log(f"[compare] {method}/seed{seed}: {'resuming' if state == 'resume' else 'training'}")
-            _run_inline(config, run_dir, state, log)
-    else:
-        failures = _run_parallel(todo, out, jobs, log)
-        if failures:
-            raise ComparisonError(f"{len(failures)} run(s) failed: {'; '.join(failures)}; the others are "
-                                  f"kept — rerun the same command to continue")
+        for job, state in todo:
+            log(f"[compare] {job.name}: {'resuming' if state == 'resume' else 'training'}")
+            _run_inline(job.config, job.run_dir, state, log)
+        return
+    failures = _run_parallel(todo, out, jobs, log)
+    if failures:
+        raise ComparisonError(f"{len(failures)} run(s) failed: {'; '.join(failures)}; the others are "
+                              f"kept — rerun the same command to continue")
 
-    finals = {method: [RunFolder(run_dir).read_final() for m, _, _, run_dir in plan if m == method]
+
+def _tune_plan(methods: Sequence[str], tune_seeds: Sequence[int], config_file: str | None,
+               overrides: Sequence[str], grids: dict[str, list[Combination]]) -> list[_Job]:
+    """Every (method, combination, tuning seed) in OUT/tune/<method>/<combination>/seed<k>/."""
+    base, out = _base(config_file, overrides)
+    if base.data.val_per_class <= 0 and not base.data.val_list:
+        raise TuningError(f"--tune needs a validation split to choose on (never the test set): set "
+                          f"data.val_per_class=N (> 0; dataset {base.data.name}) or data.val_list")
+    plan: list[_Job] = []
+    for method in methods:
+        for combination in grids[method]:
+            label = combination_label(combination)
+            extra = [f"{key}={value}" for key, value in combination]
+            try:
+                config = load_config(config_file, [*overrides, *extra])
+            except ConfigError as exc:
+                raise TuningError(f"--tune {label}: {exc}") from None
+            plan += _jobs(method, tune_seeds, config, out / "tune" / method / label, f"tune/{method}/{label}")
+    return plan
+
+
+def _choices(methods: Sequence[str], grids: dict[str, list[Combination]], plan: list[_Job],
+             tune_seeds: Sequence[int]) -> dict[str, dict[str, Any]]:
+    """Per method, the tuning record (`tuning.choose`) read back from the finished tuning runs."""
+    unfinished = [job.name for job in plan if not RunFolder(job.run_dir).is_finished()]
+    if unfinished:
+        raise ComparisonError(f"{len(unfinished)} tuning run(s) not finished ({', '.join(unfinished[:3])}"
+                              f"{', …' if len(unfinished) > 3 else ''}); run the tuning stage first")
+    records = {}
+    for method in methods:
+        scores = []
+        for combination in grids[method]:
+            label = f"tune/{method}/{combination_label(combination)}/"
+            runs = [job.run_dir for job in plan if job.name.startswith(label)]
+            scores.append([validation_score(RunFolder(run_dir)) for run_dir in runs])
+        records[method] = {**choose(grids[method], scores), "tune_seeds": [int(s) for s in tune_seeds]}
+    return records
+
+
+def _tune(methods: list[str], config_file: str | None, overrides: list[str], tune: Sequence[str],
+          tune_seeds: Sequence[int], train_runs: bool, jobs: int,
+          log: Callable[[str], None]) -> tuple[dict[str, dict[str, Any]], dict[str, Combination]]:
+    """Train (when `train_runs`) and score the tuning grid; writes OUT/tuning.json; (records, chosen)."""
+    if not tune_seeds:
+        raise ConfigError("--tune-seeds: give at least one seed")
+    grids = method_grids(tune, methods)
+    plan = _tune_plan(methods, tune_seeds, config_file, overrides, grids)
+    _, out = _base(config_file, overrides)
+    out.mkdir(parents=True, exist_ok=True)
+    if train_runs:
+        _train_all(plan, tune_seeds, out, jobs, log, "tuning")
+    records = _choices(methods, grids, plan, tune_seeds)
+    atomic_write_json(out / "tuning.json", records)
+    for method, record in records.items():
+        log(f"[compare] {method}: chose {combination_label(tuple(record['chosen'].items()))} "
+            f"(validation bal. acc {record['scores'][record['chosen_index']]['mean']:.4f})")
+    chosen = {m: grids[m][r["chosen_index"]] for m, r in records.items()}
+    return records, chosen
+
+
+def _write_outputs(base: Config, out: Path, methods: list[str], seeds: list[int], plan: list[_Job],
+                   tuning: dict[str, dict[str, Any]] | None, log: Callable[[str], None]) -> dict[str, Any]:
+    finals = {method: [RunFolder(job.run_dir).read_final() for job in plan if job.method == method]
               for method in methods}
-    summary = summarize(finals)
+    summary: dict[str, Any] = summarize(finals)
+    for method, record in (tuning or {}).items():
+        summary[method]["tuning"] = record
     atomic_write_json(out / "summary.json", summary)
     title = f"{base.data.name}: {', '.join(methods)} — {base.train.epochs} epochs, {base.model.backbone}"
     table = format_table(summary, title=title, seeds=seeds)
@@ -236,6 +330,51 @@ def run_comparison(
         + (f", {plot}" if plot is not None else ""))
     return {"out": str(out), "summary": summary, "table": str(out / "table.md"),
             "plot": None if plot is None else str(plot), "finals": finals}
+
+
+def run_comparison(
+    methods: list[str],
+    seeds: list[int],
+    config_file: str | None = None,
+    overrides: list[str] | None = None,
+    log: Callable[[str], None] = lambda text: print(text, file=sys.stderr),
+    *,
+    jobs: int = 1,
+    tune: Sequence[str] | None = None,
+    tune_seeds: Sequence[int] = DEFAULT_TUNE_SEEDS,
+    stage: str = "all",
+) -> dict[str, Any]:
+    """Train every (method, seed) into OUT/<method>/seed<k>/ and write summary.json, table.md and
+    shot_groups.png in OUT (OUT: the `out=` override, else runs/compare-<dataset>-<time>).
+
+    With `tune` (``[METHOD:]KEY=V1,V2`` axes, `ecl.engine.tuning`): first every grid combination of
+    each method is trained on `tune_seeds` into OUT/tune/<method>/<combination>/seed<k>/ and scored
+    on validation balanced accuracy (final epoch); the best per method is then trained on `seeds`.
+    `stage`: ``"tune"`` (tuning runs and OUT/tuning.json only), ``"report"`` (needs finished tuning
+    runs; trains the report runs) or ``"all"``. Every method name, grid and configuration is
+    validated before anything trains (ConfigError). `jobs` > 1 trains that many runs at once, each
+    in its own process (use with train.threads=1).
+    Returns ``{"out", "summary", "table", "plot", "finals"}`` (finals: ``{method: [final per seed]}``;
+    with stage "tune": ``{"out", "tuning"}``).
+    """
+    if jobs < 1:
+        raise ConfigError(f"jobs must be ≥ 1, got {jobs}")
+    if stage not in STAGES:
+        raise ConfigError(f"--stage must be one of {', '.join(STAGES)}, got {stage!r}")
+    if not tune and stage != "all":
+        raise ConfigError(f"--stage {stage} needs --tune")
+    overrides = list(overrides or [])
+    _check_lists(methods, seeds, overrides)
+    overrides.append(f"out={_base(config_file, overrides)[1]}")  # one OUT, even when it is a timestamped default
+    tuning, chosen = None, None
+    if tune:
+        tuning, chosen = _tune(methods, config_file, overrides, tune, tune_seeds, stage != "report", jobs, log)
+        if stage == "tune":
+            return {"out": str(_base(config_file, overrides)[1]), "tuning": tuning}
+    base, out, plan = _plan(methods, seeds, config_file, overrides, chosen)
+    out.mkdir(parents=True, exist_ok=True)
+    _train_all(plan, seeds, out, jobs, log, f"report ({len(methods)} methods × {len(seeds)} seeds)")
+    return _write_outputs(base, out, methods, seeds, plan, tuning, log)
 
 
 def _worker(argv: Sequence[str]) -> int:

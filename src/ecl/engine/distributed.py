@@ -147,3 +147,8 @@ def cleanup() -> None:
 def barrier() -> None:
     if get_world_size() > 1:
         dist.barrier()
+
+
+def backend_name() -> str | None:
+    """The process group's backend ("nccl", "gloo"), or None for a single process."""
+    return str(dist.get_backend()) if is_distributed() else None

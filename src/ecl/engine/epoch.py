@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ecl.engine.schedule import cosine_lr
+from ecl.engine.schedule import lr_at
 from ecl.engine.setup import RunContext
 
 __all__ = ["NonFiniteLossError", "EpochResult", "EvalOutput", "split_views", "train_one_epoch", "evaluate"]
@@ -24,8 +24,8 @@ class NonFiniteLossError(RuntimeError):
 class EpochResult:
     """What one training epoch measured."""
 
-    means: dict[str, float]  # mean of each loss component and of the total, over finite steps
-    images: int
+    means: dict[str, float]  # sample-weighted mean of each loss component and of the total, over finite steps
+    images: int  # images of the finite steps (the weights of `means`)
     steps: int
     nonfinite_steps: int
     seconds: float
@@ -62,14 +62,16 @@ def split_views(views: Tensor | list[Tensor]) -> tuple[Tensor, int]:
 
 
 def _progress(loader: Iterable, ctx: RunContext, epoch: int):
-    """`loader`, wrapped in a plain tqdm bar when the context asks for one. tqdm.std's constructor
-    does not call iter(loader) (tqdm.auto's did: it drew from the loader's seeded generator)."""
-    if not ctx.progress:
+    """`loader` with progress (engine/progress.py) on rank 0: a bar on a terminal, timed lines otherwise."""
+    log = getattr(ctx, "progress_log", None)
+    if not ctx.is_main or log is None:
         return loader
-    from tqdm import tqdm
+    from ecl.engine.progress import EpochProgress
 
-    return tqdm(loader, total=len(loader), desc=f"epoch {epoch + 1}/{ctx.config.train.epochs}",  # type: ignore[arg-type]
-                leave=False, dynamic_ncols=True)
+    first = getattr(ctx, "estimate_pending", False)
+    ctx.estimate_pending = False
+    return EpochProgress(loader, epoch=epoch, epochs=ctx.config.train.epochs, log=log, bar=ctx.progress,
+                         estimate=first)
 
 
 def _inputs(ctx: RunContext, views: Tensor | list[Tensor], labels: Tensor) -> tuple[Tensor, int, Tensor]:
@@ -107,7 +109,10 @@ def _skip_nonfinite(ctx: RunContext, epoch: int, step: int) -> None:
 
 
 def train_one_epoch(ctx: RunContext, loader: Iterable, epoch: int) -> EpochResult:
-    """Train for one epoch (0-based `epoch`); the lr follows `cosine_lr` per step.
+    """Train for one epoch (0-based `epoch`); the lr follows `train.schedule` (:func:`lr_at`).
+
+    Epoch means weigh each step's loss by its batch size (the authors' AverageMeter), so a
+    short last batch counts for its images only.
 
     A non-finite loss skips its step; `train.max_nonfinite_steps` of them in a row (counted across
     epochs in `ctx.nonfinite_streak`) raise NonFiniteLossError. `ctx.stop_requested()` ends the
@@ -125,7 +130,7 @@ def train_one_epoch(ctx: RunContext, loader: Iterable, epoch: int) -> EpochResul
             if ctx.stop_requested():
                 interrupted = True
                 break
-            lr = cosine_lr(epoch + step / steps_per_epoch, train.lr, train.epochs, train.warmup_epochs)
+            lr = lr_at(train.schedule, epoch, step, steps_per_epoch, train.lr, train.epochs, train.warmup_epochs)
             for group in ctx.optimizer.param_groups:
                 group["lr"] = lr
             result = _loss(ctx, *_inputs(ctx, views, labels))
@@ -140,24 +145,35 @@ def train_one_epoch(ctx: RunContext, loader: Iterable, epoch: int) -> EpochResul
             ctx.scaler.step(ctx.optimizer)
             ctx.scaler.update()
             finite_steps += 1
-            images += labels.shape[0]
+            batch = labels.shape[0]
+            images += batch
             for key, value in result.components.items():
-                sums[key] = sums.get(key, 0.0) + float(value)
-            sums["total"] = sums.get("total", 0.0) + float(total.detach())
+                sums[key] = sums.get(key, 0.0) + float(value) * batch
+            sums["total"] = sums.get("total", 0.0) + float(total.detach()) * batch
             if bar is not loader:
                 elapsed = max(time.perf_counter() - start, 1e-9)
                 bar.set_postfix(loss=f"{float(total.detach()):.3f}", img_s=f"{images / elapsed:.0f}")
     finally:
         if bar is not loader:
             bar.close()
-    means = {key: value / finite_steps for key, value in sums.items()} if finite_steps else {}
+    means = {key: value / images for key, value in sums.items()} if images else {}
     return EpochResult(means=means, images=images, steps=finite_steps, nonfinite_steps=nonfinite,
                        seconds=time.perf_counter() - start, lr=lr, interrupted=interrupted)
+
+
+def _fp32_logits(ctx: RunContext, features: Tensor) -> Tensor:
+    """(N, d) backbone features → (N, C) float32 logits of the cosine classifier, autocast off."""
+    with torch.autocast(device_type=features.device.type, enabled=False):
+        return ctx.network.classifier(features.float()).float()
 
 
 @torch.no_grad()
 def evaluate(ctx: RunContext, loader: Iterable, *, collect: bool = False, raw: bool = False) -> EvalOutput:
     """One pass over `loader` (items (images (B,3,H,W), labels (B,))) with raw logits.
+
+    The backbone runs under the training precision's autocast; the cosine classifier runs in
+    float32 on float32 features, so logits, argmax and metrics are float32 whatever the precision
+    (under bf16 two logits closer than bf16's resolution must not tie by rounding).
 
     Returns the confusion matrix; with `collect`, also backbone features, labels and softmax
     probabilities (on the CPU). `raw`: call the plain network instead of the wrapped model (the
@@ -174,7 +190,7 @@ def evaluate(ctx: RunContext, loader: Iterable, *, collect: bool = False, raw: b
             images = images.contiguous(memory_format=torch.channels_last)
         with ctx.autocast:
             out = model(images)
-        logits = out.logits.float().cpu()
+        logits = _fp32_logits(ctx, out.features).cpu()
         labels = labels.cpu()
         confusion += torch.bincount(labels * num_classes + logits.argmax(dim=1), minlength=num_classes * num_classes)
         if collect:

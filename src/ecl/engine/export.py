@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from ecl.config import ConfigError
 from ecl.engine.checkpoint import checkpoint_classes, open_checkpoint
 from ecl.engine.predict import checkpoint_preprocess
-from ecl.engine.preprocess import PREPROCESS_KEY
+from ecl.engine.preprocess import PREPROCESS_KEY, Preprocess
 from ecl.engine.run_folder import RunFolder, RunFolderError
 
-__all__ = ["export_checkpoint", "default_export_path", "EXPORT_SUFFIXES"]
+__all__ = ["export_checkpoint", "default_export_path", "EXPORT_SUFFIXES", "PREPROCESSING_KEY",
+           "preprocessing_description"]
 
 EXPORT_SUFFIXES = {"safetensors": ".safetensors", "onnx": ".onnx", "torchscript": ".pt"}
+PREPROCESSING_KEY = "preprocessing"  # metadata: the full eval-input description (resize mode, crop)
 
 
 def default_export_path(checkpoint: Path, run: RunFolder | Path | None, fmt: str) -> Path:
@@ -32,11 +35,28 @@ def default_export_path(checkpoint: Path, run: RunFolder | Path | None, fmt: str
     return target
 
 
+def preprocessing_description(preprocess: Preprocess) -> dict[str, Any]:
+    """Everything a user's own code needs to rebuild the eval input without ecl: recipe, size, the
+    resize mode (shorter side → `resize`, centre crop `crop`; PIL bilinear, antialiased), mean, std."""
+    from ecl.data.views import eval_preprocessing
+
+    description = eval_preprocessing(preprocess.image_size, preprocess.style, preprocess.mean,
+                                     preprocess.std).as_dict()
+    description.update(
+        input="RGB (other modes converted by PIL; transparency composited as when loading), values /255",
+        interpolation="bilinear (PIL, antialiased); longer side = int(resize * long / short)",
+        center_crop="top = round((h - crop) / 2), left = round((w - crop) / 2)",
+        layout="(N, 3, crop, crop) float32, (x - mean) / std per channel",
+    )
+    return description
+
+
 def export_checkpoint(checkpoint: str, fmt: str, output: str | None = None) -> Path:
     """Write the inference model of a run folder or checkpoint; returns the written path.
 
     Formats: safetensors | onnx | torchscript; metadata holds the class names, image size and the
-    preprocessing (`preprocess`: JSON {image_size, style, mean, std}). An existing output file is
+    preprocessing (`preprocess`: JSON {image_size, style, mean, std}; `preprocessing`: JSON
+    {recipe, size, resize, crop, mode, mean, std, interpolation, ...}, see `preprocessing_description`). An existing output file is
     refused (RunFolderError), even one that appears while the export is written.
     """
     if fmt not in EXPORT_SUFFIXES:
@@ -54,6 +74,8 @@ def export_checkpoint(checkpoint: str, fmt: str, output: str | None = None) -> P
 
     try:
         return export_model(network, target, fmt, preprocess.image_size, class_names=classes,
-                            extra_metadata={PREPROCESS_KEY: json.dumps(preprocess.as_dict())}, exclusive=True)
+                            extra_metadata={PREPROCESS_KEY: json.dumps(preprocess.as_dict()),
+                                            PREPROCESSING_KEY: json.dumps(preprocessing_description(preprocess))},
+                            exclusive=True)
     except FileExistsError:
         raise RunFolderError(f"{target} already exists: refusing to overwrite it") from None

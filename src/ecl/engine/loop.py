@@ -17,7 +17,8 @@ from ecl.engine.run_folder import RunFolder, RunFolderError
 from ecl.engine.seeding import derive_seed, seed_everything
 from ecl.engine.setup import RunContext
 
-__all__ = ["TrainingInterrupted", "DataLoaderWorkerError", "StopFlag", "is_new_best", "fit", "worker_death"]
+__all__ = ["TrainingInterrupted", "FinishInterrupted", "DataLoaderWorkerError", "StopFlag", "is_new_best", "fit", "worker_death",
+           "epoch_line"]
 
 
 class TrainingInterrupted(RuntimeError):
@@ -25,10 +26,26 @@ class TrainingInterrupted(RuntimeError):
 
     def __init__(self, signum: int, run: RunFolder, epoch: int):
         name = signal.Signals(signum).name
-        super().__init__(f"{name} received: stopped; {run.last_checkpoint} holds epoch {epoch} "
-                         f"— continue with `ecl train --resume {run.path}`")
+        if epoch > 0 and run.last_checkpoint.is_file():
+            text = (f"{name} received: stopped; {run.last_checkpoint} holds epoch {epoch} "
+                    f"— continue with `ecl train --resume {run.path}`")
+        else:
+            text = (f"{name} received: stopped in epoch 1; no complete epoch yet; nothing to resume "
+                    f"— run again (remove {run.path} first, or add --overwrite)")
+        super().__init__(text)
         self.signum = signum
         self.exit_code = 128 + signum
+
+
+class FinishInterrupted(TrainingInterrupted):
+    """Ctrl-C during the final evaluation, plots or report: final.json (written last) is not there."""
+
+    def __init__(self, run: RunFolder):
+        RuntimeError.__init__(self, f"SIGINT received during the final evaluation, plots or report; training is "
+                                    f"complete in {run.last_checkpoint} — `ecl train --resume {run.path}` "
+                                    f"redoes the final results")
+        self.signum = signal.SIGINT
+        self.exit_code = 128 + signal.SIGINT
 
 
 class DataLoaderWorkerError(RuntimeError):
@@ -98,16 +115,33 @@ def _quick_eval(ctx: RunContext, loader: Any) -> dict[str, Any]:
     return {"top1": metrics["top1"], "balanced_accuracy": metrics["balanced_accuracy"]}
 
 
-def _end_epoch(ctx: RunContext, result: EpochResult) -> None:
-    """Mean component losses over ranks → the objective's epoch hook (auto weights)."""
-    means = {k: v for k, v in result.means.items() if k != "total"}
-    if ctx.world > 1 and means:
-        keys = sorted(means)
-        packed = dist_utils.all_reduce_sum(torch.tensor([means[k] for k in keys], dtype=torch.float64,
-                                                        device=ctx.device)) / ctx.world
-        means = dict(zip(keys, packed.tolist()))
-    if means:
-        ctx.objective.end_epoch(means)
+def calibration_epoch(ctx: RunContext) -> int:
+    """0-based epoch whose end sets the auto weights: the first after warm-up (never a warm-up epoch)."""
+    return ctx.config.train.warmup_epochs
+
+
+def _end_epoch(ctx: RunContext, result: EpochResult, epoch: int, log: Callable[[str], None]) -> None:
+    """Sample-weighted mean component losses over all ranks → the objective's epoch hook (auto weights).
+
+    Each rank's means are weighted by its images (Σ_rank mean·images / Σ_rank images), so the
+    result is the global sample-weighted mean. Warm-up epochs never calibrate.
+    """
+    objective = ctx.objective
+    if objective.weighting != "auto" or bool(objective.calibrated) or epoch < calibration_epoch(ctx):
+        return
+    keys = sorted(k for k in result.means if k != "total")
+    images = float(result.images) if keys else 0.0
+    sums = [result.means[k] * images for k in keys] + [images]
+    if ctx.world > 1:
+        sums = dist_utils.all_reduce_sum(torch.tensor(sums, dtype=torch.float64, device=ctx.device)).tolist()
+    if not keys or sums[-1] <= 0:
+        return
+    objective.end_epoch({k: total / sums[-1] for k, total in zip(keys, sums[:-1])})
+    if ctx.is_main:
+        warm = ctx.config.train.warmup_epochs
+        after = f" (the first after {warm} warm-up epoch{'s' if warm != 1 else ''})" if warm else ""
+        weights = " ".join(f"{k}={v:g}" for k, v in objective.weights.items())
+        log(f"auto loss weights calibrated on epoch {epoch + 1}{after}: {weights}")
 
 
 def _record(ctx: RunContext, epoch: int, result: EpochResult, loaders: dict[str, Any]) -> dict[str, Any]:
@@ -155,13 +189,19 @@ def _report(ctx: RunContext, record: dict[str, Any], writer: Any, log: Callable[
         for key, value in record.items():
             if isinstance(value, (int, float)) and key != "epoch" and value is not None:
                 writer.add_scalar(key, value, epoch)
-    if not ctx.progress:
-        summary = " ".join(f"{k.split('/')[-1]}={v:.4f}" for k, v in record.items()
-                           if k.startswith(("loss/total", "eval/top1", "eval/balanced")) and isinstance(v, float))
-        log(f"epoch {epoch}/{ctx.config.train.epochs} {summary} ({record['seconds']:.1f}s)")
+    log(epoch_line(record, ctx.config.train.epochs))
 
 
-def _run_epoch(ctx: RunContext, run: RunFolder, epoch: int, stop: StopFlag) -> EpochResult:
+def epoch_line(record: dict[str, Any], epochs: int) -> str:
+    """The one metrics line of a completed epoch (printed in every mode, after the bar is closed)."""
+    summary = " ".join(f"{k.split('/')[-1]}={v:.4f}" for k, v in record.items()
+                       if k.startswith(("loss/total", "eval/top1", "eval/balanced", "val/balanced"))
+                       and isinstance(v, float))
+    return f"epoch {record['epoch']}/{epochs} {summary} ({record['seconds']:.1f}s)"
+
+
+def _run_epoch(ctx: RunContext, run: RunFolder, epoch: int, stop: StopFlag,
+               log: Callable[[str], None] = lambda text: None) -> EpochResult:
     seed_everything(derive_seed(ctx.config.seed, epoch, "epoch"))
     try:
         result = train_one_epoch(ctx, ctx.train_loader(epoch), epoch)
@@ -171,7 +211,7 @@ def _run_epoch(ctx: RunContext, run: RunFolder, epoch: int, stop: StopFlag) -> E
         raise NonFiniteLossError(f"{exc} {kept}.") from None
     if result.interrupted:
         raise TrainingInterrupted(stop.signum or signal.SIGTERM, run, epoch)
-    _end_epoch(ctx, result)
+    _end_epoch(ctx, result, epoch, log)
     return result
 
 
@@ -181,6 +221,8 @@ def fit(ctx: RunContext, run: RunFolder, start_epoch: int, best_val: float,
     loaders = {"test": ctx.eval_loader(ctx.bundle.test),
                "val": ctx.eval_loader(ctx.bundle.val) if getattr(ctx.bundle, "val", None) is not None else None}
     ctx.progress = ctx.config.train.progress and ctx.is_main and sys.stderr.isatty()
+    ctx.progress_log = log if (ctx.is_main and ctx.config.train.progress) else None  # type: ignore[attr-defined]
+    ctx.estimate_pending = True  # type: ignore[attr-defined]  # the time estimate, once per run
     writer = _tensorboard(run) if ctx.is_main else None
     stop = StopFlag()
     ctx.stop_requested = stop
@@ -188,7 +230,7 @@ def fit(ctx: RunContext, run: RunFolder, start_epoch: int, best_val: float,
     completed = start_epoch  # epochs held by last.pt
     try:
         for epoch in range(start_epoch, ctx.config.train.epochs):
-            result = _run_epoch(ctx, run, epoch, stop)
+            result = _run_epoch(ctx, run, epoch, stop, log)
             record = _record(ctx, epoch, result, loaders)
             if ctx.is_main:
                 best_val = _save(ctx, run, epoch, record, best_val)

@@ -116,8 +116,11 @@ class Objective(nn.Module):
     def end_epoch(self, means: Mapping[str, float]) -> None:
         """Called by the trainer after every epoch with that epoch's mean component losses.
 
-        Under "auto" the first call sets α = 0.7/mean(lc), β = 0.3/mean(contrastive),
-        γ = 0.5/mean(ccge) (active components only) and freezes them; later calls do nothing.
+        Under "auto" the first call sets α = round(0.7/mean(lc), 2), β = round(0.3/mean(contrastive), 2),
+        γ = round(0.5/mean(ccge), 2) (active components only; rounded to 2 decimals as the authors do)
+        and freezes them; later calls do nothing. `means` are sample-weighted epoch means (each
+        step's loss weighted by its batch size). The trainer calls it from the first epoch after
+        warm-up on (:mod:`ecl.engine.loop`), so a warm-up epoch never sets the weights.
         """
         if self.weighting != "auto" or bool(self.calibrated):
             return
@@ -128,10 +131,10 @@ class Objective(nn.Module):
             value = float(means[key])
             if not math.isfinite(value) or value <= 0.0:
                 raise ValueError(
-                    f"cannot calibrate the auto loss weights: the first epoch's mean of {key!r} is {value!r} "
+                    f"cannot calibrate the auto loss weights: the calibration epoch's mean of {key!r} is {value!r} "
                     "(must be finite and > 0)"
                 )
-            new[_WEIGHT_OF[key]] = AUTO_TARGETS[key] / value
+            new[_WEIGHT_OF[key]] = round(AUTO_TARGETS[key] / value, 2)
         for name, value in new.items():
             getattr(self, name).fill_(value)
         self.calibrated.fill_(True)

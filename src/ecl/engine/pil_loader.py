@@ -4,8 +4,8 @@ workers persist across epochs, with pinned memory (CUDA) and prefetching.
 Persistent workers keep their random state from epoch to epoch, which would make a resumed run
 differ from an uninterrupted one. So the randomness of every item is seeded from
 (seed, epoch, index) instead: the sampler (in the main process, where `set_epoch` reaches it)
-yields (epoch, index) pairs, and `SeededViewsDataset` seeds torch's generator from them around
-the transform (restoring the previous state). The views therefore depend neither on the number
+yields (epoch, index) pairs, and `SeededViewsDataset` makes the item as `seeding.PerItemSeeds`
+does with the epoch's seed derive_seed(seed, epoch, "items"). The views therefore depend neither on the number
 of workers nor on which worker makes them.
 """
 
@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ecl.data import ViewsDataset
-from ecl.engine.seeding import derive_seed
+from ecl.engine.seeding import PerItemSeeds, derive_seed
 
 __all__ = ["EpochSampler", "SeededViewsDataset", "build_pil_train_loader"]
 
@@ -46,22 +46,21 @@ class EpochSampler(Sampler):
         return iter([(epoch, int(i)) for i in perm.tolist()])
 
 
-class SeededViewsDataset(ViewsDataset):
-    """ViewsDataset indexed by (epoch, index): the transform runs under torch's generator seeded
-    from derive_seed(seed, epoch, index, "item"); the caller's generator state is restored."""
+class SeededViewsDataset(Dataset):
+    """ViewsDataset indexed by (epoch, index): item `index` of epoch `epoch` is made as
+    `PerItemSeeds(ViewsDataset(base, transform), derive_seed(seed, epoch, "items"))[index]`
+    (Python's, NumPy's and torch's generators seeded from those alone, the caller's restored)."""
 
     def __init__(self, base: Dataset, transform: Callable[[Any], Any], seed: int) -> None:
-        super().__init__(base, transform)
+        self.views = ViewsDataset(base, transform)
         self.seed = seed
 
-    def __getitem__(self, key: Any) -> tuple[Any, int]:  # type: ignore[override]
+    def __len__(self) -> int:
+        return len(self.views)
+
+    def __getitem__(self, key: Any) -> tuple[Any, int]:
         epoch, index = key
-        state = torch.get_rng_state()
-        torch.manual_seed(derive_seed(self.seed, epoch, index, "item"))
-        try:
-            return super().__getitem__(index)
-        finally:
-            torch.set_rng_state(state)
+        return PerItemSeeds(self.views, derive_seed(self.seed, epoch, "items"))[index]
 
 
 def build_pil_train_loader(dataset: Dataset, transform: Callable[[Any], Any], *, seed: int, batch_size: int,

@@ -34,7 +34,7 @@ def checkpoint_preprocess(state: dict[str, Any], config: Config, checkpoint: Pat
         return Preprocess.from_dict(raw, str(run.data_file))  # type: ignore[union-attr]
     from ecl.data import build_datasets
 
-    return Preprocess.of_bundle(build_datasets(config.data))
+    return Preprocess.of_bundle(build_datasets(config.data), config.data.recipe)
 
 
 

@@ -67,14 +67,17 @@ def _plots(ctx: RunContext, run: RunFolder, final: dict[str, Any], output: EvalO
                confusion=output.confusion, features=output.features, labels=output.labels,
                classifier_weight=network.classifier_weight.detach().float().cpu(), prototypes=prototypes,
                records=run.read_metrics(), many_threshold=config.eval.many_threshold,
-               few_threshold=config.eval.few_threshold)
+               few_threshold=config.eval.few_threshold, loss_weighting=config.loss.weighting)
 
 
 def finish_run(ctx: RunContext, run: RunFolder, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Final evaluation on the test set (rank 0, whole set), final.json, plots and the report."""
+    """Final evaluation on the test set (rank 0, whole set), plots, the report, then final.json.
+
+    final.json is written last (atomically): a run stopped during the plots or the report has none,
+    so `ecl train --resume` redoes the final evaluation, plots and report.
+    """
     output = collect_test(ctx)
     final = final_metrics(ctx, output)
-    run.write_final(final)
     if ctx.config.eval.plots:
         try:
             _plots(ctx, run, final, output)
@@ -82,9 +85,10 @@ def finish_run(ctx: RunContext, run: RunFolder, log: Callable[[str], None] = pri
             log(f"warning: plots could not be drawn: {type(exc).__name__}: {exc}")
     if ctx.config.eval.report:
         try:
-            run.write_report()
+            run.write_report(final)
         except Exception as exc:
             log(f"warning: {run.report_file.name} could not be written: {type(exc).__name__}: {exc}")
+    run.write_final(final)
     log(format_final_table(final, run.path))
     return final
 

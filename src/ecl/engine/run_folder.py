@@ -158,9 +158,9 @@ class RunFolder:
         return self.last_checkpoint.is_file()
 
     @classmethod
-    def create(cls, out: str | os.PathLike[str], *, overwrite: bool = False) -> "RunFolder":
-        """Create `out` for a new run. An existing non-empty folder is an error unless `overwrite`,
-        and even then only an ecl run folder is cleared — never an arbitrary folder of the user's."""
+    def check_new(cls, out: str | os.PathLike[str], *, overwrite: bool = False) -> "RunFolder":
+        """Refuse `out` as a new run's folder (RunFolderError) before anything is created: a file,
+        a non-empty folder without `overwrite`, a non-run folder even with it."""
         run = cls(out)
         folder = run.path
         if folder.exists() and not folder.is_dir():
@@ -176,6 +176,15 @@ class RunFolder:
                     f"--overwrite refused: {folder} is not an ecl run folder (no {cls.CONFIG}, "
                     f"{cls.CHECKPOINTS}/ or {cls.METRICS}); it is left untouched"
                 )
+        return run
+
+    @classmethod
+    def create(cls, out: str | os.PathLike[str], *, overwrite: bool = False) -> "RunFolder":
+        """Create `out` for a new run. An existing non-empty folder is an error unless `overwrite`,
+        and even then only an ecl run folder is cleared — never an arbitrary folder of the user's."""
+        run = cls.check_new(out, overwrite=overwrite)
+        folder = run.path
+        if folder.is_dir() and any(folder.iterdir()):
             shutil.rmtree(folder)
         check_writable(folder)
         run.checkpoints.mkdir(parents=True, exist_ok=True)
@@ -257,12 +266,17 @@ class RunFolder:
         except (OSError, ValueError) as exc:
             raise RunFolderError(f"{self.final_file}: cannot read the finished run's metrics: {exc}") from None
 
-    def write_report(self) -> Path:
-        """report.html from final.json, metrics.jsonl, plots/ and config.yaml."""
+    def write_report(self, final: dict[str, Any] | None = None) -> Path:
+        """report.html from final.json (or `final`, its content before it is written), metrics.jsonl,
+        plots/ and config.yaml."""
         from ecl.evaluation.report import write_report
 
         return write_report(self.report_file, final=self.final_file, metrics=self.metrics_file,
-                            config=self.config_file, plots=self.plots)
+                            config=self.config_file, plots=self.plots, final_data=final)
+
+    def has_plots(self) -> bool:
+        """True when plots/ holds at least one picture."""
+        return self.plots.is_dir() and any(self.plots.glob("*.png"))
 
     # --- checkpoints and exports ---------------------------------------------------------------
     @classmethod

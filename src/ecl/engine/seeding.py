@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["derive_seed", "seed_everything", "capture_rng_state", "restore_rng_state"]
+__all__ = ["derive_seed", "seed_everything", "capture_rng_state", "restore_rng_state", "PerItemSeeds"]
 
 
 def derive_seed(*parts: int | str) -> int:
@@ -54,3 +54,31 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+class PerItemSeeds(torch.utils.data.Dataset):
+    """`base`, with item i's randomness (augmentation) drawn from generators seeded by (seed, i) alone.
+
+    So a sample's views do not depend on which loader worker builds it, nor on how many workers
+    there are (0 = the main process, whose generators are restored after each item).
+    """
+
+    def __init__(self, base: Any, seed: int) -> None:
+        self.base = base
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int) -> Any:
+        py_state, np_state = random.getstate(), np.random.get_state()
+        with torch.random.fork_rng(devices=[]):
+            seed = derive_seed(self.seed, int(index))
+            random.seed(seed)
+            np.random.seed(seed % (2**32))
+            torch.default_generator.manual_seed(seed)
+            try:
+                return self.base[index]
+            finally:
+                random.setstate(py_state)
+                np.random.set_state(np_state)

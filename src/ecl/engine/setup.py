@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Subset
 from ecl.config import Config
 from ecl.engine.objective import Objective
 from ecl.engine.preprocess import Preprocess
+from ecl.engine.protocol import resolve_protocol
 from ecl.engine.seeding import derive_seed, seed_everything
 from ecl.losses.methods import METHODS, MethodSpec
 
@@ -32,32 +33,43 @@ def resolve_device(name: str, local_rank: int | None = None) -> torch.device:
     if name == "cuda" and local_rank is not None:
         return torch.device("cuda", local_rank)
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"train.device={name} but CUDA is not available on this machine")
+        from ecl.config import ConfigError
+
+        raise ConfigError(f"train.device={name} but CUDA is not available on this machine "
+                          f"(use train.device=cpu or auto)")
     return torch.device(name)
 
 
-def build_network(config: Config, num_classes: int) -> nn.Module:
-    """The ECL network of `config.model` (projection head only when the method needs it)."""
+def build_network(config: Config, num_classes: int, *, load_weights: bool = True) -> nn.Module:
+    """The ECL network of `config.model` (projection head only when the method needs it), its backbone
+    from model.pretrained / model.weights; `load_weights=False` (a resumed run: the checkpoint
+    overwrites them) neither downloads nor reads weights."""
     from ecl.models import ECLNetwork
+    from ecl.models.registry import build_backbone
 
-    spec = METHODS[config.loss.method]
-    return ECLNetwork(config.model.backbone, num_classes, projection_dim=config.model.projection_dim,
-                      scale=config.model.scale, with_projection=spec.contrastive is not None or spec.ccge)
+    spec, model = METHODS[config.loss.method], config.model
+    protocol = resolve_protocol(config)
+    backbone = build_backbone(model.backbone, pretrained=bool(model.pretrained) and load_weights,
+                              weights=model.weights if load_weights else None)
+    return ECLNetwork(backbone, num_classes, projection_dim=protocol.projection_dim,
+                      scale=model.scale, with_projection=spec.contrastive is not None or spec.ccge,
+                      prototype_head=protocol.prototype_head)
 
 
 def build_objective(config: Config, class_counts: list[int], gather: bool = False) -> Objective:
-    """The total loss of `config.loss` (method preset values win over the config's)."""
+    """The total loss of `config.loss` (the method's λ / anchor weighting win over the config's; its
+    τ, weighting and fixed weights fill the keys left null: :mod:`ecl.engine.protocol`)."""
     spec = METHODS[config.loss.method]
-    loss = config.loss
+    loss, protocol = config.loss, resolve_protocol(config)
     return Objective(
         spec,
         class_counts,
-        temperature=loss.temperature,
+        temperature=protocol.temperature,
         prototype_weight=spec.prototype_weight if spec.prototype_weight is not None else loss.prototype_weight,
         anchor_weighting=spec.anchor_weighting if spec.anchor_weighting is not None else loss.anchor_weighting,
         lc_tau=loss.lc_tau,
-        weighting=loss.weighting,
-        weights=(loss.alpha, loss.beta, loss.gamma),
+        weighting=protocol.weighting,
+        weights=protocol.weights,
         gather=gather,
     )
 
@@ -122,8 +134,8 @@ class RunContext:
 
         config, p = self.config, self.preprocess
         views = self.num_contrastive_views
-        transform = build_train_transform(p.image_size, p.style, p.mean, p.std, num_contrastive_views=views,
-                                          randaugment=config.data.randaugment)
+        transform = build_train_transform(p.image_size, p.recipe, p.mean, p.std, num_contrastive_views=views,
+                                          flip=config.data.flip, randaugment=config.data.randaugment)
         if self.pil_loader is None:  # one loader per run: its workers persist across epochs
             from ecl.engine.pil_loader import build_pil_train_loader
 
@@ -184,14 +196,15 @@ def _data_path(config: Config, bundle: Any, device: torch.device, rank: int) -> 
 
 
 def build_run(config: Config, bundle: Any, *, rank: int = 0, world: int = 1, local_rank: int | None = None,
-              device: torch.device | None = None) -> RunContext:
-    """Device, network (seeded), wrapped model, objective, optimiser, scaler and autocast of a run."""
+              device: torch.device | None = None, pretrained_download: bool = True) -> RunContext:
+    """Device, network (seeded), wrapped model, objective, optimiser, scaler and autocast of a run.
+    `pretrained_download=False`: the backbone's start weights are not fetched (a resumed run)."""
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     if device is None:
         device = resolve_device(config.train.device, local_rank if world > 1 else None)
     seed_everything(derive_seed(config.seed, "init"))
-    network = build_network(config, len(bundle.classes)).to(device)
+    network = build_network(config, len(bundle.classes), load_weights=pretrained_download).to(device)
     if config.model.channels_last:
         network = network.to(memory_format=torch.channels_last)
     objective = build_objective(config, list(bundle.train_counts), gather=world > 1).to(device)
@@ -200,7 +213,7 @@ def build_run(config: Config, bundle: Any, *, rank: int = 0, world: int = 1, loc
     scaler = torch.amp.GradScaler(device.type, enabled=config.train.precision == "fp16")
     pipeline, tensor_data = _data_path(config, bundle, device, rank)
     return RunContext(config=config, bundle=bundle, spec=METHODS[config.loss.method],
-                      preprocess=Preprocess.of_bundle(bundle), device=device, network=network,
+                      preprocess=Preprocess.of_bundle(bundle, config.data.recipe), device=device, network=network,
                       model=_wrap(network, config, device, world), objective=objective, optimizer=optimizer,
                       scaler=scaler, autocast=_autocast(device, config.train.precision), rank=rank, world=world,
                       pipeline=pipeline, tensor_data=tensor_data)

@@ -47,8 +47,8 @@ class PipelineError(ValueError):
 
 
 def resolve_recipe_of(config: Any, bundle: Any) -> str:
-    """`data.recipe` when the config has it (and it is set), else the dataset style's recipe."""
-    chosen = getattr(config.data, "recipe", None)
+    """`data.recipe` when set, else the dataset style's recipe (as Preprocess.of_bundle)."""
+    chosen = config.data.recipe
     return resolve_recipe(chosen) if chosen else recipe_for_style(bundle.style)
 
 
@@ -59,7 +59,7 @@ def build_batched_views(config: Any, bundle: Any, num_contrastive_views: int) ->
     recipe = resolve_recipe_of(config, bundle)
     mean, std = recipe_statistics(recipe, bundle.mean, bundle.std)
     bv = BatchedViews(recipe, int(bundle.image_size), mean, std, num_contrastive_views=num_contrastive_views,
-                      flip=getattr(config.data, "flip", None))
+                      flip=config.data.flip)
     if not config.data.randaugment:
         bv.classifier_spec = replace(bv.classifier_spec, randaugment=None)
     return bv

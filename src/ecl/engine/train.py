@@ -11,12 +11,14 @@ from typing import Any, Callable
 from ecl.config import Config, validate
 from ecl.engine import distributed as dist_utils
 from ecl.engine.checkpoint import CheckpointError, check_matches_data, load_checkpoint
-from ecl.engine.loop import DataLoaderWorkerError, fit, worker_death
+from ecl.engine.loop import DataLoaderWorkerError, FinishInterrupted, fit, worker_death
 from ecl.engine.preprocess import PREPROCESS_KEY, Preprocess
+from ecl.engine.protocol import resolve_config, resolve_protocol
 from ecl.engine.results import finish_run
 from ecl.engine.run_folder import RunFolder, RunFolderError, default_run_name
 from ecl.engine.seeding import restore_rng_state
 from ecl.engine.setup import RunContext, build_run
+from ecl.engine.startup import startup_lines
 
 __all__ = ["train"]
 
@@ -52,19 +54,20 @@ def train(config: Config | None = None, *, resume: str | Path | None = None, ove
     else:
         config, run, state = _new_run(config, overwrite, rank == 0)
 
-    # data first: every bad input is reported before anything trains
-
-    bundle = _read_data(config, run if rank == 0 else None)
+    # data, device and network first: a failed start reports its error and creates no folder
+    bundle = _read_data(config, run if (rank == 0 and state is not None) else None)
+    config = resolve_config(config, bundle.style)  # the recipe and the method's values, written out
     if state is not None:
         check_matches_data(state, run.last_checkpoint, config.data.name, bundle.classes, bundle.train_counts)
-    elif rank == 0:
-        _write_run_files(run, config, bundle)
-    ctx = build_run(config, bundle, rank=rank, world=world, local_rank=local_rank)
+    ctx = build_run(config, bundle, rank=rank, world=world, local_rank=local_rank,
+                    pretrained_download=resume is None)
+    if resume is None:
+        run = _create_run(config, bundle, overwrite, rank, world)
     start_epoch, best_val = _restore(ctx, run, state, log) if state is not None else (0, -math.inf)
     if rank == 0 and start_epoch < config.train.epochs:
-        log(f"training {config.loss.method} on {config.data.name}: {len(bundle.train)} train / "
-            f"{len(bundle.test)} test images, {ctx.num_classes} classes, {config.train.epochs} epochs, "
-            f"device {ctx.device}, run folder {run.path}")
+        for line in startup_lines(ctx, run):
+            log(line)
+        log(resolve_protocol(config).line())
     fit(ctx, run, start_epoch, best_val, log)
     final: dict[str, Any] = {}
     if rank == 0:
@@ -84,13 +87,23 @@ def _read_final_quietly(run: RunFolder) -> dict[str, Any]:
 
 
 def _new_run(config: Config | None, overwrite: bool, is_main: bool) -> tuple[Config, RunFolder, None]:
-    """Validate the config, name the run folder and (rank 0) create it."""
+    """Validate the config and name the run folder; rank 0 checks that it may be used (nothing is
+    created until the data, device and network are ready)."""
     config = validate(config if config is not None else Config())
     if config.out is None:
         config.out = default_run_name(config.loss.method, config.data.name, config.seed)
-    run = RunFolder.create(config.out, overwrite=overwrite) if is_main else RunFolder(config.out)
-    dist_utils.barrier()
+    run = RunFolder.check_new(config.out, overwrite=overwrite) if is_main else RunFolder(config.out)
     return config, run, None
+
+
+def _create_run(config: Config, bundle: Any, overwrite: bool, rank: int, world: int) -> RunFolder:
+    """Rank 0 creates the folder and writes config.yaml, data.json and split.json; all ranks wait."""
+    run = RunFolder(config.out)
+    if rank == 0:
+        run = RunFolder.create(config.out, overwrite=overwrite)
+        _write_run_files(run, config, bundle, world)
+    dist_utils.barrier()
+    return run
 
 
 def _resume_state(run: RunFolder, config: Config, log: Log | None) -> dict[str, Any] | None:
@@ -110,14 +123,16 @@ def _resume_state(run: RunFolder, config: Config, log: Log | None) -> dict[str, 
     return state
 
 
-def _write_run_files(run: RunFolder, config: Config, bundle: Any) -> None:
-    """config.yaml, data.json and split.json of a new run (rank 0)."""
+def _write_run_files(run: RunFolder, config: Config, bundle: Any, world: int = 1) -> None:
+    """config.yaml, data.json (with the processes that trained: world size, backend) and split.json."""
     run.write_config(config)
     run.write_data({
         "dataset": config.data.name, "classes": list(bundle.classes),
         "train_counts": list(bundle.train_counts), "test_counts": list(bundle.test_counts),
         "val_counts": getattr(bundle, "val_counts", None), "image_size": bundle.image_size,
-        "notes": list(getattr(bundle, "notes", [])), PREPROCESS_KEY: Preprocess.of_bundle(bundle).as_dict(),
+        "notes": list(getattr(bundle, "notes", [])),
+        PREPROCESS_KEY: Preprocess.of_bundle(bundle, config.data.recipe).as_dict(),
+        "distributed": {"world_size": world, "backend": dist_utils.backend_name()},
     })
     run.write_split(bundle.split_record)
 
@@ -143,6 +158,8 @@ def _restore(ctx: RunContext, run: RunFolder, state: dict[str, Any], log: Log) -
 def _finish(ctx: RunContext, run: RunFolder, log: Log) -> dict[str, Any]:
     try:
         return finish_run(ctx, run, log=log)
+    except KeyboardInterrupt:
+        raise FinishInterrupted(run) from None
     except OSError as exc:
         raise RunFolderError(f"could not write the final results in {run.path}: {exc.strerror or exc}; "
                              f"the checkpoint is complete — `ecl train --resume {run.path}` "

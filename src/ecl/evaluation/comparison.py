@@ -6,7 +6,9 @@ Pure functions of final.json dicts (the orchestration of runs is `ecl.engine.com
   ``std`` is the sample standard deviation (``ddof=1``), 0 for one value, ``None`` when every value
   is ``None``.
 - ``format_table``: mean ± std (accuracies in %, geometry to 3 decimals), the best per column in
-  bold, and the paired difference ``method − reference`` with a 95% t-interval over seeds.
+  bold, and the paired difference ``method − reference`` with a 95% t-interval over seeds; when a
+  method's entry has a ``"tuning"`` record (``ecl compare --tune``), a "tuned" column with its chosen
+  values and a section with every combination's validation score.
 - ``plot_shot_groups``: many / medium / few-shot accuracy per method, grouped bars with std bars.
 """
 
@@ -27,6 +29,7 @@ __all__ = [
     "t_quantile",
     "paired_interval",
     "format_table",
+    "tuned_text",
     "plot_shot_groups",
     "shot_group_figure",
 ]
@@ -131,10 +134,42 @@ def _fmt(metric: str, value: float | None, signed: bool = False) -> str:
     return f"{100 * value:{sign}.2f}"
 
 
-def _header() -> list[str]:
-    """The two header rows of a Markdown table with one column per metric."""
-    return ["| method | " + " | ".join(HEADERS[m] for m in METRICS) + " |",
-            "| --- | " + " | ".join("---:" for _ in METRICS) + " |"]
+def _header(tuned: bool = False) -> list[str]:
+    """The two header rows of a Markdown table with one column per metric (and a "tuned" column)."""
+    extra = ("tuned | ", "--- | ") if tuned else ("", "")
+    return ["| method | " + extra[0] + " | ".join(HEADERS[m] for m in METRICS) + " |",
+            "| --- | " + extra[1] + " | ".join("---:" for _ in METRICS) + " |"]
+
+
+def tuned_text(entry: dict[str, Any]) -> str:
+    """The chosen values of a method's ``"tuning"`` record as ``lr=0.05, temperature=0.1`` (last key
+    part), or "" for a method without one."""
+    record = entry.get("tuning")
+    if not record:
+        return ""
+    return ", ".join(f"{key.rsplit('.', 1)[-1]}={value}" for key, value in record["chosen"].items()) or "default"
+
+
+def _is_tuned(summary: dict[str, dict[str, Any]]) -> bool:
+    return any(entry.get("tuning") for entry in summary.values())
+
+
+def _tuning_section(summary: dict[str, dict[str, Any]]) -> list[str]:
+    """The per-combination validation scores of every tuned method (chosen in bold)."""
+    first = next(entry["tuning"] for entry in summary.values() if entry.get("tuning"))
+    seeds = ", ".join(map(str, first.get("tune_seeds", [])))
+    lines = ["", "## Tuning (validation, never test)", "",
+             f"Each method's grid trained on tuning seed(s) {seeds}; score: {first['criterion']}. "
+             "Validation balanced accuracy in %; bold: chosen.", "",
+             "| method | combination | val. bal. acc |", "| --- | --- | ---: |"]
+    for method, entry in summary.items():
+        record = entry.get("tuning")
+        for i, row in enumerate(record["scores"] if record else []):
+            combo = ", ".join(f"{k}={v}" for k, v in row["values"].items()) or "default"
+            text = f"{100 * row['mean']:.2f}"
+            bold = i == record["chosen_index"]
+            lines.append(f"| {method} | {combo} | {f'**{text}**' if bold else text} |")
+    return lines
 
 
 def _best_shown(summary: dict[str, dict[str, dict[str, Any]]]) -> dict[str, str | None]:
@@ -163,9 +198,11 @@ def _mean_rows(summary: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
                 cells.append("—")
                 continue
             mean_text = _fmt(metric, stats["mean"])
-            text = f"{mean_text} ± {_fmt(metric, stats['std'])}"
+            seeds = sum(v is not None for v in stats["values"])
+            text = mean_text if seeds < 2 else f"{mean_text} ± {_fmt(metric, stats['std'])}"
             cells.append(f"**{text}**" if mean_text == best[metric] else text)
-        rows.append(f"| {method} | " + " | ".join(cells) + " |")
+        tuned = f"{tuned_text(metrics)} | " if _is_tuned(summary) else ""
+        rows.append(f"| {method} | {tuned}" + " | ".join(cells) + " |")
     return rows
 
 
@@ -177,7 +214,8 @@ def _paired_rows(summary: dict[str, dict[str, dict[str, Any]]], reference: str) 
             continue
         cells = [_format_interval(metric, paired_interval(metrics[metric]["values"], ref[metric]["values"]))
                  for metric in METRICS]
-        rows.append(f"| {method} | " + " | ".join(cells) + " |")
+        tuned = f"{tuned_text(metrics)} | " if _is_tuned(summary) else ""
+        rows.append(f"| {method} | {tuned}" + " | ".join(cells) + " |")
     return rows
 
 
@@ -186,15 +224,16 @@ def format_table(summary: dict[str, dict[str, dict[str, Any]]], *, title: str | 
     """table.md: mean ± std per method and metric, best in bold, paired differences to `reference`."""
     lines: list[str] = [f"# {title}", ""] if title else []
     n_seeds = len(seeds) if seeds is not None else max(
-        (len(s["values"]) for m in summary.values() for s in m.values()), default=0)
+        (len(m[k]["values"]) for m in summary.values() for k in METRICS if k in m), default=0)
     seed_text = f" (seeds {', '.join(map(str, seeds))})" if seeds is not None else ""
     lines += [
-        f"Mean ± std over {n_seeds} seed(s){seed_text}; std is the sample standard deviation (ddof=1), "
-        "0 for one seed. Accuracies in %, geometry (FC, MS, SD; lower is better) to 3 decimals. "
+        (f"Mean ± std over {n_seeds} seeds{seed_text}; std is the sample standard deviation (ddof=1). "
+         if n_seeds > 1 else f"1 seed{seed_text}: values of a single run (no spread). ") +
+        "Accuracies in %, geometry (FC, MS, SD; lower is better) to 3 decimals. "
         "Bold: best per column (highest accuracy, lowest FC/MS/SD). — : no value (e.g. no class in "
         "that shot group).",
         "",
-        *_header(),
+        *_header(_is_tuned(summary)),
         *_mean_rows(summary),
     ]
     if reference in summary and len(summary) > 1:
@@ -207,9 +246,11 @@ def format_table(summary: dict[str, dict[str, dict[str, Any]]], *, title: str | 
             "contains 0 means the difference is inside the seed noise; * marks intervals that "
             "exclude 0. n/a: one seed, no interval.",
             "",
-            *_header(),
+            *_header(_is_tuned(summary)),
             *_paired_rows(summary, reference),
         ]
+    if _is_tuned(summary):
+        lines += _tuning_section(summary)
     return "\n".join(lines) + "\n"
 
 
@@ -242,18 +283,23 @@ def shot_group_figure(summary: dict[str, dict[str, dict[str, Any]]], title: str 
         width = 0.8 / len(methods)
         x = np.arange(len(groups))
         cmap = plt.get_cmap("tab10" if len(methods) <= 10 else "tab20")
+        seeds = max((sum(v is not None for v in summary[m][g]["values"]) for m in methods for g in groups),
+                    default=0)
         for i, method in enumerate(methods):
             means = [summary[method][g]["mean"] for g in groups]
             stds = [summary[method][g]["std"] for g in groups]
             heights = [100 * v if v is not None else 0.0 for v in means]
-            errs = [100 * s if s is not None else 0.0 for s in stds]
+            errs = [100 * s if s is not None else 0.0 for s in stds] if seeds > 1 else None
             ax.bar(x - 0.4 + width * (i + 0.5), heights, width, yerr=errs, capsize=2,
                    label=method, color=cmap(i % cmap.N))
         ax.set_xticks(x)
         ax.set_xticklabels([f"{g}-shot" for g in groups])
         ax.set_ylabel("accuracy (%)")
         ax.set_ylim(0, 105)
-        ax.legend(fontsize=8, ncol=min(len(methods), 4), loc="lower left")
+        ax.text(1.0, 1.01, f"mean ± std over {seeds} seeds" if seeds > 1 else "1 seed (no error bars)",
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=8)
+        # outside the axes, right of the bars: the legend never covers a bar
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     if title:
         ax.set_title(title)
     fig.tight_layout()

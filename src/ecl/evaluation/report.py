@@ -258,15 +258,19 @@ def _config_text(config: Path, notes: list[str]) -> str:
         return ""
 
 
-def write_report(out: str | Path, *, final: Path, metrics: Path, config: Path, plots: Path) -> Path:
-    """Write the page to `out` (atomically) from the given files and return its path."""
+def write_report(out: str | Path, *, final: Path, metrics: Path, config: Path, plots: Path,
+                 final_data: dict[str, Any] | None = None) -> Path:
+    """Write the page to `out` (atomically) from the given files and return its path.
+
+    `final_data`: final.json's content when the file is not written yet (a run writes it last).
+    """
     out = Path(out)
     if not out.parent.is_dir():
         raise ValueError(f"the report's folder {str(out.parent)!r} is not a directory")
     notes: list[str] = []
     body: list[str] = []
 
-    results = _read_json(final, notes)
+    results = dict(final_data) if final_data is not None else _read_json(final, notes)
     title = "ecl run report"
     if results is not None:
         bits = [str(results[k]) for k in ("method", "dataset") if k in results]

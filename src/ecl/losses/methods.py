@@ -9,10 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Union
 
-__all__ = ["MethodSpec", "METHODS"]
+__all__ = ["MethodSpec", "METHODS", "BCL_WEIGHTS", "BCL_TEMPERATURE", "BCL_PROJECTION_DIM"]
 
 _CLASSIFIER_LOSSES = ("ce", "la")
 _CONTRASTIVE = (None, "supcon", "bc-ecl")
+_PROTOTYPE_HEADS = ("linear", "mlp")
+_WEIGHTINGS = ("auto", "fixed")
+#: BCL's own weights and d_z on CIFAR-LT (CE 2.0, BCL 0.6, d_z 128); on ImageNet-LT BCL uses
+#: CE 1.0 / BCL 0.35 and d_z 1024 (set loss.alpha, loss.beta, model.projection_dim).
+BCL_WEIGHTS = (2.0, 0.6, 0.0)
+BCL_TEMPERATURE = 0.1
+BCL_PROJECTION_DIM = 128
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,15 @@ class MethodSpec:
         prototype_weight: λ for BC-ECL, ``"bcl"``, or ``None`` (take the configuration's).
         anchor_weighting: ``"sample"``/``"class"`` or ``None`` (take the configuration's).
         ccge: whether L_CC-GE is added.
+        prototype_head: the prototype map, ``"linear"`` (``p_c = norm(A·w_c + b)``, ECL/ProConDual)
+            or ``"mlp"`` (BCL's Linear-BN-ReLU-Linear).
+        weighting: the method's loss weighting when ``loss.weighting`` is null: ``"auto"`` or ``"fixed"``.
+        weights: the method's fixed (α, β, γ) when ``loss.alpha/beta/gamma`` are null.
+        temperature: the method's contrastive τ when ``loss.temperature`` is null.
+        projection_dim: the method's d_z when ``model.projection_dim`` is null (``None``: d_z = d).
+
+    The last five are the method's *protocol*: they fill the configuration keys the user left
+    null; a value the user (or a preset) set explicitly always wins.
     """
 
     name: str
@@ -34,6 +50,11 @@ class MethodSpec:
     prototype_weight: Union[float, str, None]
     anchor_weighting: Optional[str]
     ccge: bool
+    prototype_head: str = "linear"
+    weighting: str = "auto"
+    weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    temperature: float = 0.07
+    projection_dim: Optional[int] = None
 
     def __post_init__(self) -> None:
         if self.classifier_loss not in _CLASSIFIER_LOSSES:
@@ -42,6 +63,12 @@ class MethodSpec:
             raise ValueError(f"contrastive must be one of {_CONTRASTIVE}, got {self.contrastive!r}")
         if self.ccge and self.contrastive != "bc-ecl":
             raise ValueError(f"method {self.name!r}: ccge needs prototypes, i.e. contrastive='bc-ecl'")
+        if self.prototype_head not in _PROTOTYPE_HEADS:
+            raise ValueError(f"prototype_head must be one of {_PROTOTYPE_HEADS}, got {self.prototype_head!r}")
+        if self.weighting not in _WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {_WEIGHTINGS}, got {self.weighting!r}")
+        if self.ccge and self.projection_dim is not None:
+            raise ValueError(f"method {self.name!r}: CC-GE needs d_z = d, so projection_dim must be None")
 
     @property
     def uses_contrastive_views(self) -> bool:
@@ -51,8 +78,8 @@ class MethodSpec:
 
 def _spec(name: str, classifier_loss: str = "la", contrastive: Optional[str] = "bc-ecl",
           prototype_weight: Union[float, str, None] = None, anchor_weighting: Optional[str] = None,
-          ccge: bool = True) -> tuple[str, MethodSpec]:
-    return name, MethodSpec(name, classifier_loss, contrastive, prototype_weight, anchor_weighting, ccge)
+          ccge: bool = True, **protocol) -> tuple[str, MethodSpec]:
+    return name, MethodSpec(name, classifier_loss, contrastive, prototype_weight, anchor_weighting, ccge, **protocol)
 
 
 #: Methods and ablations (DESIGN.md §1 "Baselines in the same framework").
@@ -61,7 +88,12 @@ METHODS: dict[str, MethodSpec] = dict(
         _spec("ce", classifier_loss="ce", contrastive=None, ccge=False),
         _spec("la", contrastive=None, ccge=False),
         _spec("supcon", contrastive="supcon", ccge=False),
-        _spec("bcl", prototype_weight="bcl", ccge=False),
+        # BCL as BCL runs it (Zhu et al. 2022): LA + BCL loss, MLP prototype map, fixed weights
+        # CE 2.0 / BCL 0.6, τ 0.1, d_z 128, no CC-GE.
+        _spec("bcl", prototype_weight="bcl", ccge=False, prototype_head="mlp", weighting="fixed",
+              weights=BCL_WEIGHTS, temperature=BCL_TEMPERATURE, projection_dim=BCL_PROJECTION_DIM),
+        # the earlier `bcl`: LA + BCL weighting inside ECL's network (linear prototype map, d_z = d, auto weights)
+        _spec("la-bcl-linear", prototype_weight="bcl", ccge=False),
         _spec("procondual", prototype_weight="bcl"),
         _spec("ecl"),
         _spec("ecl-no-ccge", ccge=False),

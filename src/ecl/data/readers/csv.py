@@ -104,7 +104,6 @@ def build_csv(cfg: DataConfig, problems: Problems | None = None, saved_split: di
 
     test = other(test_file)
     val = other(val_file) if val_file is not None else None
-    size, style = file_image_size_style(cfg, by_size=True)
     record = {
         "root": str(root),
         "csv": {k: str(v) for k, v in (("train", train_file), ("test", test_file), ("val", val_file)) if v},
@@ -114,4 +113,5 @@ def build_csv(cfg: DataConfig, problems: Problems | None = None, saved_split: di
         "imbalance_factor": None,
     }
     notes = fixed_split_notes(cfg, "CSV files")
+    size, style = file_image_size_style(cfg, by_size=True, paths=train.paths, notes=notes)
     return file_bundle("csv", classes, train, test, val, size, style, IMAGENET_MEAN, IMAGENET_STD, record, notes)

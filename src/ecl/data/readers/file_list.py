@@ -30,6 +30,9 @@ __all__ = [
     "require_root",
     "resolve_config_file",
     "file_image_size_style",
+    "median_short_side",
+    "transparency_note",
+    "size_note",
     "fixed_split_notes",
     "Row",
     "read_text",
@@ -71,11 +74,73 @@ def resolve_config_file(root: Path, value: str | None, key: str, required: bool)
     return path
 
 
-def file_image_size_style(cfg: DataConfig, by_size: bool = False) -> tuple[int, str]:
-    """(image size, view style) of a file-based dataset: 224 px unless data.image_size;
-    "cifar" views at ≤ 64 px when `by_size`, else "imagenet"."""
-    size = int(cfg.image_size) if cfg.image_size is not None else 224
-    style = "cifar" if (by_size and size <= 64) else "imagenet"
+def _sample_headers(paths: list[str], sample: int) -> tuple[list[int], int]:
+    """(shorter sides, how many have transparency) over up to `sample` evenly spaced image headers."""
+    from PIL import Image
+
+    step = max(1, len(paths) // sample)
+    sides, transparent = [], 0
+    for path in paths[::step][:sample]:
+        try:
+            with Image.open(path) as img:
+                sides.append(min(img.size))
+                transparent += img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+        except (OSError, ValueError):
+            continue
+    return sides, transparent
+
+
+def transparency_note(paths: list[str], sample: int = 200) -> str | None:
+    """A note when sampled images have an alpha channel: they are composited on white (once per dataset)."""
+    if not paths:
+        return None
+    _, transparent = _sample_headers(paths, sample)
+    if not transparent:
+        return None
+    return (f"images with transparency (e.g. RGBA PNG; {transparent} of the sampled ones) are composited on "
+            f"a white background, the page such images are usually drawn on")
+
+
+def median_short_side(paths: list[str], sample: int = 200) -> int | None:
+    """The median shorter side (px, rounded) over up to `sample` evenly spaced images (headers only);
+    None when none of them can be opened."""
+    if not paths:
+        return None
+    sides, _ = _sample_headers(paths, sample)
+    if not sides:
+        return None
+    sides.sort()
+    mid = len(sides) // 2
+    median = sides[mid] if len(sides) % 2 else (sides[mid - 1] + sides[mid]) / 2
+    return max(1, int(round(median)))
+
+
+def size_note(size: int) -> str:
+    """The start-up statement of a measured image size."""
+    return f"image size {size} px (median of the images; set data.image_size to change)"
+
+
+def file_image_size_style(cfg: DataConfig, by_size: bool = False, paths: list[str] | None = None,
+                          notes: list[str] | None = None) -> tuple[int, str]:
+    """(image size, view style) of a file-based dataset.
+
+    Size: data.image_size; else, with `paths` (own images: folder, CSV), the images' median shorter
+    side (stated in `notes`); else 224. Style: "cifar" (bcl recipe) at ≤ 64 px when `by_size` or the
+    size was measured, else "imagenet" (authors recipe).
+    """
+    measured = median_short_side(paths) if (cfg.image_size is None and paths) else None
+    note = transparency_note(paths) if paths else None
+    if note and notes is not None:
+        notes.append(note)
+    if cfg.image_size is not None:
+        size = int(cfg.image_size)
+    elif measured is not None:
+        size = measured
+        if notes is not None:
+            notes.append(size_note(size))
+    else:
+        size = 224
+    style = "cifar" if ((by_size or measured is not None) and size <= 64) else "imagenet"
     return size, style
 
 

@@ -89,8 +89,8 @@ def build_folder(cfg: DataConfig, problems: Problems | None = None, saved_split:
     if (root / "val").is_dir():
         val_tree, ignored_val = _scan_split(root, "val", problems)
         val = split_files("val", val_tree)
-    size, style = file_image_size_style(cfg, by_size=True)
     notes = fixed_split_notes(cfg, "folders")
+    size, style = file_image_size_style(cfg, by_size=True, paths=train.paths, notes=notes)
     total_ignored = ignored + ignored_test + ignored_val
     if total_ignored:
         notes.append(f"folder: {total_ignored} non-image or misplaced entries ignored")
