@@ -169,9 +169,10 @@ def test_the_engine_builds_views_with_the_resolved_recipe() -> None:
 
     def ops(config: Config) -> list[type]:
         bundle = build_datasets(config.data)
+        config.data.pipeline = "pil"  # the per-image transforms (the tensor path: test_tensor_pipeline.py)
         ctx = build_run(config, bundle, device=torch.device("cpu"))
         dataset = ctx.train_loader(0).dataset
-        transform = getattr(dataset, "base", dataset).transform  # under PerItemSeeds
+        transform = getattr(dataset, "views", dataset).transform  # under the per-item seeding
         return [type(op) for op in transform.classifier.transforms], ctx.preprocess.recipe
 
     small_ops, recipe = ops(load_config(None))

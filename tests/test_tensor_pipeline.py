@@ -59,8 +59,13 @@ def test_auto_picks_tensor_for_digits_and_says_so(digits, capsys) -> None:
     name, reason = choose_pipeline(config, digits, DEVICE)
     assert name == "tensor" and "auto" in reason and "MiB" in reason
     ctx = build_run(config, digits, device=DEVICE)
-    err = capsys.readouterr().err
-    assert ctx.pipeline == "tensor" and "data path: tensor" in err and len(err.strip().splitlines()) == 1
+    assert ctx.pipeline == "tensor" and ctx.pipeline_reason == reason
+    from types import SimpleNamespace
+
+    from ecl.engine.startup import startup_lines
+
+    lines = [line for line in startup_lines(ctx, SimpleNamespace(path="run")) if line.startswith("data path")]
+    assert lines == [f"data path: tensor ({reason})"]
     assert choose_pipeline(_config("data.pipeline=pil"), digits, DEVICE)[0] == "pil"
 
 

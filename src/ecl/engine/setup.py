@@ -102,6 +102,7 @@ class RunContext:
     stop_requested: Callable[[], bool] = lambda: False
     nonfinite_streak: int = 0  # non-finite steps in a row, carried across epochs
     pipeline: str = "pil"  # the data path: "tensor" (engine/tensor_loader.py) or "pil"
+    pipeline_reason: str = ""  # why (data.pipeline=auto: the memory it needs and has)
     tensor_data: Any = None  # TensorData on the tensor path (built once, on the device)
     pil_loader: Any = None  # the pil path's training DataLoader (built at the first epoch)
 
@@ -182,17 +183,13 @@ def _wrap(network: nn.Module, config: Config, device: torch.device, world: int) 
     return torch.compile(model) if config.train.compile else model
 
 
-def _data_path(config: Config, bundle: Any, device: torch.device, rank: int) -> tuple[str, Any]:
-    """data.pipeline resolved for this bundle and device (one line on stderr from rank 0 saying
-    which path and why) and, on the tensor path, the images on the device."""
-    import sys
-
+def _data_path(config: Config, bundle: Any, device: torch.device) -> tuple[str, str, Any]:
+    """data.pipeline resolved for this bundle and device: (path, why — `ecl train` prints it with
+    its start-up lines, the images on the device on the tensor path)."""
     from ecl.engine.tensor_loader import TensorData, choose_pipeline
 
     pipeline, reason = choose_pipeline(config, bundle, device)
-    if rank == 0:
-        print(f"data path: {pipeline} — {reason}", file=sys.stderr, flush=True)
-    return pipeline, (TensorData.build(config, bundle, device) if pipeline == "tensor" else None)
+    return pipeline, reason, (TensorData.build(config, bundle, device) if pipeline == "tensor" else None)
 
 
 def build_run(config: Config, bundle: Any, *, rank: int = 0, world: int = 1, local_rank: int | None = None,
@@ -211,9 +208,9 @@ def build_run(config: Config, bundle: Any, *, rank: int = 0, world: int = 1, loc
     optimizer = torch.optim.SGD(network.parameters(), lr=config.train.lr, momentum=config.train.momentum,
                                 weight_decay=config.train.weight_decay)
     scaler = torch.amp.GradScaler(device.type, enabled=config.train.precision == "fp16")
-    pipeline, tensor_data = _data_path(config, bundle, device, rank)
+    pipeline, reason, tensor_data = _data_path(config, bundle, device)
     return RunContext(config=config, bundle=bundle, spec=METHODS[config.loss.method],
                       preprocess=Preprocess.of_bundle(bundle, config.data.recipe), device=device, network=network,
                       model=_wrap(network, config, device, world), objective=objective, optimizer=optimizer,
                       scaler=scaler, autocast=_autocast(device, config.train.precision), rank=rank, world=world,
-                      pipeline=pipeline, tensor_data=tensor_data)
+                      pipeline=pipeline, pipeline_reason=reason, tensor_data=tensor_data)

@@ -58,4 +58,5 @@ def startup_lines(ctx: RunContext, run: Any) -> list[str]:
     second = (f"{_size_text(ctx)}, view recipe {ctx.preprocess.recipe}, backbone {config.model.backbone}, "
               f"{_steps_per_epoch(ctx)} steps per epoch")
     notes = [f"note: {n}" for n in getattr(bundle, "notes", []) if not str(n).startswith("image size ")]
-    return [first, second, *notes, *_warnings(ctx)]
+    path = f"data path: {ctx.pipeline} ({ctx.pipeline_reason})"  # data.pipeline, resolved in build_run
+    return [first, second, path, *notes, *_warnings(ctx)]
