@@ -318,3 +318,19 @@ def test_authors_eval_view_matches_manual_resize_crop_imagenet_normalise():
     ref = ref[:, top:top + 64, left:left + 64]
     ref = (ref - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_STD).view(3, 1, 1)
     torch.testing.assert_close(x, ref, atol=1e-5, rtol=0)
+
+
+def test_small_recipe_uses_timms_light_randaugment_like_the_batched_path() -> None:
+    """Both paths draw the small recipe's RandAugment from timm's op set: 1 op, magnitude 5, std 0.5."""
+    t = build_train_transform(16, "small", (0.5,) * 3, (0.25,) * 3)
+    ra = [op for op in t.classifier.transforms if isinstance(op, TorchSeededRandAugment)]
+    assert len(ra) == 1 and ra[0].config == "rand-n1-m5-mstd0.5"
+    assert not [op for op in t.classifier.transforms if isinstance(op, v2.RandAugment)]
+    ops = ra[0].transform.ops
+    assert ra[0].transform.num_layers == 1
+    assert {op.magnitude for op in ops} == {5} and {op.magnitude_std for op in ops} == {0.5}
+    from ecl.data.batched.recipes import recipe_specs
+
+    classifier, _ = recipe_specs("small")
+    spec = classifier.randaugment
+    assert (spec.num_ops, spec.magnitude, spec.magnitude_std) == (ra[0].transform.num_layers, 5, 0.5)

@@ -459,3 +459,12 @@ def test_readme_library_snippet_runs_to_the_loss() -> None:
     exec(compile(code, "README.md", "exec"), namespace)
     assert namespace["z"].shape == (8, 2, namespace["out"].projections.shape[1])
     assert namespace["loss"].ndim == 0 and bool(namespace["loss"].isfinite())
+
+
+def test_epoch_line_labels_test_and_validation_accuracy_apart() -> None:
+    from ecl.engine.loop import epoch_line
+
+    record = {"epoch": 3, "loss/total": 0.25, "eval/top1": 0.75, "eval/balanced_accuracy": 0.7523,
+              "val/balanced_accuracy": 0.761, "seconds": 9.4}
+    line = epoch_line(record, 3)
+    assert line == "epoch 3/3 total=0.2500 top1=0.7500 balanced_accuracy=0.7523 val_balanced_accuracy=0.7610 (9.4s)"

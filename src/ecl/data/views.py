@@ -22,8 +22,9 @@ Recipes (DESIGN.md §1 "Views"), selected by name:
   erasing p 0.5 value 3 before normalising); the contrastive views are the authors' contrastive
   views without erasing. Normalisation uses the caller's mean/std (CIFAR's for CIFAR).
 - ``"small"`` (8–28 px digits/clothes): upsample to S first, then mild geometry: view 1 =
-  RandomAffine(10°, translate 0.1, scale 0.9–1.1) → [flip] → ColorJitter(0.3,0.3) → torchvision
-  RandAugment(1, 5); views 2..: RandomResizedCrop(S, 0.5–1, ratio 0.8–1.25) → RandomAffine(10°) →
+  RandomAffine(10°, translate 0.1, scale 0.9–1.1) → [flip] → ColorJitter(0.3,0.3) →
+  timm RandAugment ``rand-n1-m5-mstd0.5`` (as the batched path); views 2..: RandomResizedCrop(S,
+  0.5–1, ratio 0.8–1.25) → RandomAffine(10°) →
   [flip] → ColorJitter(0.4,0.4,0.4,0.1) p 0.8 → RandomGrayscale(0.2). No erasing. Flip is off by
   default (digits are not mirror-symmetric); ``flip=True`` for clothes. Caller's mean/std.
 
@@ -70,6 +71,7 @@ _STYLE_TO_RECIPE = {"cifar": "bcl", "imagenet": "authors", "small": "small"}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 AUTHORS_RANDAUGMENT = "rand-n2-m10-mstd0.5"
+SMALL_RANDAUGMENT = "rand-n1-m5-mstd0.5"  # the small recipe's light RandAugment (timm's op set, as batched)
 ERASING_VALUE = 3.0  # in [0,1] pixel units, before normalising: a bright patch
 _EVAL_CROP_RATIO = 0.875  # 224 / 256
 _EVAL_CROP_MIN_SIZE = 64  # below this, the authors' recipe evaluates the image fitted to S
@@ -290,7 +292,7 @@ def _classifier_view(size: int, recipe: str, mean, std, flip: bool, randaugment:
         ops: list = [_FitSquare(size), v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1))]
         ops += [v2.RandomHorizontalFlip()] if flip else []
         ops.append(v2.ColorJitter(brightness=0.3, contrast=0.3))
-        ops += [v2.RandAugment(num_ops=1, magnitude=5)] if randaugment else []
+        ops += [TorchSeededRandAugment(SMALL_RANDAUGMENT, _randaugment_hparams(size, mean))] if randaugment else []
         return v2.Compose(ops + [_ToNormalizedTensor(mean, std)])
     ops = _crop_ops(size, recipe, flip) + [v2.ColorJitter(0.4, 0.4, 0.4, 0.0)]
     if randaugment:

@@ -194,9 +194,9 @@ def _report(ctx: RunContext, record: dict[str, Any], writer: Any, log: Callable[
 
 def epoch_line(record: dict[str, Any], epochs: int) -> str:
     """The one metrics line of a completed epoch (printed in every mode, after the bar is closed)."""
-    summary = " ".join(f"{k.split('/')[-1]}={v:.4f}" for k, v in record.items()
-                       if k.startswith(("loss/total", "eval/top1", "eval/balanced", "val/balanced"))
-                       and isinstance(v, float))
+    shown = {"loss/total": "total", "eval/top1": "top1", "eval/balanced_accuracy": "balanced_accuracy",
+             "val/balanced_accuracy": "val_balanced_accuracy"}
+    summary = " ".join(f"{shown[k]}={v:.4f}" for k, v in record.items() if k in shown and isinstance(v, float))
     return f"epoch {record['epoch']}/{epochs} {summary} ({record['seconds']:.1f}s)"
 
 
