@@ -5,8 +5,6 @@ identical final.json twice and after kill -9 + --resume; the pil path's per-item
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -189,26 +187,3 @@ def test_two_tensor_runs_give_identical_final_json(tmp_path: Path) -> None:
 def test_pil_views_do_not_depend_on_the_number_of_workers(tmp_path: Path) -> None:
     a = _train(tmp_path / "a", "data.pipeline=pil", "train.epochs=1")
     assert a == _train(tmp_path / "b", "data.pipeline=pil", "train.epochs=1", "train.num_workers=2")
-
-
-@pytest.mark.slow
-def test_sigkill_then_resume_on_the_tensor_path_gives_the_same_final_json(tmp_path: Path) -> None:
-    from test_train import _wait_for_lines, ecl_command, run_ecl, ENV
-
-    args = ["train.epochs=4", "data.pipeline=tensor", *FAST]
-    reference = tmp_path / "reference"
-    assert run_ecl("train", *args, f"out={reference}").returncode == 0
-    killed = tmp_path / "killed"
-    proc = subprocess.Popen(ecl_command("train", *args, f"out={killed}"), env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_for_lines(killed / "metrics.jsonl", 2, proc)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL and not (killed / "final.json").exists()
-    resumed = run_ecl("train", "--resume", str(killed))
-    assert resumed.returncode == 0, resumed.stderr
-    assert json.loads((killed / "final.json").read_text()) == json.loads((reference / "final.json").read_text())

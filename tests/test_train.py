@@ -94,8 +94,9 @@ def _wait_for_lines(path: Path, count: int, proc: subprocess.Popen, timeout: flo
     raise AssertionError("timed out waiting for metrics.jsonl")
 
 
-def test_sigkill_then_resume_gives_the_same_final_json(tmp_path: Path) -> None:
-    args = ["train.epochs=4", *FAST]
+@pytest.mark.parametrize("pipeline", ["pil", "tensor"])
+def test_sigkill_then_resume_gives_the_same_final_json(tmp_path: Path, pipeline: str) -> None:
+    args = ["train.epochs=4", f"data.pipeline={pipeline}", *FAST]
     reference = tmp_path / "reference"
     assert run_ecl("train", *args, f"out={reference}").returncode == 0
     killed = tmp_path / "killed"
