@@ -267,3 +267,21 @@ def test_table_bold_and_plot(tmp_path):
     assert heights == [60.0, 70.0, 80.0, 90.0]  # the means, in %
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["bcl", "ecl"]
     assert not math.isnan(summary["bcl"]["top1"]["mean"])
+
+
+def test_sigterm_to_a_comparison_raises_so_its_workers_are_stopped() -> None:
+    """The default SIGTERM action ends Python without cleanup (worker processes were left running);
+    inside `_run_parallel` it raises SystemExit(143), so the cleanup terminates the workers."""
+    import os
+    import signal
+
+    from ecl.engine.compare import _sigterm_raises
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as info:
+        with _sigterm_raises():
+            os.kill(os.getpid(), signal.SIGTERM)
+            import time
+            time.sleep(5)  # the handler interrupts this sleep
+    assert info.value.code == 143
+    assert signal.getsignal(signal.SIGTERM) is before

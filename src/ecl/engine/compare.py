@@ -22,14 +22,17 @@ The choice is recomputed from the finished tuning runs at every invocation (resu
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 from ecl.atomic import atomic_write_json, atomic_write_text
 from ecl.config import Config, ConfigError, config_from_dict, config_to_dict, load_config, validate
@@ -181,8 +184,33 @@ def _run_inline(config: Config, run_dir: Path, state: str, log: Callable[[str], 
         train(config, overwrite=True, log=log)
 
 
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM raises SystemExit(143) inside the block (main thread only), so that the cleanup of
+    `_run_parallel` stops the worker processes instead of leaving them running as orphans."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _run_parallel(todo: list[tuple[_Job, str]], out: Path, jobs: int, log: Callable[[str], None]) -> list[str]:
-    """Each run in its own `python -m ecl.engine.compare` process, `jobs` at a time; failures listed."""
+    """Each run in its own `python -m ecl.engine.compare` process, `jobs` at a time; failures listed.
+
+    Stopping the comparison (Ctrl-C, SIGTERM) stops its workers too, each after a complete checkpoint."""
+    with _sigterm_raises():
+        return _run_workers(todo, out, jobs, log)
+
+
+def _run_workers(todo: list[tuple[_Job, str]], out: Path, jobs: int, log: Callable[[str], None]) -> list[str]:
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     pending = list(todo)
