@@ -117,6 +117,7 @@ def run(args: argparse.Namespace) -> None:
                 "train_counts": next(iter(finals.values()))[0].get("train_counts"),
                 "eval_counts": next(iter(finals.values()))[0].get("eval_counts"),
                 "train": _train_settings(out / methods[0] / f"seed{stage[0]}"),
+                "recipe": _recipe(out / methods[0] / f"seed{stage[0]}"),
                 "command": command, "overrides": overrides, "jobs": args.jobs, "threads": args.threads,
                 "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(),
                 "wall_seconds_this_invocation": round(wall, 1),
@@ -148,6 +149,21 @@ def _train_settings(run_dir: Path) -> dict[str, Any]:
 
     train = (yaml.safe_load(RunFolder(run_dir).config_file.read_text(encoding="utf-8")) or {}).get("train", {})
     return {k: train.get(k) for k in ("epochs", "batch_size", "lr", "weight_decay")}
+
+
+OLD_RECIPE = ("the old `small` style (torchvision RandAugment(1, 5), Kaiming classifier rows): these runs "
+              "predate the exact recipes of issue 11")
+
+
+def _recipe(run_dir: Path) -> str | None:
+    """The resolved view recipe and data path a run trained with (from its config.yaml and log)."""
+    try:
+        config = RunFolder(run_dir).read_config()
+    except Exception:  # noqa: BLE001 — an unreadable run only loses the label
+        return None
+    recipe = config.data.recipe or "dataset default"
+    flip = "the recipe's default" if config.data.flip is None else ("on" if config.data.flip else "off")
+    return f"`{recipe}` (flip: {flip}), data.pipeline={config.data.pipeline}"
 
 
 def _run_seconds(run_dir: Path) -> float | None:
@@ -234,6 +250,7 @@ def _dataset_section(folder: Path) -> tuple[list[str], dict, dict]:
     return [
         f"### {meta['dataset']} (IF {meta['imbalance_factor']}, {meta['backbone']}, {meta['epochs']} epochs, "
         f"seeds {', '.join(map(str, meta['seeds']))})", "",
+        f"- view recipe: {meta.get('recipe') or OLD_RECIPE}",
         f"- preset `{meta['preset']}` with `{' '.join(meta['overrides']).replace(str(ROOT) + '/', '')}`",
         *([f"- effective training settings: {meta['train']}"] if meta.get("train") else []),
         *([f"- **note:** {meta['note']}"] if meta.get("note") else []),
