@@ -206,21 +206,9 @@ def _select_classes(counts: np.ndarray, present: np.ndarray, num_head: int, num_
     return head, tail
 
 
-def plot_feature_geometry(
-    path: str | Path,
-    features: Any,
-    labels: Any,
-    classifier_weight: Any,
-    prototypes: Any | None,
-    train_counts: Any,
-    class_names: Sequence[str] | None,
-    num_head: int = 3,
-    num_tail: int = 3,
-    max_points_per_class: int = 150,
-) -> Path:
-    """Write :func:`build_feature_geometry_figure` to ``path`` (PNG)."""
-    return _save(build_feature_geometry_figure(features, labels, classifier_weight, prototypes, train_counts,
-                                               class_names, num_head, num_tail, max_points_per_class), path)
+def plot_feature_geometry(path: str | Path, *args: Any, **kwargs: Any) -> Path:
+    """Write :func:`build_feature_geometry_figure` (same arguments after ``path``) to ``path`` (PNG)."""
+    return _save(build_feature_geometry_figure(*args, **kwargs), path)
 
 
 _HEAD_COLOURS = ["#1f4e99", "#2e8b57", "#6a3d9a", "#17becf", "#4a6fa5", "#7fbc41"]
