@@ -60,17 +60,9 @@ def _names(class_names: Sequence[str] | None, num_classes: int) -> list[str]:
     return names
 
 
-def plot_per_class_accuracy(
-    path: str | Path,
-    per_class_accuracy: Sequence[float | None],
-    train_counts: Any,
-    class_names: Sequence[str] | None,
-    many_threshold: int = 100,
-    few_threshold: int = 20,
-) -> Path:
-    """Write :func:`build_per_class_accuracy_figure` to ``path`` (PNG)."""
-    return _save(build_per_class_accuracy_figure(per_class_accuracy, train_counts, class_names,
-                                                 many_threshold, few_threshold), path)
+def plot_per_class_accuracy(path: str | Path, *args: Any, **kwargs: Any) -> Path:
+    """Write :func:`build_per_class_accuracy_figure` (same arguments after ``path``) to ``path`` (PNG)."""
+    return _save(build_per_class_accuracy_figure(*args, **kwargs), path)
 
 
 def build_per_class_accuracy_figure(
