@@ -70,6 +70,10 @@ BACKBONE, IMAGE_SIZE, EPOCHS, BATCH = "small_cnn_w16", 28, 4, 128
 # Shot groups for 60..6,000 images per class (the CIFAR thresholds 100/20 leave IF 100 without a
 # few-shot class): many > 1,000, few < 200 — at IF 100: 4 many, 3 medium, 3 few classes.
 MANY, FEW = 1000, 200
+BACKBONE_WHY = ("`small_cnn_w16` (width 16) because it fits the budget of 2 shared CPU cores: an ECL epoch at "
+                "IF 100 costs ~25-30 s against ~100 s for `small_cnn` (width 32); width 8 was 2× faster but "
+                "reached 30 % validation balanced accuracy after an epoch against 55-58 % (measurements in "
+                "this driver's docstring); the native 28 px is kept (20 px saved nothing measurable)")
 VAL_PER_CLASS = 100
 TUNE_SEEDS = "100"
 REPORT_SEEDS = "0,1,2,3,4"
@@ -356,6 +360,7 @@ def _dataset_section(folder: Path) -> list[str]:
              f"{study['batch_size']}, validation {study['val_per_class']} images per class from the unused pool; "
              f"report seeds {', '.join(map(str, study['seeds']))}, tuning seed(s) "
              f"{', '.join(map(str, study['tune_seeds']))}",
+             f"- backbone: {BACKBONE_WHY}" if study["backbone"] == BACKBONE else f"- backbone: `{study['backbone']}`",
              f"- tuning grid (same size for every method): {', '.join(f'`{a}`' for a in study['tune_axes'])}",
              f"- driver: `{study.get('driver', 'python benchmarks/fashion_study.py')}`, which ran:",
              *[f"- command ({stage}): `{text.replace(str(ROOT) + '/', '')}`" for stage, text in study["commands"].items()],
@@ -373,6 +378,9 @@ def _dataset_section(folder: Path) -> list[str]:
     for figure in ("curves.png", "shot_groups.png"):
         if (folder / figure).is_file():
             lines += [f"![{figure}](../{rel}/{figure})", ""]
+    probes = folder.parent / f"{folder.name}-probes" / "PROBES.md"  # written by benchmarks/fashion_probes.py
+    if probes.is_file():
+        lines += [probes.read_text(encoding="utf-8").rstrip("\n"), ""]
     return lines
 
 

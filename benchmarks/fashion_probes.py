@@ -1,0 +1,240 @@
+"""Why ECL does not win on fashion-mnist-lt (issue 13, item 5): one measured row per suspect.
+
+    python benchmarks/fashion_probes.py --dry-run        # the commands
+    python benchmarks/fashion_probes.py --jobs 2         # train what is missing (resumable), then the docs
+    python benchmarks/fashion_probes.py --docs-only      # rewrite the section from the raw results
+
+Every probe is the tuned main row of one method (its lr / τ / weight decay as chosen on validation by
+`benchmarks/fashion_study.py`, read from that study's summary.json) with ONE change, trained on the same
+report seeds 0-4 as the main table, so that probe − main and probe − baseline are paired by seed (same
+split, same initialisation seed). Each (probe, method) is one `ecl compare` into
+runs/fashion-study/fashion-mnist-lt-<key>-probes/<probe>-<method>/ (outside git; finished runs are
+skipped). Raw per-seed results, the calibrated α, β, γ of every ECL run and the commands go to
+benchmarks/results/fashion-mnist-lt-<key>-probes/probes.json; the generated section to PROBES.md in the
+same folder, which `fashion_study.py` places under its IF section of docs/RESULTS.md.
+
+The suspects (issue 13): the first-epoch calibration of α, β, γ (fixed weights; calibration one epoch
+later), the batch size (contrastive losses want large batches), the temperature (beyond the tuned
+grid), and the training length (4 epochs is short for contrastive learning: ECL against LA at 8).
+None of them changes a default: each is its own row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import fashion_study as study
+
+from ecl.atomic import atomic_write_json, atomic_write_text
+from ecl.engine.run_folder import RunFolder
+from ecl.evaluation.comparison import paired_interval
+
+METRICS = ("balanced_accuracy", "many", "medium", "few")
+WEIGHTS = ("alpha", "beta", "gamma")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One change to the tuned main row of `methods` (`lr_scale` multiplies the tuned lr)."""
+
+    methods: tuple[str, ...]
+    changes: tuple[str, ...]
+    why: str
+    lr_scale: float = 1.0
+
+
+PROBES = {
+    "fixed-weights": Probe(("ecl",), ("loss.weighting=fixed",),
+                           "α = β = γ = 1, no calibration (is the first-epoch calibration the problem?)"),
+    "calibrate-epoch2": Probe(("ecl",), ("train.warmup_epochs=1",),
+                              "one linear warm-up epoch, so α, β, γ are calibrated on epoch 2 on a trained network"),
+    "batch256": Probe(("ecl",), ("train.batch_size=256",),
+                      "batch 256 instead of 128 (twice the positives and negatives per anchor), lr × 2 (linear scaling)",
+                      lr_scale=2.0),
+    "tau0.2": Probe(("ecl",), ("loss.temperature=0.2",), "τ 0.2, beyond the tuned grid {0.07, 0.1}"),
+    "epochs8": Probe(("ecl", "la"), ("train.epochs=8", "eval.every=8"),
+                     "8 epochs instead of 4, for ECL and for LA (does the gap open with training length?)"),
+}
+
+
+def tuned(key: str, args: argparse.Namespace) -> dict[str, dict[str, str]]:
+    """{method: {key: value}} chosen on validation by the main study (its summary.json)."""
+    summary = study._read_json(Path(args.results) / f"fashion-mnist-lt-{key}" / "summary.json") or {}
+    chosen = {m: (summary.get(m, {}).get("tuning") or {}).get("chosen") for m in ("ecl", "la", "procondual")}
+    missing = [m for m, c in chosen.items() if not c]
+    if missing:
+        raise SystemExit(f"[fashion-probes] {key}: the main study has no tuned {', '.join(missing)} yet "
+                         f"(run benchmarks/fashion_study.py --datasets {key} first)")
+    return chosen
+
+
+def out_dir(key: str, args: argparse.Namespace, name: str, method: str) -> Path:
+    return Path(args.runs) / f"fashion-mnist-lt-{key}-probes" / f"{name}-{method}"
+
+
+def command(key: str, args: argparse.Namespace, name: str, method: str) -> list[str]:
+    """The `ecl compare` argv of one (probe, method): the study's shared settings, the tuned values, the change."""
+    probe = PROBES[name]
+    settings = dict(tuned(key, args)[method])
+    settings["train.lr"] = f"{float(settings['train.lr']) * probe.lr_scale:g}"
+    shared = [o for o in study.overrides(key, args) if not o.startswith("out=")]
+    changed = [c.split("=", 1)[0] for c in probe.changes]
+    kept = [o for o in shared if o.split("=", 1)[0] not in changed and o.split("=", 1)[0] not in settings]
+    settings_list = [f"{k}={v}" for k, v in settings.items() if k not in changed]
+    return (["compare", "--methods", method, "--seeds", args.seeds, "--jobs", str(args.jobs)]
+            + kept + settings_list + list(probe.changes) + [f"out={out_dir(key, args, name, method)}"])
+
+
+def _per_seed(folder: Path, seeds: list[int]) -> dict[str, Any]:
+    """Per-seed test metrics and calibrated weights of one method's finished runs (None where missing)."""
+    row: dict[str, Any] = {m: [] for m in (*METRICS, *WEIGHTS)}
+    for seed in seeds:
+        run = RunFolder(folder / f"seed{seed}")
+        final = run.read_final() if run.is_finished() else {}
+        last = (run.read_metrics() or [{}])[-1] if final else {}
+        for m in METRICS:
+            row[m].append(final.get(m))
+        for w in WEIGHTS:
+            row[w].append(last.get(f"weights/{w}"))
+    row["finished"] = sum(v is not None for v in row["balanced_accuracy"])
+    return row
+
+
+def collect(key: str, args: argparse.Namespace, names: list[str]) -> dict[str, Any]:
+    """probes.json: every probe row and the main rows it is paired with (per seed, raw)."""
+    seeds = [int(s) for s in study._list(args.seeds)]
+    main_out = Path(args.runs) / f"fashion-mnist-lt-{key}"
+    dest = Path(args.results) / f"fashion-mnist-lt-{key}-probes"
+    previous = study._read_json(dest / "probes.json") or {}
+    rows = dict(previous.get("rows", {}))
+    for method in ("ecl", "la", "procondual"):
+        if (main_out / method).is_dir():
+            rows[f"main-{method}"] = _per_seed(main_out / method, seeds)
+    commands = dict(previous.get("commands", {}))
+    for name in names:
+        for method in PROBES[name].methods:
+            folder = out_dir(key, args, name, method)
+            if folder.is_dir():
+                rows[f"{name}-{method}"] = _per_seed(folder / method, seeds)
+            commands[f"{name}-{method}"] = "ecl " + " ".join(map(study._quote, command(key, args, name, method)))
+    data = {"key": key, "seeds": seeds, "tuned": tuned(key, args), "rows": rows, "commands": commands,
+            "probes": {n: {"methods": list(p.methods), "changes": list(p.changes), "why": p.why,
+                           "lr_scale": p.lr_scale} for n, p in PROBES.items()},
+            "date": study.time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": study.machine()}
+    dest.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(dest / "probes.json", data)
+    return data
+
+
+def _mean(values: list[float | None], scale: float = 100.0) -> str:
+    present = [v for v in values if v is not None]
+    if not present:
+        return "—"
+    mean = sum(present) / len(present)
+    if len(present) < 2:
+        return f"{scale * mean:.2f}"
+    sd = (sum((v - mean) ** 2 for v in present) / (len(present) - 1)) ** 0.5
+    return f"{scale * mean:.2f} ± {scale * sd:.2f}"
+
+
+def _delta(a: list, b: list) -> str:
+    interval = paired_interval(a, b)
+    if interval is None:
+        return "—"
+    if interval["low"] is None:
+        return f"{100 * interval['mean']:+.2f} (n=1)"
+    star = "*" if interval["low"] > 0 or interval["high"] < 0 else ""
+    return f"{100 * interval['mean']:+.2f} [{100 * interval['low']:+.2f}, {100 * interval['high']:+.2f}]{star}"
+
+
+def _row(data: dict, label: str, reference: str, rival: str) -> str:
+    rows = data["rows"]
+    row = rows[label]
+    weights = "/".join(_mean(row[w], 1.0).split(" ±")[0] for w in WEIGHTS) if row["alpha"][0] is not None else "—"
+    ref = rows.get(reference, {}).get("balanced_accuracy", [None] * len(row["balanced_accuracy"]))
+    riv = rows.get(rival, {}).get("balanced_accuracy", [None] * len(row["balanced_accuracy"]))
+    own = "(reference)" if label == reference else _delta(row["balanced_accuracy"], ref)
+    return (f"| {label} | {row['finished']} | " + " | ".join(_mean(row[m]) for m in METRICS)
+            + f" | {weights} | {own} | {_delta(row['balanced_accuracy'], riv)} |")
+
+
+def section(data: dict) -> str:
+    """The generated markdown of the probes (placed by fashion_study.py under the IF section)."""
+    lines = [f"#### Why ECL does not win here: one measured row per suspect (IF {study.DATASETS[data['key']]})", "",
+             "_Generated by `python benchmarks/fashion_probes.py`._ Each probe is the tuned main row "
+             "(values chosen on validation above) with one change, on the same report seeds, so the "
+             "differences are paired by seed: mean [95% t-interval] in pp of balanced accuracy, * when the "
+             "interval excludes 0. α/β/γ: the weights in force at the end (mean over seeds; calibrated "
+             "once by `auto`, 1/1/1 when fixed). No default was changed.", "",
+             "| row | seeds | bal. acc | many | medium | few | α/β/γ | − same method, main row | − rival |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |"]
+    for label in ("main-ecl", "main-procondual", "main-la"):
+        if label in data["rows"]:
+            lines.append(_row(data, label, "main-ecl", "main-procondual" if label != "main-procondual" else "main-ecl"))
+    for name, probe in data["probes"].items():
+        for method in probe["methods"]:
+            label = f"{name}-{method}"
+            if label in data["rows"]:
+                rival = "epochs8-la" if (name == "epochs8" and method == "ecl") else "main-procondual"
+                if name == "epochs8" and method == "la":
+                    rival = "epochs8-ecl"
+                lines.append(_row(data, label, f"main-{method}", rival))
+    lines += ["", "Rival column: main-procondual (the best mean of the main table) for the ECL probes; for "
+              "epochs8-ecl it is epochs8-la and for epochs8-la it is epochs8-ecl (both at 8 epochs).", "",
+              "| probe | change | why |", "| --- | --- | --- |"]
+    lines += [f"| {n} | {', '.join(f'`{c}`' for c in p['changes'])}" + (f", lr × {p['lr_scale']:g}" if p["lr_scale"] != 1 else "")
+              + f" | {p['why']} |" for n, p in data["probes"].items()]
+    lines += ["", "Commands (each resumable):", ""]
+    lines += [f"- `{c.replace(str(study.ROOT) + '/', '')}`" for c in data["commands"].values()]
+    return "\n".join(lines) + "\n"
+
+
+def write(key: str, args: argparse.Namespace, names: list[str]) -> None:
+    data = collect(key, args, names)
+    dest = Path(args.results) / f"fashion-mnist-lt-{key}-probes"
+    atomic_write_text(dest / "PROBES.md", section(data))
+    study.write_docs(Path(args.results))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="if100", choices=tuple(study.DATASETS))
+    parser.add_argument("--probes", default=",".join(PROBES), help=f"comma list of {', '.join(PROBES)}")
+    parser.add_argument("--seeds", default=study.REPORT_SEEDS)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--runs", default=str(study.ROOT / "runs" / "fashion-study"))
+    parser.add_argument("--results", default=str(study.RESULTS))
+    parser.add_argument("--dry-run", action="store_true")
+    parser.add_argument("--docs-only", action="store_true")
+    args = parser.parse_args()
+    args.backbone, args.image_size, args.epochs = study.BACKBONE, study.IMAGE_SIZE, study.EPOCHS
+    names = study._list(args.probes)
+    unknown = [n for n in names if n not in PROBES]
+    if unknown:
+        raise SystemExit(f"--probes: unknown {', '.join(unknown)} (known: {', '.join(PROBES)})")
+    if args.dry_run:
+        for name in names:
+            for method in PROBES[name].methods:
+                print("ecl " + " ".join(map(study._quote, command(args.dataset, args, name, method))))
+        return
+    if not args.docs_only:
+        from ecl.cli import main as ecl_main
+
+        for name in names:
+            for method in PROBES[name].methods:
+                argv = command(args.dataset, args, name, method)
+                print("[fashion-probes] ecl " + " ".join(map(study._quote, argv)), file=sys.stderr, flush=True)
+                code = ecl_main(argv)
+                if code != 0:
+                    raise SystemExit(f"[fashion-probes] {name}-{method}: ecl compare exited {code}; rerun to continue")
+                write(args.dataset, args, names)
+    write(args.dataset, args, names)
+
+
+if __name__ == "__main__":
+    main()
