@@ -290,8 +290,9 @@ def plot_curves(out: Path, methods: list[str], seeds: list[int], path: Path, key
         if runs and all(v is not None for run in runs for v in run):
             length = min(len(run) for run in runs)
             curves[method] = 100 * np.mean([run[:length] for run in runs], axis=0)
-        if method == "ecl" and records:
-            weights = {w: [line.get(f"weights/{w}") for line in records[0]] for w in ("alpha", "beta", "gamma")}
+        if method == "ecl" and records:  # a metrics line holds the weights set at its epoch's end, so the
+            # weights in force during epoch e are those of line e-1 (epoch 1 runs with α = β = γ = 1)
+            weights = {w: [1.0] + [line.get(f"weights/{w}") for line in records[0]][:-1] for w in ("alpha", "beta", "gamma")}
     if not curves:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -300,9 +301,10 @@ def plot_curves(out: Path, methods: list[str], seeds: list[int], path: Path, key
                      linestyle="--" if method.startswith("ecl-") else "-")
     axes[0].set(xlabel="epoch", ylabel="validation balanced accuracy (%)", title=f"fashion-mnist-lt {key}")
     axes[0].legend(fontsize=7, ncol=2)
-    for name, values in weights.items():
-        axes[1].plot(np.arange(1, len(values) + 1), values, label=name)
-    axes[1].set(xlabel="epoch", ylabel="weight", title="ECL loss weights (report seed %d)" % seeds[0])
+    for (name, values), style in zip(weights.items(), ("-", "--", ":")):
+        axes[1].step(np.arange(1, len(values) + 1), values, where="mid", label=name, linestyle=style, linewidth=2)
+    axes[1].set(xlabel="epoch", ylabel="weight in force during the epoch",
+                title="ECL loss weights, auto (report seed %d)" % seeds[0])
     if weights:
         axes[1].legend()
     fig.tight_layout()

@@ -52,7 +52,8 @@ def test_each_probe_is_the_tuned_row_with_exactly_its_change(tmp_path, name):
         assert argv[argv.index("--methods") + 1] == method
         changes = dict(c.split("=", 1) for c in probe.changes)
         tuned = {"ecl": {"train.lr": 0.03, "loss.temperature": "0.1"},
-                 "la": {"train.lr": 0.1, "train.weight_decay": "1e-4"}}[method]
+                 "la": {"train.lr": 0.1, "train.weight_decay": "1e-4"},
+                 "procondual": {"train.lr": 0.03, "loss.temperature": "0.07"}}[method]
         assert math.isclose(float(settings["train.lr"][0]), tuned["train.lr"] * probe.lr_scale)
         for key, value in changes.items():
             assert settings[key] == [value]
@@ -81,3 +82,9 @@ def test_delta_is_the_paired_t_interval_and_stars_only_when_it_excludes_zero():
     noisy = [0.80, 0.76, 0.83, 0.77, 0.82]
     assert not probes._delta(noisy, b).endswith("*")
     assert probes._delta([0.8], [0.7]) == "+10.00 (n=1)"
+
+
+def test_rival_pairs_ecl_with_the_baseline_under_the_same_change():
+    assert probes._rival("fixed-weights", "ecl", ["ecl", "procondual"]) == "fixed-weights-procondual"
+    assert probes._rival("fixed-weights", "procondual", ["ecl", "procondual"]) == "fixed-weights-ecl"
+    assert probes._rival("tau0.2", "ecl", ["ecl"]) == "main-procondual"
