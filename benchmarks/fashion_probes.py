@@ -51,11 +51,15 @@ PROBES = {
     "fixed-weights": Probe(("ecl", "procondual"), ("loss.weighting=fixed",),
                            "α = β = γ = 1, no calibration (is the first-epoch calibration the problem?); "
                            "ProConDual, the best main row, calibrates the same way, so it gets the same change"),
-    "calibrate-epoch2": Probe(("ecl",), ("train.warmup_epochs=1",),
-                              "one linear warm-up epoch, so α, β, γ are calibrated on epoch 2 on a trained network"),
+    "calibrate-epoch2": Probe(("ecl", "procondual"), ("train.warmup_epochs=1",),
+                              "one linear warm-up epoch, so α, β, γ are calibrated on epoch 2 on a trained network "
+                              "(ProConDual calibrates the same way: same change)"),
     "batch256": Probe(("ecl",), ("train.batch_size=256",),
                       "batch 256 instead of 128 (twice the positives and negatives per anchor), lr × 2 (linear scaling)",
                       lr_scale=2.0),
+    "batch256-fixed": Probe(("ecl",), ("train.batch_size=256", "loss.weighting=fixed"),
+                            "batch 256, lr × 2, α = β = γ = 1: separates the batch size from its calibration",
+                            lr_scale=2.0),
     "tau0.2": Probe(("ecl",), ("loss.temperature=0.2",), "τ 0.2, beyond the tuned grid {0.07, 0.1}"),
     "epochs8": Probe(("ecl", "la"), ("train.epochs=8", "eval.every=8"),
                      "8 epochs instead of 4, for ECL and for LA (does the gap open with training length?)"),
