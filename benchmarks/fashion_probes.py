@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from ecl.evaluation.comparison import paired_interval
 
 METRICS = ("balanced_accuracy", "many", "medium", "few")
 WEIGHTS = ("alpha", "beta", "gamma")
+MAIN = ("ecl", "la", "procondual")  # the main rows the probes start from or are paired with
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ PROBES = {
 def tuned(key: str, args: argparse.Namespace) -> dict[str, dict[str, str]]:
     """{method: {key: value}} chosen on validation by the main study (its summary.json)."""
     summary = study._read_json(Path(args.results) / f"fashion-mnist-lt-{key}" / "summary.json") or {}
-    chosen = {m: (summary.get(m, {}).get("tuning") or {}).get("chosen") for m in ("ecl", "la", "procondual")}
+    chosen = {m: (summary.get(m, {}).get("tuning") or {}).get("chosen") for m in MAIN}
     missing = [m for m, c in chosen.items() if not c]
     if missing:
         raise SystemExit(f"[fashion-probes] {key}: the main study has no tuned {', '.join(missing)} yet "
@@ -116,7 +118,7 @@ def collect(key: str, args: argparse.Namespace, names: list[str]) -> dict[str, A
     dest = Path(args.results) / f"fashion-mnist-lt-{key}-probes"
     previous = study._read_json(dest / "probes.json") or {}
     rows = dict(previous.get("rows", {}))
-    for method in ("ecl", "la", "procondual"):
+    for method in MAIN:
         if (main_out / method).is_dir():
             rows[f"main-{method}"] = _per_seed(main_out / method, seeds)
     commands = dict(previous.get("commands", {}))
@@ -129,18 +131,19 @@ def collect(key: str, args: argparse.Namespace, names: list[str]) -> dict[str, A
     data = {"key": key, "seeds": seeds, "tuned": tuned(key, args), "rows": rows, "commands": commands,
             "probes": {n: {"methods": list(p.methods), "changes": list(p.changes), "why": p.why,
                            "lr_scale": p.lr_scale} for n, p in PROBES.items()},
-            "date": study.time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": study.machine()}
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": study.machine()}
     dest.mkdir(parents=True, exist_ok=True)
     atomic_write_json(dest / "probes.json", data)
     return data
 
 
-def _mean(values: list[float | None], scale: float = 100.0) -> str:
+def _mean(values: list[float | None], scale: float = 100.0, spread: bool = True) -> str:
+    """'mean ± sd' (ddof=1) of the present values, scaled; only the mean when `spread` is off or n = 1."""
     present = [v for v in values if v is not None]
     if not present:
         return "—"
     mean = sum(present) / len(present)
-    if len(present) < 2:
+    if len(present) < 2 or not spread:
         return f"{scale * mean:.2f}"
     sd = (sum((v - mean) ** 2 for v in present) / (len(present) - 1)) ** 0.5
     return f"{scale * mean:.2f} ± {scale * sd:.2f}"
@@ -159,7 +162,7 @@ def _delta(a: list, b: list) -> str:
 def _row(data: dict, label: str, reference: str, rival: str) -> str:
     rows = data["rows"]
     row = rows[label]
-    weights = "/".join(_mean(row[w], 1.0).split(" ±")[0] for w in WEIGHTS) if row["alpha"][0] is not None else "—"
+    weights = "/".join(_mean(row[w], 1.0, spread=False) for w in WEIGHTS) if row["alpha"][0] is not None else "—"
     ref = rows.get(reference, {}).get("balanced_accuracy", [None] * len(row["balanced_accuracy"]))
     riv = rows.get(rival, {}).get("balanced_accuracy", [None] * len(row["balanced_accuracy"]))
     own = "(reference)" if label == reference else _delta(row["balanced_accuracy"], ref)
@@ -243,7 +246,8 @@ def main() -> None:
                 code = ecl_main(argv)
                 if code != 0:
                     raise SystemExit(f"[fashion-probes] {name}-{method}: ecl compare exited {code}; rerun to continue")
-                write(args.dataset, args, names)
+                write(args.dataset, args, names)  # after every row, so an interrupted study keeps its docs
+        return
     write(args.dataset, args, names)
 
 

@@ -402,8 +402,8 @@ def fashion_section(results: Path) -> str:
              "contrastive methods, weight decay for ce/la), chosen on validation balanced accuracy "
              "(final epoch, tuning seed 100), never on test; the chosen values are the \"tuned\" column.", ""]
     folders = [results / f"fashion-mnist-lt-{key}" for key in DATASETS]
-    body = [line for folder in folders for line in _dataset_section(folder) or _pending(folder)]
-    body = body if any(_dataset_section(f) for f in folders) else []
+    sections = [_dataset_section(folder) for folder in folders]
+    body = [line for folder, lines in zip(folders, sections) for line in lines or _pending(folder)] if any(sections) else []
     lines += body or [
         "**Runs finished: 0 of 180** (not run yet). Plan: IF 100 and IF 10; methods "
         f"{', '.join(METHODS)}; `{BACKBONE}`, {IMAGE_SIZE} px, {EPOCHS} epochs, batch {BATCH}; report seeds "
