@@ -22,6 +22,7 @@ None of them changes a default: each is its own row.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -70,7 +71,7 @@ PROBES = {
 
 def tuned(key: str, args: argparse.Namespace) -> dict[str, dict[str, str]]:
     """{method: {key: value}} chosen on validation by the main study (its summary.json)."""
-    summary = study._read_json(Path(args.results) / f"fashion-mnist-lt-{key}" / "summary.json") or {}
+    summary = study.read_json(Path(args.results) / f"fashion-mnist-lt-{key}" / "summary.json") or {}
     chosen = {m: (summary.get(m, {}).get("tuning") or {}).get("chosen") for m in MAIN}
     missing = [m for m, c in chosen.items() if not c]
     if missing:
@@ -113,10 +114,10 @@ def _per_seed(folder: Path, seeds: list[int]) -> dict[str, Any]:
 
 def collect(key: str, args: argparse.Namespace, names: list[str]) -> dict[str, Any]:
     """probes.json: every probe row and the main rows it is paired with (per seed, raw)."""
-    seeds = [int(s) for s in study._list(args.seeds)]
+    seeds = [int(s) for s in study.split_list(args.seeds)]
     main_out = Path(args.runs) / f"fashion-mnist-lt-{key}"
     dest = Path(args.results) / f"fashion-mnist-lt-{key}-probes"
-    previous = study._read_json(dest / "probes.json") or {}
+    previous = study.read_json(dest / "probes.json") or {}
     rows = dict(previous.get("rows", {}))
     for method in MAIN:
         if (main_out / method).is_dir():
@@ -127,7 +128,7 @@ def collect(key: str, args: argparse.Namespace, names: list[str]) -> dict[str, A
             folder = out_dir(key, args, name, method)
             if folder.is_dir():
                 rows[f"{name}-{method}"] = _per_seed(folder / method, seeds)
-            commands[f"{name}-{method}"] = "ecl " + " ".join(map(study._quote, command(key, args, name, method)))
+            commands[f"{name}-{method}"] = "ecl " + " ".join(map(shlex.quote, command(key, args, name, method)))
     data = {"key": key, "seeds": seeds, "tuned": tuned(key, args), "rows": rows, "commands": commands,
             "probes": {n: {"methods": list(p.methods), "changes": list(p.changes), "why": p.why,
                            "lr_scale": p.lr_scale} for n, p in PROBES.items()},
@@ -227,14 +228,14 @@ def main() -> None:
     parser.add_argument("--docs-only", action="store_true")
     args = parser.parse_args()
     args.backbone, args.image_size, args.epochs = study.BACKBONE, study.IMAGE_SIZE, study.EPOCHS
-    names = study._list(args.probes)
+    names = study.split_list(args.probes)
     unknown = [n for n in names if n not in PROBES]
     if unknown:
         raise SystemExit(f"--probes: unknown {', '.join(unknown)} (known: {', '.join(PROBES)})")
     if args.dry_run:
         for name in names:
             for method in PROBES[name].methods:
-                print("ecl " + " ".join(map(study._quote, command(args.dataset, args, name, method))))
+                print("ecl " + " ".join(map(shlex.quote, command(args.dataset, args, name, method))))
         return
     if not args.docs_only:
         from ecl.cli import main as ecl_main
@@ -242,7 +243,7 @@ def main() -> None:
         for name in names:
             for method in PROBES[name].methods:
                 argv = command(args.dataset, args, name, method)
-                print("[fashion-probes] ecl " + " ".join(map(study._quote, argv)), file=sys.stderr, flush=True)
+                print("[fashion-probes] ecl " + " ".join(map(shlex.quote, argv)), file=sys.stderr, flush=True)
                 code = ecl_main(argv)
                 if code != 0:
                     raise SystemExit(f"[fashion-probes] {name}-{method}: ecl compare exited {code}; rerun to continue")

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import sys
 import time
@@ -90,7 +91,8 @@ FASHION_DOC = RESULTS / "FASHION.md"
 BEGIN, END = "<!-- fashion-mnist-lt:begin -->", "<!-- fashion-mnist-lt:end -->"
 
 
-def _list(text: str) -> list[str]:
+def split_list(text: str) -> list[str]:
+    """`"a, b,,c"` → ["a", "b", "c"] (a comma list of the command line; fashion_probes.py uses it too)."""
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
@@ -115,7 +117,7 @@ def overrides(key: str, args: argparse.Namespace) -> list[str]:
 
 def command(key: str, args: argparse.Namespace, stage: str) -> list[str]:
     """The `ecl compare` argv of one dataset."""
-    methods = _list(args.methods)
+    methods = split_list(args.methods)
     argv = ["compare", "--methods", ",".join(methods), "--seeds", args.seeds, "--tune-seeds", args.tune_seeds,
             "--stage", stage, "--jobs", str(args.jobs)]
     for axis in tune_axes(methods):
@@ -125,12 +127,12 @@ def command(key: str, args: argparse.Namespace, stage: str) -> list[str]:
 
 def planned_runs(key: str, args: argparse.Namespace) -> dict[str, list[Path]]:
     """{"tune": [run folders], "report": [run folders]} of one dataset (as `ecl compare` lays them out)."""
-    methods = _list(args.methods)
+    methods = split_list(args.methods)
     out = Path(args.runs) / f"fashion-mnist-lt-{key}"
     grids = method_grids(tune_axes(methods), methods)
     tune = [out / "tune" / m / combination_label(c) / f"seed{s}" for m in methods for c in grids[m]
-            for s in _list(args.tune_seeds)]
-    report = [out / m / f"seed{s}" for m in methods for s in _list(args.seeds)]
+            for s in split_list(args.tune_seeds)]
+    report = [out / m / f"seed{s}" for m in methods for s in split_list(args.seeds)]
     return {"tune": tune, "report": report}
 
 
@@ -188,9 +190,9 @@ def machine() -> dict[str, Any]:
 
 def dry_run(args: argparse.Namespace) -> None:
     total_left = 0.0
-    for key in _list(args.datasets):
+    for key in split_list(args.datasets):
         for stage in _stages(args.stage):
-            print("ecl " + " ".join(_quote(a) for a in command(key, args, stage)))
+            print("ecl " + " ".join(shlex.quote(a) for a in command(key, args, stage)))
         info = status(key, args)
         total_left += info["estimated_seconds_left"]
         print(f"# {key}: runs finished {sum(info['finished'].values())} of {sum(info['planned'].values())} "
@@ -208,17 +210,13 @@ def _stages(stage: str) -> list[str]:
     return ["tune", "report"] if stage == "all" else [stage]
 
 
-def _quote(text: str) -> str:
-    return f"'{text}'" if any(c in text for c in " ;*?") else text
-
-
 def run(args: argparse.Namespace) -> None:
     from ecl.cli import main as ecl_main
 
     for stage in _stages(args.stage):
-        for key in _list(args.datasets):
+        for key in split_list(args.datasets):
             argv = command(key, args, stage)
-            print("[fashion-study] ecl " + " ".join(_quote(a) for a in argv), file=sys.stderr, flush=True)
+            print("[fashion-study] ecl " + " ".join(shlex.quote(a) for a in argv), file=sys.stderr, flush=True)
             start = time.perf_counter()
             code = ecl_main(argv)
             collect(key, args, argv, time.perf_counter() - start, code)
@@ -244,16 +242,16 @@ def collect(key: str, args: argparse.Namespace, argv: list[str] | None, wall: fl
             shutil.copyfile(out / name, dest / name)
     plan = planned_runs(key, args)
     seconds = [s for runs in plan.values() for s in map(_run_seconds, runs) if s]
-    previous = _read_json(dest / "study.json") or {}
+    previous = read_json(dest / "study.json") or {}
     study = {
         "dataset": "fashion-mnist-lt", "key": key, "imbalance_factor": DATASETS[key],
-        "methods": _list(args.methods), "seeds": [int(s) for s in _list(args.seeds)],
-        "tune_seeds": [int(s) for s in _list(args.tune_seeds)], "tune_axes": tune_axes(_list(args.methods)),
+        "methods": split_list(args.methods), "seeds": [int(s) for s in split_list(args.seeds)],
+        "tune_seeds": [int(s) for s in split_list(args.tune_seeds)], "tune_axes": tune_axes(split_list(args.methods)),
         "backbone": args.backbone, "image_size": args.image_size, "epochs": args.epochs, "batch_size": BATCH,
         "driver": previous.get("driver") if argv is None else
-        "python benchmarks/fashion_study.py " + " ".join(map(_quote, sys.argv[1:])),
+        "python benchmarks/fashion_study.py " + " ".join(map(shlex.quote, sys.argv[1:])),
         "val_per_class": VAL_PER_CLASS, "commands": {**previous.get("commands", {}), **(
-            {argv[argv.index("--stage") + 1]: "ecl " + " ".join(map(_quote, argv))} if argv else {})},
+            {argv[argv.index("--stage") + 1]: "ecl " + " ".join(map(shlex.quote, argv))} if argv else {})},
         "status": status(key, args), "last_exit_code": previous.get("last_exit_code") if code is None else code,
         "wall_seconds_last_invocation": previous.get("wall_seconds_last_invocation") if wall is None else round(wall, 1),
         "train_seconds_per_finished_run_mean": round(sum(seconds) / len(seconds), 1) if seconds else None,
@@ -261,12 +259,13 @@ def collect(key: str, args: argparse.Namespace, argv: list[str] | None, wall: fl
     }
     atomic_write_json(dest / "study.json", study)
     try:
-        plot_curves(out, _list(args.methods), [int(s) for s in _list(args.seeds)], dest / "curves.png", key)
+        plot_curves(out, split_list(args.methods), [int(s) for s in split_list(args.seeds)], dest / "curves.png", key)
     except Exception as exc:  # a figure must never cost the study its numbers
         print(f"[fashion-study] warning: curves.png not drawn: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A results file (study.json, summary.json, probes.json), or None when missing or unreadable."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -348,7 +347,7 @@ def _verdict_table(summary: dict) -> list[str]:
 
 
 def _dataset_section(folder: Path) -> list[str]:
-    study = _read_json(folder / "study.json")
+    study = read_json(folder / "study.json")
     if study is None:
         return []
     info = study["status"]
@@ -371,7 +370,7 @@ def _dataset_section(folder: Path) -> list[str]:
              f"({study['machine']['cpu']}, {study['machine']['cores']} cores, torch {study['machine']['torch']}); "
              f"updated {study['date']}",
              f"- raw: `{rel}/summary.json`, `{rel}/tuning.json`, `{rel}/table.md`", ""]
-    summary = _read_json(folder / "summary.json")
+    summary = read_json(folder / "summary.json")
     if summary is None:
         return lines + ["No report runs finished yet: no table.", ""]
     table = format_table(summary, seeds=study["seeds"])
@@ -448,16 +447,16 @@ def main() -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the commands and the estimated time")
     parser.add_argument("--docs-only", action="store_true", help="only rewrite the docs from --results")
     args = parser.parse_args()
-    for key in _list(args.datasets):
+    for key in split_list(args.datasets):
         if key not in DATASETS:
             raise SystemExit(f"--datasets: unknown {key!r} (known: {', '.join(DATASETS)})")
     from ecl.losses import METHODS as KNOWN
 
-    unknown = [m for m in _list(args.methods) if m not in KNOWN]
+    unknown = [m for m in split_list(args.methods) if m not in KNOWN]
     if unknown:
         raise SystemExit(f"--methods: unknown {', '.join(unknown)} (known: {', '.join(KNOWN)})")
     if args.docs_only:
-        for key in _list(args.datasets):  # refresh "runs finished" from the run folders, when present
+        for key in split_list(args.datasets):  # refresh "runs finished" from the run folders, when present
             recorded = (Path(args.results) / f"fashion-mnist-lt-{key}" / "study.json").is_file()
             if recorded and (Path(args.runs) / f"fashion-mnist-lt-{key}").is_dir():
                 collect(key, args, None, None, None)
