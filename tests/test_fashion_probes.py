@@ -88,3 +88,21 @@ def test_rival_pairs_ecl_with_the_baseline_under_the_same_change():
     assert probes._rival("fixed-weights", "ecl", ["ecl", "procondual"]) == "fixed-weights-procondual"
     assert probes._rival("fixed-weights", "procondual", ["ecl", "procondual"]) == "fixed-weights-ecl"
     assert probes._rival("tau0.2", "ecl", ["ecl"]) == "main-procondual"
+
+
+def test_a_probe_equal_to_the_tuned_row_is_recognised(tmp_path):
+    args = _args(tmp_path)  # ecl tuned with τ 0.1, procondual with τ 0.07
+    assert probes.same_as_main("if100", args, "tau0.1", "ecl")
+    assert not probes.same_as_main("if100", args, "tau0.2", "ecl")
+    assert not probes.same_as_main("if100", args, "fixed-weights", "ecl")
+
+
+def test_the_change_table_lists_only_probes_that_ran():
+    row = {m: [0.8, 0.81] for m in (*probes.METRICS, *probes.WEIGHTS)} | {"finished": 2}
+    data = {"key": "if10", "rows": {"main-ecl": row, "main-procondual": row, "tau0.1-ecl": row},
+            "probes": {n: {"methods": list(p.methods), "changes": list(p.changes), "why": p.why,
+                           "lr_scale": p.lr_scale} for n, p in probes.PROBES.items()},
+            "commands": {}}
+    text = probes.section(data)
+    assert "| tau0.1 | `loss.temperature=0.1` |" in text
+    assert "| fixed-weights |" not in text and "| tau0.2 |" not in text
