@@ -135,6 +135,9 @@ def collect(key: str, args: argparse.Namespace, names: list[str]) -> dict[str, A
     commands = dict(previous.get("commands", {}))
     for name in names:
         for method in PROBES[name].methods:
+            if same_as_main(key, args, name, method):
+                commands.pop(f"{name}-{method}", None)
+                continue
             folder = out_dir(key, args, name, method)
             if folder.is_dir():
                 rows[f"{name}-{method}"] = _per_seed(folder / method, seeds)

@@ -95,6 +95,8 @@ def test_a_probe_equal_to_the_tuned_row_is_recognised(tmp_path):
     assert probes.same_as_main("if100", args, "tau0.1", "ecl")
     assert not probes.same_as_main("if100", args, "tau0.2", "ecl")
     assert not probes.same_as_main("if100", args, "fixed-weights", "ecl")
+    data = probes.collect("if100", args, ["tau0.1", "tau0.2"])
+    assert "tau0.2-ecl" in data["commands"] and "tau0.1-ecl" not in data["commands"]
 
 
 def test_the_change_table_lists_only_probes_that_ran():
