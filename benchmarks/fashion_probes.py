@@ -15,7 +15,7 @@ same folder, which `fashion_study.py` places under its IF section of docs/RESULT
 
 The suspects (issue 13): the first-epoch calibration of α, β, γ (fixed weights; calibration one epoch
 later), the batch size (contrastive losses want large batches), the temperature (beyond the tuned
-grid), and the training length (4 epochs is short for contrastive learning: ECL against LA at 8).
+grid; and the τ every rival chose where ECL's one-seed tuning chose another), and the training length (4 epochs is short for contrastive learning: ECL against LA at 8).
 None of them changes a default: each is its own row.
 """
 
