@@ -15,7 +15,8 @@ same folder, which `fashion_study.py` places under its IF section of docs/RESULT
 
 The suspects (issue 13): the first-epoch calibration of α, β, γ (fixed weights; calibration one epoch
 later), the batch size (contrastive losses want large batches), the temperature (beyond the tuned
-grid; and the τ every rival chose where ECL's one-seed tuning chose another), and the training length (4 epochs is short for contrastive learning: ECL against LA at 8).
+grid; and the τ every rival chose where ECL's one-seed tuning chose another), and the training length
+(4 epochs is short for contrastive learning: ECL against LA at 8).
 None of them changes a default: each is its own row.
 """
 
@@ -107,6 +108,12 @@ def same_as_main(key: str, args: argparse.Namespace, name: str, method: str) -> 
     return probe.lr_scale == 1 and all(chosen.get(k) == v for k, v in (c.split("=", 1) for c in probe.changes))
 
 
+def planned(key: str, args: argparse.Namespace, names: list[str]) -> list[tuple[str, str]]:
+    """The (probe, method) rows of `names` to train: those that change the tuned main row."""
+    return [(name, method) for name in names for method in PROBES[name].methods
+            if not same_as_main(key, args, name, method)]
+
+
 def _per_seed(folder: Path, seeds: list[int]) -> dict[str, Any]:
     """Per-seed test metrics and calibrated weights of one method's finished runs (None where missing)."""
     row: dict[str, Any] = {m: [] for m in (*METRICS, *WEIGHTS)}
@@ -132,16 +139,13 @@ def collect(key: str, args: argparse.Namespace, names: list[str]) -> dict[str, A
     for method in MAIN:
         if (main_out / method).is_dir():
             rows[f"main-{method}"] = _per_seed(main_out / method, seeds)
-    commands = dict(previous.get("commands", {}))
-    for name in names:
-        for method in PROBES[name].methods:
-            if same_as_main(key, args, name, method):
-                commands.pop(f"{name}-{method}", None)
-                continue
-            folder = out_dir(key, args, name, method)
-            if folder.is_dir():
-                rows[f"{name}-{method}"] = _per_seed(folder / method, seeds)
-            commands[f"{name}-{method}"] = "ecl " + " ".join(map(shlex.quote, command(key, args, name, method)))
+    requested = {f"{name}-{method}" for name in names for method in PROBES[name].methods}
+    commands = {label: c for label, c in previous.get("commands", {}).items() if label not in requested}
+    for name, method in planned(key, args, names):
+        folder = out_dir(key, args, name, method)
+        if folder.is_dir():
+            rows[f"{name}-{method}"] = _per_seed(folder / method, seeds)
+        commands[f"{name}-{method}"] = "ecl " + " ".join(map(shlex.quote, command(key, args, name, method)))
     data = {"key": key, "seeds": seeds, "tuned": tuned(key, args), "rows": rows, "commands": commands,
             "probes": {n: {"methods": list(p.methods), "changes": list(p.changes), "why": p.why,
                            "lr_scale": p.lr_scale} for n, p in PROBES.items()},
@@ -246,26 +250,26 @@ def main() -> None:
     unknown = [n for n in names if n not in PROBES]
     if unknown:
         raise SystemExit(f"--probes: unknown {', '.join(unknown)} (known: {', '.join(PROBES)})")
+    rows = planned(args.dataset, args, names)
+    for name in names:
+        for method in PROBES[name].methods:
+            if (name, method) not in rows:
+                print(f"[fashion-probes] {name}-{method}: the tuned main row already has "
+                      f"{', '.join(PROBES[name].changes)}; skipped", file=sys.stderr, flush=True)
     if args.dry_run:
-        for name in names:
-            for method in PROBES[name].methods:
-                print("ecl " + " ".join(map(shlex.quote, command(args.dataset, args, name, method))))
+        for name, method in rows:
+            print("ecl " + " ".join(map(shlex.quote, command(args.dataset, args, name, method))))
         return
     if not args.docs_only:
         from ecl.cli import main as ecl_main
 
-        for name in names:
-            for method in PROBES[name].methods:
-                if same_as_main(args.dataset, args, name, method):
-                    print(f"[fashion-probes] {name}-{method}: the tuned main row already has "
-                          f"{', '.join(PROBES[name].changes)}; skipped", file=sys.stderr, flush=True)
-                    continue
-                argv = command(args.dataset, args, name, method)
-                print("[fashion-probes] ecl " + " ".join(map(shlex.quote, argv)), file=sys.stderr, flush=True)
-                code = ecl_main(argv)
-                if code != 0:
-                    raise SystemExit(f"[fashion-probes] {name}-{method}: ecl compare exited {code}; rerun to continue")
-                write(args.dataset, args, names)  # after every row, so an interrupted study keeps its docs
+        for name, method in rows:
+            argv = command(args.dataset, args, name, method)
+            print("[fashion-probes] ecl " + " ".join(map(shlex.quote, argv)), file=sys.stderr, flush=True)
+            code = ecl_main(argv)
+            if code != 0:
+                raise SystemExit(f"[fashion-probes] {name}-{method}: ecl compare exited {code}; rerun to continue")
+            write(args.dataset, args, names)  # after every row, so an interrupted study keeps its docs
         return
     write(args.dataset, args, names)
 
