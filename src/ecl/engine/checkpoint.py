@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ecl.atomic import atomic_write, fsync_dir
+from ecl.engine.errors import CheckpointError, DataMismatchError
 
 if TYPE_CHECKING:
     from ecl.config import Config
@@ -30,24 +31,6 @@ __all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "DataMismatchError", "build_c
 
 CHECKPOINT_FORMAT = "ecl-checkpoint-v1"
 REQUIRED_KEYS = ("format", "model", "epoch", "config", "classes", "train_counts")
-
-
-class CheckpointError(ValueError):
-    """A file that is not a usable ecl checkpoint."""
-
-    def __init__(self, path: str | Path, reason: str):
-        super().__init__(f"not a valid ecl checkpoint: {path}: {reason}")
-        self.path = str(path)
-        self.reason = reason
-
-
-class DataMismatchError(CheckpointError):
-    """A valid checkpoint whose classes (or training counts) are not the data's."""
-
-    def __init__(self, path: str | Path, reason: str):
-        ValueError.__init__(self, f"{path}: {reason}")
-        self.path = str(path)
-        self.reason = reason
 
 
 def _short(names: Sequence[str], limit: int = 8) -> str:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ecl.atomic import atomic_write_json, atomic_write_text, to_json
+from ecl.engine.errors import CheckpointError
 
 __all__ = ["RunFolderError", "RunFolder", "default_run_name", "check_writable", "read_jsonl", "MIN_FREE_BYTES"]
 
@@ -294,8 +295,6 @@ class RunFolder:
         if path.is_dir():
             run = cls(path)
             if not run.has_checkpoint():
-                from ecl.engine.checkpoint import CheckpointError
-
                 raise CheckpointError(path, f"a folder without {cls.CHECKPOINTS}/{cls.LAST}")
             return run.last_checkpoint, run
         return path, None
