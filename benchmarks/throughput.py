@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
     requested = config.data.pipeline
     if requested == "auto":
         from ecl.engine.setup import resolve_device
-        from ecl.engine.tensor_loader import choose_pipeline
+        from ecl.data.tensor_loader import choose_pipeline
 
         requested = choose_pipeline(config, bundle, resolve_device(config.train.device))[0]
     paths = [p for p in args.paths.split(",") if p]

@@ -9,7 +9,7 @@ from ecl.config import DataConfig
 import numpy as np
 import pytest
 
-from ecl.data import DataError, build_datasets, format_summary, split_record, summarize
+from ecl.data import DataError, build_datasets, data_summary, format_data_summary, split_record
 
 
 def cfg(**kw):
@@ -103,7 +103,7 @@ def test_embedded_lt_test_set_is_opt_in_with_note(no_network):
 
 def test_summary_and_export(no_network, tmp_path):
     bundle = build_datasets(cfg())
-    s = summarize(bundle, many_threshold=100, few_threshold=20)
+    s = data_summary(bundle, many_threshold=100, few_threshold=20)
     assert s["dataset"] == "digits-lt"
     assert s["train"]["size"] == sum(bundle.train_counts)
     assert s["train"]["indices"] == bundle.split_record["indices"]["train"]
@@ -115,7 +115,7 @@ def test_summary_and_export(no_network, tmp_path):
         "medium": [c for c, n in enumerate(counts) if 20 <= n <= 100],
         "few": [c for c, n in enumerate(counts) if n < 20],
     }
-    text = format_summary(s)
+    text = format_data_summary(s)
     assert "digits-lt" in text and "total" in text
     record = split_record(bundle)
     assert json.loads(json.dumps(record)) == bundle.split_record  # JSON-serialisable as it is

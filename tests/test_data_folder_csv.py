@@ -9,7 +9,7 @@ from ecl.config import DataConfig
 import pytest
 from PIL import Image
 
-from ecl.data import DataError, build_datasets, check_dataset, summarize
+from ecl.data import DataError, build_datasets, check_dataset, data_summary
 
 
 def cfg(root, **kw):
@@ -49,7 +49,7 @@ def test_folder_tree(tmp_path):
     json.dumps(bundle.split_record)
     img, label = bundle.train[2]
     assert img.mode == "RGB" and label == 1
-    assert summarize(bundle)["train"]["size"] == 6
+    assert data_summary(bundle)["train"]["size"] == 6
     assert check_dataset(cfg(tmp_path)) == []
 
 

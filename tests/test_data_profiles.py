@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ecl.data import class_counts, long_tail_counts, select_long_tail
-from ecl.data import shot_groups
+from ecl.evaluation.metrics import shot_groups
 
 
 @pytest.mark.parametrize("max_count, classes, imbalance", [(500, 10, 100), (124, 10, 10), (400, 10, 100), (37, 7, 3.5)])

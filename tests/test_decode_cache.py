@@ -17,7 +17,7 @@ from ecl.config import load_config
 from ecl.data import ImageFileDataset, build_datasets, decode_image
 from ecl.data.decode_cache import cache_paths, cached_uint8_tensor
 from ecl.engine.setup import build_run
-from ecl.engine.tensor_loader import TensorEvalLoader, TensorTrainLoader
+from ecl.data.tensor_loader import TensorEvalLoader, TensorTrainLoader
 
 SIZE = 12
 

@@ -16,9 +16,9 @@ from conftest import FAST
 from ecl.config import load_config
 from ecl.data import ArrayDataset, build_datasets, build_eval_transform
 from ecl.engine.epoch import evaluate
-from ecl.engine.pil_loader import EpochSampler
+from ecl.data.pil_loader import EpochSampler
 from ecl.engine.setup import build_run
-from ecl.engine.tensor_loader import (
+from ecl.data.tensor_loader import (
     PipelineError,
     TensorEvalLoader,
     TensorTrainLoader,
@@ -68,7 +68,7 @@ def test_auto_picks_tensor_for_digits_and_says_so(digits, capsys) -> None:
 
 
 def test_auto_falls_back_to_pil_when_memory_is_short(digits, monkeypatch) -> None:
-    import ecl.engine.tensor_loader as tl
+    import ecl.data.tensor_loader as tl
 
     monkeypatch.setattr(tl, "free_memory", lambda device: 1000)
     name, reason = choose_pipeline(_config(), digits, DEVICE)
@@ -108,7 +108,7 @@ def test_train_loader_order_drop_last_and_shards() -> None:
     assert len(list(_loader(3, 5, epoch=0))) == 1  # fewer images than a batch: one partial batch
     shards = [torch.cat([lab for _, lab in _loader(23, 2, epoch=0, rank=r, world=2)]) for r in range(2)]
     assert len(shards[0]) == len(shards[1]) == 10 and not set(shards[0].tolist()) & set(shards[1].tolist())
-    g = torch.Generator().manual_seed(__import__("ecl.engine.seeding", fromlist=["x"]).derive_seed(0, 0, "loader"))
+    g = torch.Generator().manual_seed(__import__("ecl.seeding", fromlist=["x"]).derive_seed(0, 0, "loader"))
     perm = torch.randperm(23, generator=g)[:22]
     assert torch.equal(torch.cat([shards[0][i:i + 2] for i in range(0, 10, 2)]), perm[0::2][:10])
 

@@ -185,16 +185,17 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from ecl.data import build_datasets, check_dataset, format_summary, summarize
+    from ecl.data import build_datasets, check_dataset, data_summary, format_data_summary
+    from ecl.data.plan import resolve_data_plan
 
     if args.data_command is None:
         raise _UsageError("ecl data needs an action: summary or check")
     config = _load_config(args.config, args.overrides)
     if args.data_command == "summary":
         bundle = build_datasets(config.data)
-        summary = summarize(bundle, many_threshold=config.eval.many_threshold,
-                            few_threshold=config.eval.few_threshold)
-        print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+        summary = data_summary(bundle, many_threshold=config.eval.many_threshold,
+                               few_threshold=config.eval.few_threshold, plan=resolve_data_plan(config, bundle))
+        print(json.dumps(summary, indent=2) if args.json else format_data_summary(summary))
         return 0
     problems = check_dataset(config.data)
     if not problems:

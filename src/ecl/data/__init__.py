@@ -1,14 +1,17 @@
 """Data: long-tail profiles, dataset readers, view transforms and the embedded demo data.
 
-    from ecl.data import build_datasets, build_train_transform, ViewsDataset
+    from ecl.data import build_datasets, ViewsDataset
+    from ecl.data.plan import resolve_data_plan
     bundle = build_datasets(cfg.data)          # validated DataBundle of (PIL RGB, label) items
-    train = ViewsDataset(bundle.train, build_train_transform(bundle.image_size, bundle.style,
-                                                             bundle.mean, bundle.std))
+    plan = resolve_data_plan(cfg, bundle)      # image size, recipe, views, eval view: decided once
+    train = ViewsDataset(bundle.train, plan.train_transform(num_contrastive_views=2))
     record = split_record(bundle)              # which source items each split holds (a dict)
 
 Homes: bundle.py (DataBundle, split record), registry.py (DATASETS, build/check), readers/ (one
 module per source), profiles.py (long-tail counts and selection), torch_datasets.py (item
-stores), images.py (safe decoding), summary.py (data summary), views.py (view transforms).
+stores), images.py (safe decoding), summary.py (data summary), plan.py (the run's DataPlan: the one
+place that resolves size, recipe, flip and data path), views.py / batched/ (view transforms),
+loading.py (the one loading interface) over tensor_loader.py and pil_loader.py.
 """
 
 from ecl.data.bundle import DataBundle, split_record
@@ -19,10 +22,6 @@ from ecl.data.registry import DATASETS, DatasetSpec, build_datasets, check_datas
 from ecl.data.summary import data_summary, format_data_summary
 from ecl.data.torch_datasets import ArrayDataset, ImageFileDataset, ViewsDataset
 from ecl.data.views import build_eval_transform, build_train_transform
-from ecl.evaluation.metrics import shot_groups
-
-summarize = data_summary  # old name, kept for the CLI
-format_summary = format_data_summary  # old name, kept for the CLI
 
 __all__ = [
     "DATASETS",
@@ -43,9 +42,6 @@ __all__ = [
     "split_record",
     "data_summary",
     "format_data_summary",
-    "summarize",
-    "format_summary",
-    "shot_groups",
     "decode_image",
     "load_rgb",
     "to_rgb",

@@ -35,6 +35,7 @@ class DataBundle:
     std: tuple[float, float, float]
     split_record: dict = field(default_factory=dict)  # JSON-serialisable
     notes: list[str] = field(default_factory=list)
+    size_reason: str = ""  # why `image_size` when the reader chose it (e.g. measured); "": the dataset's default
 
     @property
     def num_classes(self) -> int:

@@ -14,8 +14,12 @@ from ecl.evaluation.metrics import shot_groups
 __all__ = ["data_summary", "format_data_summary"]
 
 
-def data_summary(bundle: DataBundle, many_threshold: int = 100, few_threshold: int = 20) -> dict[str, Any]:
+def data_summary(bundle: DataBundle, many_threshold: int = 100, few_threshold: int = 20,
+                 plan: Any = None) -> dict[str, Any]:
     """A JSON-serialisable description of the splits, counts, selected indices and shot groups.
+
+    `plan`: the DataPlan a run on this data would use (image size and recipe, with their reasons);
+    None: the bundle's image size only.
 
     `train` / `test` / `val` hold `size`, `counts` (per class) and, where the split record lists
     them, `indices` into the source; `val` is None when the bundle has no validation split;
@@ -42,7 +46,8 @@ def data_summary(bundle: DataBundle, many_threshold: int = 100, few_threshold: i
         "imbalance_ratio": (max(nonzero) / min(nonzero)) if nonzero else 0.0,
         "shot_groups": shot_groups(list(bundle.train_counts), many_threshold, few_threshold),
         "image_size": bundle.image_size,
-        "style": bundle.style,
+        **({"recipe": plan.recipe, "recipe_reason": plan.recipe_reason, "size_reason": plan.size_reason}
+           if plan is not None else {}),
         "notes": list(bundle.notes),
     }
 
@@ -55,7 +60,8 @@ def format_data_summary(summary: dict[str, Any]) -> str:
     header = f"{'#':>5}  {'class':<{name_w}}  {'train':>8}  {'test':>8}" + (f"  {'val':>8}" if has_val else "")
     lines = [
         f"dataset: {summary.get('dataset', '')}  ({len(classes)} classes"
-        + (f", {summary['image_size']} px, {summary['style']} views)" if "image_size" in summary else ")"),
+        + (f", {summary['image_size']} px" if "image_size" in summary else "")
+        + (f", recipe {summary['recipe']} ({summary['recipe_reason']}))" if "recipe" in summary else ")"),
         header,
         "-" * len(header),
     ]

@@ -28,10 +28,10 @@ Recipes (DESIGN.md §1 "Views"), selected by name:
   [flip] → ColorJitter(0.4,0.4,0.4,0.1) p 0.8 → RandomGrayscale(0.2). No erasing. Flip is off by
   default (digits are not mirror-symmetric); ``flip=True`` for clothes. Caller's mean/std.
 
-Evaluation (:class:`Preprocessing`): recipe "authors" at S ≥ 64 resizes the shorter side to
-int(S/0.875) and centre-crops S (256 → 224); otherwise the image is fitted to S (shorter side to S,
-centre crop; a no-op at S×S). The old dataset *style* names are still accepted everywhere a recipe
-is ("cifar" → "bcl", "imagenet" → "authors", "small" → "small"; :func:`recipe_for_style`).
+Evaluation (:func:`eval_resize`, :func:`eval_transform`): recipe "authors" at S ≥ 64 resizes the
+shorter side to int(S/0.875) and centre-crops S (256 → 224); otherwise the image is fitted to S
+(shorter side to S, centre crop; a no-op at S×S). Which recipe a run uses is decided once, by
+:func:`ecl.data.plan.resolve_data_plan`.
 """
 
 from __future__ import annotations
@@ -49,25 +49,21 @@ from torchvision.transforms import v2
 
 __all__ = [
     "RECIPES",
-    "STYLES",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "AUTHORS_RANDAUGMENT",
     "ERASING_VALUE",
-    "Preprocessing",
     "TorchSeededRandAugment",
     "MultiViewTransform",
-    "recipe_for_style",
-    "resolve_recipe",
+    "check_recipe",
     "recipe_statistics",
-    "eval_preprocessing",
+    "eval_resize",
+    "eval_transform",
     "build_train_transform",
     "build_eval_transform",
 ]
 
 RECIPES = ("authors", "bcl", "small")
-STYLES = ("small", "cifar", "imagenet")  # the datasets' old view-style names, mapped to recipes
-_STYLE_TO_RECIPE = {"cifar": "bcl", "imagenet": "authors", "small": "small"}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 AUTHORS_RANDAUGMENT = "rand-n2-m10-mstd0.5"
@@ -77,20 +73,12 @@ _EVAL_CROP_RATIO = 0.875  # 224 / 256
 _EVAL_CROP_MIN_SIZE = 64  # below this, the authors' recipe evaluates the image fitted to S
 
 
-def recipe_for_style(style: str) -> str:
-    """The recipe a dataset's old view style stands for: cifar→bcl, imagenet→authors, small→small."""
-    if style not in _STYLE_TO_RECIPE:
-        raise ValueError(f"style: must be one of {', '.join(STYLES)}, got {style!r}")
-    return _STYLE_TO_RECIPE[style]
-
-
-def resolve_recipe(name: str) -> str:
-    """A recipe name, or an old style name mapped to its recipe; ValueError otherwise."""
-    if name in RECIPES:
-        return name
-    if name in _STYLE_TO_RECIPE:
-        return _STYLE_TO_RECIPE[name]
-    raise ValueError(f"recipe: must be one of {', '.join(RECIPES)} (or style {', '.join(STYLES)}), got {name!r}")
+def check_recipe(name: str) -> str:
+    """`name` when it is a recipe of RECIPES; ValueError naming them otherwise (the dataset's default
+    and old style names are resolved once, by :func:`ecl.data.plan.resolve_data_plan`)."""
+    if name not in RECIPES:
+        raise ValueError(f"recipe: must be one of {', '.join(RECIPES)}, got {name!r}")
+    return name
 
 
 def _check_stats(mean: Sequence[float], std: Sequence[float]) -> None:
@@ -109,54 +97,26 @@ def recipe_statistics(
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The (mean, std) a recipe normalises with: ImageNet's for "authors", else the given ones."""
     _check_stats(mean, std)
-    if resolve_recipe(recipe) == "authors":
+    if check_recipe(recipe) == "authors":
         return IMAGENET_MEAN, IMAGENET_STD
     return tuple(float(v) for v in mean), tuple(float(v) for v in std)
 
 
-@dataclass(frozen=True)
-class Preprocessing:
-    """The evaluation view, described: shorter side → `resize`, centre crop `size`, normalise.
-
-    `resize == size` means "fit to S" (a no-op for S×S inputs). `mode` is a one-line description
-    for export metadata, e.g. ``"resize_shorter_then_center_crop(256→224)"``.
-    """
-
-    recipe: str
-    size: int
-    resize: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-
-    @property
-    def crop(self) -> int:
-        return self.size
-
-    @property
-    def mode(self) -> str:
-        return f"resize_shorter_then_center_crop({self.resize}→{self.size})"
-
-    def as_dict(self) -> dict:
-        """JSON-ready: recipe, size, resize, crop, mode, mean, std."""
-        return {"recipe": self.recipe, "size": self.size, "resize": self.resize, "crop": self.crop,
-                "mode": self.mode, "mean": list(self.mean), "std": list(self.std)}
-
-    def transform(self) -> Callable[[Image.Image], Tensor]:
-        """PIL image → one (3,S,S) float32 normalised centre view."""
-        if self.resize == self.size:
-            ops: list = [_FitSquare(self.size)]
-        else:
-            ops = [_ToRGB(), v2.Resize(self.resize, antialias=True), v2.CenterCrop(self.size)]
-        return v2.Compose(ops + [_ToNormalizedTensor(self.mean, self.std)])
-
-
-def eval_preprocessing(image_size: int, recipe: str, mean: Sequence[float], std: Sequence[float]) -> Preprocessing:
-    """The :class:`Preprocessing` of `recipe` (or old style name) at `image_size` for a dataset's mean/std."""
+def eval_resize(image_size: int, recipe: str) -> int:
+    """The eval view's shorter side before the centre crop S: int(S/0.875) for "authors" at S ≥ 64
+    (256 → 224), else S (the image fitted to S)."""
     size = _check_size(image_size)
-    name = resolve_recipe(recipe)
-    m, s = recipe_statistics(name, mean, std)
-    resize = int(size / _EVAL_CROP_RATIO) if (name == "authors" and size >= _EVAL_CROP_MIN_SIZE) else size
-    return Preprocessing(name, size, resize, m, s)  # type: ignore[arg-type]
+    return int(size / _EVAL_CROP_RATIO) if (check_recipe(recipe) == "authors" and size >= _EVAL_CROP_MIN_SIZE) else size
+
+
+def eval_transform(size: int, resize: int, mean: Sequence[float], std: Sequence[float]) -> Callable[[Image.Image], Tensor]:
+    """PIL image → one (3,S,S) float32 normalised centre view: shorter side → `resize`, centre crop
+    `size` (`resize == size`: fit to S, a no-op for S×S inputs), normalise with `mean`/`std` as given."""
+    if resize == size:
+        ops: list = [_FitSquare(size)]
+    else:
+        ops = [_ToRGB(), v2.Resize(resize, antialias=True), v2.CenterCrop(size)]
+    return v2.Compose(ops + [_ToNormalizedTensor(mean, std)])
 
 
 class _ToRGB:
@@ -354,7 +314,7 @@ def build_train_transform(
     recipe's default (on for authors/bcl, off for small). `randaugment`: False drops RandAugment.
     """
     size = _check_size(image_size)
-    name = resolve_recipe(recipe)
+    name = check_recipe(recipe)
     m, s = recipe_statistics(name, mean, std)
     if isinstance(num_contrastive_views, bool) or int(num_contrastive_views) < 0:
         raise ValueError(f"num_contrastive_views: must be ≥ 0, got {num_contrastive_views!r}")
@@ -367,5 +327,6 @@ def build_train_transform(
 def build_eval_transform(
     image_size: int, recipe: str, mean: Sequence[float], std: Sequence[float]
 ) -> Callable[[Image.Image], Tensor]:
-    """PIL image → one (3,S,S) float32 centre view (see :func:`eval_preprocessing`)."""
-    return eval_preprocessing(image_size, recipe, mean, std).transform()
+    """PIL image → one (3,S,S) float32 centre view of `recipe` (:func:`eval_resize`, :func:`recipe_statistics`)."""
+    m, s = recipe_statistics(recipe, mean, std)
+    return eval_transform(_check_size(image_size), eval_resize(image_size, recipe), m, s)

@@ -2,13 +2,16 @@
 
 A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts (no pickled objects),
 so that the restricted unpickler reads it and a file carrying code is refused, never run. Keys:
-format, model, objective, optimizer, scheduler, scaler, epoch, weights, rng, config, classes,
-train_counts, data (the preprocessing, `Preprocess.as_dict`), best_val, record (the epoch's
-metrics line, restored when a kill prevented its append).
+format, model, objective, optimizer, scaler, epoch, rng, config, classes, train_counts, data (the
+run's data plan, `DataPlan.as_dict`), best_val, record (the epoch's metrics line, restored when a
+kill prevented its append). This module writes them and reads them back: `restore` (a resumed
+run), `checkpoint_plan` (`ecl predict`/`export`), `open_checkpoint` (the network).
+Checkpoints written before ecl-checkpoint-v1 carried `scheduler` and `weights` too (never read).
 """
 
 from __future__ import annotations
 
+import math
 import pickle
 import re
 import warnings
@@ -24,10 +27,11 @@ from ecl.engine.errors import CheckpointError, DataMismatchError
 
 if TYPE_CHECKING:
     from ecl.config import Config
+    from ecl.data.plan import DataPlan
 
 __all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "DataMismatchError", "build_checkpoint", "atomic_torch_save", "load_checkpoint",
            "check_matches_data", "checkpoint_classes", "checkpoint_config", "load_weights", "open_checkpoint",
-           "load_network", "fsync_dir"]
+           "restore", "checkpoint_plan", "fsync_dir"]
 
 CHECKPOINT_FORMAT = "ecl-checkpoint-v1"
 REQUIRED_KEYS = ("format", "model", "epoch", "config", "classes", "train_counts")
@@ -117,7 +121,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 def build_checkpoint(ctx: Any, *, epoch: int, best_val: float, record: dict[str, Any]) -> dict[str, Any]:
     """The checkpoint dict of a RunContext after `epoch` completed epochs."""
     from ecl.config import config_to_dict
-    from ecl.engine.seeding import capture_rng_state
+    from ecl.seeding import capture_rng_state
 
     config, bundle = ctx.config, ctx.bundle
     return {
@@ -125,16 +129,13 @@ def build_checkpoint(ctx: Any, *, epoch: int, best_val: float, record: dict[str,
         "model": ctx.network.state_dict(),
         "objective": ctx.objective.state_dict(),
         "optimizer": ctx.optimizer.state_dict(),
-        "scheduler": {"name": "cosine", "epochs": config.train.epochs,
-                      "warmup_epochs": config.train.warmup_epochs, "base_lr": config.train.lr},
         "scaler": ctx.scaler.state_dict() if ctx.scaler.is_enabled() else {},
         "epoch": epoch,
-        "weights": {k: float(v) for k, v in ctx.objective.weights.items()},
         "rng": capture_rng_state(),
         "config": config_to_dict(config),
         "classes": list(bundle.classes),
         "train_counts": [int(c) for c in bundle.train_counts],
-        "data": ctx.preprocess.as_dict(),
+        "data": ctx.plan.as_dict(),
         "best_val": best_val,
         "record": record,
     }
@@ -209,7 +210,36 @@ def open_checkpoint(target: str | Path) -> tuple[nn.Module, "Config", dict[str, 
     return network.float().cpu().eval(), config, state, path, run
 
 
-def load_network(target: str | Path) -> tuple[nn.Module, "Config", dict[str, Any]]:
-    """(ECLNetwork in eval mode on the CPU, its config, the checkpoint dict) of a run folder or checkpoint."""
-    network, config, state, _, _ = open_checkpoint(target)
-    return network, config, state
+def restore(ctx: Any, state: dict[str, Any]) -> tuple[int, float, dict[str, Any] | None]:
+    """Load last.pt's weights, objective, optimiser, scaler and RNG state into a RunContext; returns
+    (completed epochs, best validation value, the epoch's metrics line or None)."""
+    from ecl.seeding import restore_rng_state
+
+    ctx.network.load_state_dict(state["model"])
+    ctx.objective.load_state_dict(state["objective"])
+    ctx.optimizer.load_state_dict(state["optimizer"])
+    if ctx.scaler.is_enabled() and state.get("scaler"):
+        ctx.scaler.load_state_dict(state["scaler"])
+    restore_rng_state(state["rng"])
+    record = state.get("record") if isinstance(state.get("record"), dict) else None
+    return int(state["epoch"]), float(state.get("best_val", -math.inf)), record
+
+
+def checkpoint_plan(state: dict[str, Any], config: "Config", checkpoint: Path, run: Any) -> "DataPlan":
+    """The data plan a checkpoint was trained with: its "data" entry, else the run's data.json, else
+    resolved again from the config's data (checkpoints of the first versions)."""
+    from ecl.data.plan import PLAN_KEY, DataPlan, PlanError, resolve_data_plan
+
+    raw, where = state.get("data"), checkpoint
+    if not isinstance(raw, dict) and run is not None:
+        data, where = run.read_data() or {}, run.data_file
+        old = all(k in data for k in ("image_size", "style", "mean", "std"))  # data.json of the first versions
+        raw = data.get(PLAN_KEY) if isinstance(data.get(PLAN_KEY), dict) else (data if old else None)
+    if isinstance(raw, dict):
+        try:
+            return DataPlan.from_dict(raw)
+        except PlanError as exc:
+            raise CheckpointError(where, str(exc)) from None
+    from ecl.data import build_datasets
+
+    return resolve_data_plan(config, build_datasets(config.data))

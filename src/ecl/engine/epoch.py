@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -13,7 +13,7 @@ from torch import Tensor
 from ecl.engine.schedule import lr_at
 from ecl.engine.setup import RunContext
 
-__all__ = ["NonFiniteLossError", "EpochResult", "EvalOutput", "split_views", "train_one_epoch", "evaluate"]
+__all__ = ["NonFiniteLossError", "EpochResult", "EvalOutput", "EpochControl", "train_one_epoch", "evaluate"]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -47,35 +47,32 @@ class EvalOutput:
     probs: Tensor | None = None  # (N, C) softmax of the logits
 
 
-def split_views(views: Tensor | list[Tensor]) -> tuple[Tensor, int]:
-    """Views of a batch → one tensor for a single forward pass (shared BatchNorm statistics).
+@dataclass
+class EpochControl:
+    """What the epoch loop hands to every training epoch: when to stop, how to show progress, and
+    the non-finite steps in a row (carried across epochs)."""
 
-    `views`: a (B,3,H,W) tensor (one view) or a list of V+1 such tensors
-    ([classifier view, contrastive views...]). Returns ((V+1)·B, 3, H, W) and V+1.
-    """
-    if isinstance(views, Tensor):
-        return views, 1
-    stacked = getattr(views, "stacked", None)  # the tensor path's views are already one tensor
-    if stacked is not None:
-        return stacked, len(views)
-    return torch.cat(list(views), dim=0), len(views)
+    stop_requested: Callable[[], bool] = lambda: False  # a stop was requested (SIGTERM/SIGINT)
+    progress_log: Callable[[str], None] | None = None  # rank 0 with train.progress: progress lines go here
+    progress_bar: bool = False  # a tqdm bar (a terminal) instead of timed lines
+    estimate_pending: bool = True  # the run's time estimate is still to be printed (once per run)
+    nonfinite_streak: int = 0
 
 
-def _progress(loader: Iterable, ctx: RunContext, epoch: int):
+def _progress(loader: Iterable, ctx: RunContext, epoch: int, control: EpochControl):
     """`loader` with progress (engine/progress.py) on rank 0: a bar on a terminal, timed lines otherwise."""
-    log = getattr(ctx, "progress_log", None)
-    if not ctx.is_main or log is None:
+    if not ctx.is_main or control.progress_log is None:
         return loader
     from ecl.engine.progress import EpochProgress
 
-    first = getattr(ctx, "estimate_pending", False)
-    ctx.estimate_pending = False
-    return EpochProgress(loader, epoch=epoch, epochs=ctx.config.train.epochs, log=log, bar=ctx.progress,
-                         estimate=first)
+    first, control.estimate_pending = control.estimate_pending, False
+    return EpochProgress(loader, epoch=epoch, epochs=ctx.config.train.epochs, log=control.progress_log,
+                         bar=control.progress_bar, estimate=first)
 
 
-def _inputs(ctx: RunContext, views: Tensor | list[Tensor], labels: Tensor) -> tuple[Tensor, int, Tensor]:
-    images, num_views = split_views(views)
+def _inputs(ctx: RunContext, images: Tensor, labels: Tensor) -> tuple[Tensor, int, Tensor]:
+    """(views ((1+V)·B,3,S,S), labels (B,)) on the device, and 1+V."""
+    num_views = images.shape[0] // max(labels.shape[0], 1)
     images = images.to(ctx.device, non_blocking=True)
     if ctx.config.model.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
@@ -96,38 +93,40 @@ def _loss(ctx: RunContext, images: Tensor, num_views: int, labels: Tensor):
                          ctx.network.classifier_weight)
 
 
-def _skip_nonfinite(ctx: RunContext, epoch: int, step: int) -> None:
+def _skip_nonfinite(ctx: RunContext, control: EpochControl, epoch: int, step: int) -> None:
     """Count a non-finite step; NonFiniteLossError after train.max_nonfinite_steps in a row."""
-    ctx.nonfinite_streak += 1
+    control.nonfinite_streak += 1
     ctx.optimizer.zero_grad(set_to_none=True)
-    if ctx.nonfinite_streak >= ctx.config.train.max_nonfinite_steps:
+    if control.nonfinite_streak >= ctx.config.train.max_nonfinite_steps:
         raise NonFiniteLossError(
-            f"the loss was not finite at {ctx.nonfinite_streak} steps in a row (epoch {epoch + 1}, "
+            f"the loss was not finite at {control.nonfinite_streak} steps in a row (epoch {epoch + 1}, "
             f"step {step + 1}); stopping. Lower train.lr, use train.precision=fp32, or "
             f"raise train.max_nonfinite_steps."
         )
 
 
-def train_one_epoch(ctx: RunContext, loader: Iterable, epoch: int) -> EpochResult:
+def train_one_epoch(ctx: RunContext, loader: Iterable, epoch: int, control: EpochControl | None = None) -> EpochResult:
     """Train for one epoch (0-based `epoch`); the lr follows `train.schedule` (:func:`lr_at`).
 
     Epoch means weigh each step's loss by its batch size (the authors' AverageMeter), so a
     short last batch counts for its images only.
 
-    A non-finite loss skips its step; `train.max_nonfinite_steps` of them in a row (counted across
-    epochs in `ctx.nonfinite_streak`) raise NonFiniteLossError. `ctx.stop_requested()` ends the
-    epoch early (`interrupted`).
+    `loader` yields (views ((1+V)·B,3,S,S), labels (B,)) (`ecl.data.loading`). A non-finite loss
+    skips its step; `train.max_nonfinite_steps` of them in a row (counted across epochs in
+    `control.nonfinite_streak`) raise NonFiniteLossError. `control.stop_requested()` ends the epoch
+    early (`interrupted`).
     """
+    control = control if control is not None else EpochControl()
     train = ctx.config.train
     ctx.model.train()
     sums: dict[str, float] = {}
     finite_steps = images = nonfinite = 0
     steps_per_epoch = max(len(loader), 1)  # type: ignore[arg-type]
     lr, interrupted, start = train.lr, False, time.perf_counter()
-    bar = _progress(loader, ctx, epoch)
+    bar = _progress(loader, ctx, epoch, control)
     try:
         for step, (views, labels) in enumerate(bar):
-            if ctx.stop_requested():
+            if control.stop_requested():
                 interrupted = True
                 break
             lr = lr_at(train.schedule, epoch, step, steps_per_epoch, train.lr, train.epochs, train.warmup_epochs)
@@ -137,9 +136,9 @@ def train_one_epoch(ctx: RunContext, loader: Iterable, epoch: int) -> EpochResul
             total = result.total
             if not torch.isfinite(total.detach()):
                 nonfinite += 1
-                _skip_nonfinite(ctx, epoch, step)
+                _skip_nonfinite(ctx, control, epoch, step)
                 continue
-            ctx.nonfinite_streak = 0
+            control.nonfinite_streak = 0
             ctx.optimizer.zero_grad(set_to_none=True)
             ctx.scaler.scale(total).backward()
             ctx.scaler.step(ctx.optimizer)

@@ -56,7 +56,7 @@ def evaluate_checkpoint(target: str, overrides: list[str], output: str | None = 
     device = torch.device("cuda" if torch.cuda.is_available() and config.train.device != "cpu" else "cpu")
     ctx = build_run(config, bundle, device=device, pretrained_download=False)
     load_weights(ctx.network, state, checkpoint, config.model.backbone)
-    output_ = evaluate(ctx, ctx.eval_loader(bundle.test, whole=True), collect=True, raw=True)
+    output_ = evaluate(ctx, ctx.loader.eval_batches(bundle.test, whole=True), collect=True, raw=True)
     final = final_metrics(ctx, output_)
     if out_path is not None:
         try:

@@ -9,8 +9,8 @@ from typing import Any
 
 from ecl.config import ConfigError
 from ecl.engine.checkpoint import checkpoint_classes, open_checkpoint
-from ecl.engine.predict import checkpoint_preprocess
-from ecl.engine.preprocess import PREPROCESS_KEY, Preprocess
+from ecl.data.plan import PLAN_KEY, DataPlan
+from ecl.engine.checkpoint import checkpoint_plan
 from ecl.engine.run_folder import RunFolder, RunFolderError
 
 __all__ = ["export_checkpoint", "default_export_path", "EXPORT_SUFFIXES", "PREPROCESSING_KEY",
@@ -35,13 +35,11 @@ def default_export_path(checkpoint: Path, run: RunFolder | Path | None, fmt: str
     return target
 
 
-def preprocessing_description(preprocess: Preprocess) -> dict[str, Any]:
+def preprocessing_description(plan: DataPlan) -> dict[str, Any]:
     """Everything a user's own code needs to rebuild the eval input without ecl: recipe, size, the
     resize mode (shorter side → `resize`, centre crop `crop`; PIL bilinear, antialiased), mean, std."""
-    from ecl.data.views import eval_preprocessing
-
-    description = eval_preprocessing(preprocess.image_size, preprocess.style, preprocess.mean,
-                                     preprocess.std).as_dict()
+    description = {"recipe": plan.recipe, "size": plan.image_size, "resize": plan.resize, "crop": plan.crop,
+                   "mode": plan.mode, "mean": list(plan.mean), "std": list(plan.std)}
     description.update(
         input="RGB (other modes converted by PIL; transparency composited as when loading), values /255",
         interpolation="bilinear (PIL, antialiased); longer side = int(resize * long / short)",
@@ -55,7 +53,7 @@ def export_checkpoint(checkpoint: str, fmt: str, output: str | None = None) -> P
     """Write the inference model of a run folder or checkpoint; returns the written path.
 
     Formats: safetensors | onnx | torchscript; metadata holds the class names, image size and the
-    preprocessing (`preprocess`: JSON {image_size, style, mean, std}; `preprocessing`: JSON
+    preprocessing (`preprocess`: the run's data plan as JSON, `DataPlan.as_dict`; `preprocessing`: JSON
     {recipe, size, resize, crop, mode, mean, std, interpolation, ...}, see `preprocessing_description`). An existing output file is
     refused (RunFolderError), even one that appears while the export is written.
     """
@@ -63,7 +61,7 @@ def export_checkpoint(checkpoint: str, fmt: str, output: str | None = None) -> P
         raise ConfigError(f"format must be one of {', '.join(EXPORT_SUFFIXES)}; got {fmt!r}")
     network, config, state, ckpt, run = open_checkpoint(checkpoint)
     classes = checkpoint_classes(state, ckpt)
-    preprocess = checkpoint_preprocess(state, config, ckpt, run)
+    preprocess = checkpoint_plan(state, config, ckpt, run)
     target = Path(output).expanduser() if output is not None else default_export_path(ckpt, run, fmt)
     if target.exists() or target.is_symlink():
         raise RunFolderError(f"{target} already exists: refusing to overwrite it")
@@ -74,7 +72,7 @@ def export_checkpoint(checkpoint: str, fmt: str, output: str | None = None) -> P
 
     try:
         return export_model(network, target, fmt, preprocess.image_size, class_names=classes,
-                            extra_metadata={PREPROCESS_KEY: json.dumps(preprocess.as_dict()),
+                            extra_metadata={PLAN_KEY: json.dumps(preprocess.as_dict()),
                                             PREPROCESSING_KEY: json.dumps(preprocessing_description(preprocess))},
                             exclusive=True)
     except FileExistsError:

@@ -11,10 +11,10 @@ import torch
 
 from ecl.engine import distributed as dist_utils
 from ecl.engine.checkpoint import atomic_torch_save, build_checkpoint
-from ecl.engine.epoch import EpochResult, NonFiniteLossError, evaluate, train_one_epoch
+from ecl.engine.epoch import EpochControl, EpochResult, NonFiniteLossError, evaluate, train_one_epoch
 from ecl.engine.results import geometry_now
 from ecl.engine.run_folder import RunFolder, RunFolderError
-from ecl.engine.seeding import derive_seed, seed_everything
+from ecl.seeding import derive_seed, seed_everything
 from ecl.engine.setup import RunContext
 
 __all__ = ["TrainingInterrupted", "FinishInterrupted", "DataLoaderWorkerError", "StopFlag", "is_new_best", "fit", "worker_death",
@@ -200,11 +200,11 @@ def epoch_line(record: dict[str, Any], epochs: int) -> str:
     return f"epoch {record['epoch']}/{epochs} {summary} ({record['seconds']:.1f}s)"
 
 
-def _run_epoch(ctx: RunContext, run: RunFolder, epoch: int, stop: StopFlag,
+def _run_epoch(ctx: RunContext, run: RunFolder, epoch: int, stop: StopFlag, control: EpochControl,
                log: Callable[[str], None] = lambda text: None) -> EpochResult:
     seed_everything(derive_seed(ctx.config.seed, epoch, "epoch"))
     try:
-        result = train_one_epoch(ctx, ctx.train_loader(epoch), epoch)
+        result = train_one_epoch(ctx, ctx.loader.train_epoch(epoch), epoch, control)
     except NonFiniteLossError as exc:
         kept = (f"{run.last_checkpoint} keeps epoch {epoch}, the last good one"
                 if epoch > 0 else "no epoch completed, so there is no checkpoint")
@@ -218,19 +218,18 @@ def _run_epoch(ctx: RunContext, run: RunFolder, epoch: int, stop: StopFlag,
 def fit(ctx: RunContext, run: RunFolder, start_epoch: int, best_val: float,
         log: Callable[[str], None]) -> None:
     """Train epochs start_epoch … epochs−1; after each: record, checkpoint, metrics line (rank 0)."""
-    loaders = {"test": ctx.eval_loader(ctx.bundle.test),
-               "val": ctx.eval_loader(ctx.bundle.val) if getattr(ctx.bundle, "val", None) is not None else None}
-    ctx.progress = ctx.config.train.progress and ctx.is_main and sys.stderr.isatty()
-    ctx.progress_log = log if (ctx.is_main and ctx.config.train.progress) else None  # type: ignore[attr-defined]
-    ctx.estimate_pending = True  # type: ignore[attr-defined]  # the time estimate, once per run
+    loaders = {"test": ctx.loader.eval_batches(ctx.bundle.test),
+               "val": ctx.loader.eval_batches(ctx.bundle.val) if ctx.bundle.val is not None else None}
     writer = _tensorboard(run) if ctx.is_main else None
     stop = StopFlag()
-    ctx.stop_requested = stop
+    shown = ctx.is_main and ctx.config.train.progress
+    control = EpochControl(stop_requested=stop, progress_log=log if shown else None,
+                           progress_bar=shown and sys.stderr.isatty())
     stop.install()
     completed = start_epoch  # epochs held by last.pt
     try:
         for epoch in range(start_epoch, ctx.config.train.epochs):
-            result = _run_epoch(ctx, run, epoch, stop, log)
+            result = _run_epoch(ctx, run, epoch, stop, control, log)
             record = _record(ctx, epoch, result, loaders)
             if ctx.is_main:
                 best_val = _save(ctx, run, epoch, record, best_val)

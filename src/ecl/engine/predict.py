@@ -1,7 +1,8 @@
 """`ecl predict`: class names and probabilities of image files with a trained model.
 
 Takes a run folder, a checkpoint (read only through `load_checkpoint`, weights_only=True) or a
-`.safetensors` export; the eval view is the checkpoint's own preprocessing (`Preprocess`).
+`.safetensors` export; the eval view is the run's own data plan (`DataPlan`, read by
+`checkpoint.checkpoint_plan` or from the export's metadata).
 """
 
 from __future__ import annotations
@@ -14,28 +15,12 @@ import torch
 from torch import Tensor, nn
 
 from ecl.config import Config, ConfigError
-from ecl.engine.checkpoint import CheckpointError, checkpoint_classes, open_checkpoint
-from ecl.engine.preprocess import PREPROCESS_KEY, Preprocess
-from ecl.engine.run_folder import RunFolder
+from ecl.data.plan import PLAN_KEY, DataPlan, PlanError
+from ecl.engine.checkpoint import CheckpointError, checkpoint_classes, checkpoint_plan, open_checkpoint
 
-__all__ = ["collect_images", "predict_images", "format_predictions", "checkpoint_preprocess"]
+__all__ = ["collect_images", "predict_images", "format_predictions"]
 
 PREDICT_BATCH = 64
-
-
-def checkpoint_preprocess(state: dict[str, Any], config: Config, checkpoint: Path, run: RunFolder | None) -> Preprocess:
-    """The eval view of a checkpoint's data: its "data" entry, else data.json, else the rebuilt bundle."""
-    if isinstance(state.get("data"), dict):
-        return Preprocess.from_dict(state["data"], str(checkpoint))
-    raw = run.read_data() if run is not None else None
-    if isinstance(raw, dict) and isinstance(raw.get(PREPROCESS_KEY), dict):
-        return Preprocess.from_dict(raw[PREPROCESS_KEY], str(run.data_file))  # type: ignore[union-attr]
-    if isinstance(raw, dict) and all(k in raw for k in ("image_size", "style", "mean", "std")):
-        return Preprocess.from_dict(raw, str(run.data_file))  # type: ignore[union-attr]
-    from ecl.data import build_datasets
-
-    return Preprocess.of_bundle(build_datasets(config.data), config.data.recipe)
-
 
 
 def collect_images(inputs: Sequence[str]) -> list[Path]:
@@ -74,7 +59,7 @@ def collect_images(inputs: Sequence[str]) -> list[Path]:
     return files
 
 
-def _load_safetensors(path: Path) -> tuple[nn.Module, list[str], Preprocess]:
+def _load_safetensors(path: Path) -> tuple[nn.Module, list[str], DataPlan]:
     from ecl.models import load_safetensors_model
 
     try:
@@ -89,13 +74,13 @@ def _load_safetensors(path: Path) -> tuple[nn.Module, list[str], Preprocess]:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(path, f"unreadable safetensors export ({type(exc).__name__}: {text})") from None
     names = meta.get("class_names") or [str(i) for i in range(int(meta["num_classes"]))]
-    if PREPROCESS_KEY not in raw:
+    if PLAN_KEY not in raw:
         raise CheckpointError(path, "the export has no preprocessing metadata (view style, mean, std); "
                                     "export it again with `ecl export`")
     try:
-        preprocess = Preprocess.from_dict(json.loads(raw[PREPROCESS_KEY]), str(path))
-    except ValueError as exc:
-        raise CheckpointError(path, f"bad preprocessing metadata: {exc}") from None
+        preprocess = DataPlan.from_dict(json.loads(raw[PLAN_KEY]))
+    except (PlanError, ValueError) as exc:
+        raise CheckpointError(path, str(exc) if isinstance(exc, PlanError) else f"bad preprocessing metadata: {exc}") from None
     if preprocess.image_size != int(meta["image_size"]):
         raise CheckpointError(path, f"image_size {meta['image_size']} and preprocessing size "
                                     f"{preprocess.image_size} disagree")
@@ -123,12 +108,12 @@ def predict_images(checkpoint: str, inputs: list[str], top_k: int = 3) -> list[d
     else:
         model, config, state, ckpt, run = open_checkpoint(path)
         classes = checkpoint_classes(state, ckpt)
-        preprocess = checkpoint_preprocess(state, config, ckpt, run)
+        preprocess = checkpoint_plan(state, config, ckpt, run)
     files = collect_images(inputs)
 
     from ecl.data import load_rgb
 
-    transform = preprocess.transform()
+    transform = preprocess.eval_transform()
     k = min(top_k, len(classes))
     predictions: list[dict[str, Any]] = []
     with torch.inference_mode():

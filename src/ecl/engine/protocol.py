@@ -3,9 +3,9 @@
 Rule (DESIGN.md §1, issue 11): a method's :class:`~ecl.losses.methods.MethodSpec` carries its
 protocol (prototype map, weighting, fixed weights, τ, d_z). It fills the keys the user left null
 (`loss.temperature`, `loss.weighting`, `loss.alpha/beta/gamma`, `model.projection_dim`); a value
-set explicitly (in a preset or an override) always wins. The view recipe comes from `data.recipe`,
-or, when null, from the dataset's view style (:func:`ecl.data.views.recipe_for_style`); `data.flip`
-null means the recipe's default (on, off for `small`).
+set explicitly (in a preset or an override) always wins. The view recipe and flip are the data
+plan's (:func:`ecl.data.plan.resolve_data_plan`, written into the run's config by
+:func:`ecl.engine.setup.build_run`); before the data is read they are shown as the dataset's default.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import copy
 from dataclasses import dataclass
 
 from ecl.config import Config
-from ecl.data.views import recipe_for_style
 from ecl.losses.methods import METHODS
 
 __all__ = ["Protocol", "resolve_protocol", "resolve_config"]
@@ -24,7 +23,7 @@ __all__ = ["Protocol", "resolve_protocol", "resolve_config"]
 class Protocol:
     """Everything that decides how a run trains, resolved.
 
-    `recipe`/`flip` are None only when the recipe is left to a dataset not read yet.
+    `recipe`/`flip` are None while they are left to the data plan (a config before the data is read).
     `projection_dim` None means d_z = d. `from_method`: config keys the method filled.
     """
 
@@ -57,14 +56,8 @@ class Protocol:
         return text
 
 
-def _recipe(config: Config, style: str | None) -> str | None:
-    if config.data.recipe is not None:
-        return config.data.recipe
-    return recipe_for_style(style) if style is not None else None
-
-
-def resolve_protocol(config: Config, style: str | None = None) -> Protocol:
-    """The protocol of a (validated) config; `style`: the dataset's view style when known."""
+def resolve_protocol(config: Config) -> Protocol:
+    """The protocol of a (validated) config."""
     spec = METHODS[config.loss.method]
     loss, filled = config.loss, []
 
@@ -85,21 +78,18 @@ def resolve_protocol(config: Config, style: str | None = None) -> Protocol:
     projection_dim = config.model.projection_dim
     if projection_dim is None and spec.projection_dim is not None:
         projection_dim = pick("model.projection_dim", None, spec.projection_dim)
-    recipe = _recipe(config, style)
-    flip = config.data.flip if config.data.flip is not None else (None if recipe is None else recipe != "small")
     return Protocol(
-        method=spec.name, recipe=recipe, flip=flip, schedule=config.train.schedule,
+        method=spec.name, recipe=config.data.recipe, flip=config.data.flip, schedule=config.train.schedule,
         warmup_epochs=config.train.warmup_epochs, temperature=float(temperature), weighting=weighting,
         weights=tuple(weights), projection_dim=projection_dim,  # type: ignore[arg-type]
         prototype_head=spec.prototype_head, from_method=tuple(filled),
     )
 
 
-def resolve_config(config: Config, style: str | None = None) -> Config:
-    """A copy of `config` with the protocol's values written in (what config.yaml records)."""
-    protocol = resolve_protocol(config, style)
+def resolve_config(config: Config) -> Config:
+    """A copy of `config` with the method's protocol values written in (config.yaml records them)."""
+    protocol = resolve_protocol(config)
     out = copy.deepcopy(config)
-    out.data.recipe, out.data.flip = protocol.recipe, protocol.flip
     out.loss.temperature, out.loss.weighting = protocol.temperature, protocol.weighting
     out.loss.alpha, out.loss.beta, out.loss.gamma = protocol.weights
     out.model.projection_dim = protocol.projection_dim

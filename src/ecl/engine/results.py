@@ -46,7 +46,7 @@ def final_metrics(ctx: RunContext, output: EvalOutput, split: str = "test") -> d
 
 def collect_test(ctx: RunContext) -> EvalOutput:
     """One pass over the whole test set (rank 0 alone) with features, labels and probabilities."""
-    return evaluate(ctx, ctx.eval_loader(ctx.bundle.test, whole=True), collect=True, raw=True)
+    return evaluate(ctx, ctx.loader.eval_batches(ctx.bundle.test, whole=True), collect=True, raw=True)
 
 
 def geometry_now(ctx: RunContext) -> dict[str, float]:

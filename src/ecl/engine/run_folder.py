@@ -80,6 +80,8 @@ class RunFolder:
     """One run folder at `path`: the names of its files and their readers and writers."""
 
     CONFIG = "config.yaml"
+    REQUESTED = "requested"  # config.yaml: the keys whose used value differs from the requested one
+    PROCESSES = "processes"  # config.yaml: the world size the run trained with
     DATA = "data.json"
     SPLIT = "split.json"
     METRICS = "metrics.jsonl"
@@ -207,13 +209,28 @@ class RunFolder:
         return removed
 
     # --- files ---------------------------------------------------------------------------------
-    def write_config(self, config: Any) -> None:
-        from ecl.config import dump_yaml
+    def write_config(self, config: Any, requested: Any = None, world_size: int | None = None) -> None:
+        """config.yaml: the values the run used; `requested:` the keys the user left to be chosen
+        (null/auto) or that the run changed, as requested; `processes:` the world size."""
+        import yaml
 
-        atomic_write_text(self.config_file, dump_yaml(config))
+        from ecl.config import config_to_dict
+
+        used = config_to_dict(config)
+        out: dict[str, Any] = dict(used)
+        if requested is not None:
+            asked = config_to_dict(requested)
+            out[self.REQUESTED] = {f"{section}.{key}": value for section, values in asked.items()
+                                   if isinstance(values, dict) for key, value in values.items()
+                                   if used[section][key] != value}
+        if world_size is not None:
+            out[self.PROCESSES] = {"world_size": int(world_size)}
+        atomic_write_text(self.config_file, yaml.safe_dump(out, sort_keys=False))
 
     def read_config(self) -> Any:
-        """The resolved config.yaml (safe_load), validated; RunFolderError when it is missing or bad."""
+        """config.yaml (safe_load) as requested — the `requested:` values put back, so that a resumed
+        run resolves its choices as the first start did — validated; RunFolderError when it is
+        missing or bad."""
         import yaml
 
         from ecl.config import config_from_dict, validate
@@ -225,6 +242,13 @@ class RunFolder:
             raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
             raise RunFolderError(f"{path}: not a valid YAML config: {exc}") from None
+        if isinstance(raw, dict):
+            raw = dict(raw)
+            raw.pop(self.PROCESSES, None)
+            for dotted, value in (raw.pop(self.REQUESTED, None) or {}).items():
+                section, _, key = str(dotted).partition(".")
+                if isinstance(raw.get(section), dict):
+                    raw[section] = {**raw[section], key: value}
         return validate(config_from_dict(raw, source=str(path)))
 
     def write_data(self, record: dict[str, Any]) -> None:

@@ -7,21 +7,22 @@ network, objective, optimiser, mixed-precision settings and loaders.
 from __future__ import annotations
 
 import contextlib
+import copy
 from dataclasses import dataclass
-from typing import Any, Callable, ContextManager
+from typing import Any, ContextManager
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Subset
 
 from ecl.config import Config
+from ecl.data.loading import LoaderSettings, RunLoader, build_loader
+from ecl.data.plan import DataPlan, resolve_data_plan
 from ecl.engine.objective import Objective
-from ecl.engine.preprocess import Preprocess
 from ecl.engine.protocol import resolve_protocol
-from ecl.engine.seeding import derive_seed, seed_everything
+from ecl.seeding import derive_seed, seed_everything
 from ecl.losses.methods import METHODS, MethodSpec
 
-__all__ = ["RunContext", "build_run", "resolve_device", "build_network", "build_objective", "PRECISION_DTYPES"]
+__all__ = ["RunContext", "build_run", "with_plan", "resolve_device", "build_network", "build_objective", "PRECISION_DTYPES"]
 
 PRECISION_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -74,21 +75,17 @@ def build_objective(config: Config, class_counts: list[int], gather: bool = Fals
     )
 
 
-def _draft(dataset: Any, image_size: int) -> None:
-    """Let an image-file dataset decode JPEGs at reduced size, down to the eval resize side."""
-    if hasattr(dataset, "draft_size"):  # the largest side any recipe reads (authors: S/0.875)
-        dataset.draft_size = max(int(image_size), int(image_size / 0.875))
-
-
 @dataclass
 class RunContext:
     """One run's built objects. `network` is the plain ECLNetwork (weights, classifier, checkpoints);
-    `model` is what is called (DDP-wrapped and/or compiled, else `network` itself)."""
+    `model` is what is called (DDP-wrapped and/or compiled, else `network` itself). `plan` is the
+    run's data plan (ecl.data.plan) and `loader` its one loading interface (ecl.data.loading)."""
 
     config: Config
     bundle: Any
     spec: MethodSpec
-    preprocess: Preprocess
+    plan: DataPlan
+    loader: RunLoader
     device: torch.device
     network: nn.Module
     model: nn.Module
@@ -98,13 +95,6 @@ class RunContext:
     autocast: ContextManager[Any]  # built once, entered around every forward pass
     rank: int = 0
     world: int = 1
-    progress: bool = False  # a tqdm bar over each training epoch
-    stop_requested: Callable[[], bool] = lambda: False
-    nonfinite_streak: int = 0  # non-finite steps in a row, carried across epochs
-    pipeline: str = "pil"  # the data path: "tensor" (engine/tensor_loader.py) or "pil"
-    pipeline_reason: str = ""  # why (data.pipeline=auto: the memory it needs and has)
-    tensor_data: Any = None  # TensorData on the tensor path (built once, on the device)
-    pil_loader: Any = None  # the pil path's training DataLoader (built at the first epoch)
 
     @property
     def is_main(self) -> bool:
@@ -117,57 +107,6 @@ class RunContext:
     @property
     def num_contrastive_views(self) -> int:
         return self.config.data.contrastive_views if self.spec.contrastive is not None else 0
-
-    def train_loader(self, epoch: int) -> Any:
-        """A loader whose order and augmentation depend only on (seed, epoch)."""
-        if self.pipeline == "tensor":
-            from ecl.engine.tensor_loader import TensorTrainLoader, build_batched_views
-
-            data = self.tensor_data
-            return TensorTrainLoader(data.train_images, data.train_labels,
-                                     build_batched_views(self.config, self.bundle, self.num_contrastive_views),
-                                     max(1, self.config.train.batch_size // self.world), seed=self.config.seed,
-                                     epoch=epoch, rank=self.rank, world=self.world)
-        return self._pil_train_loader(epoch)
-
-    def _pil_train_loader(self, epoch: int) -> DataLoader:
-        from ecl.data import build_train_transform
-
-        config, p = self.config, self.preprocess
-        views = self.num_contrastive_views
-        transform = build_train_transform(p.image_size, p.recipe, p.mean, p.std, num_contrastive_views=views,
-                                          flip=config.data.flip, randaugment=config.data.randaugment)
-        if self.pil_loader is None:  # one loader per run: its workers persist across epochs
-            from ecl.engine.pil_loader import build_pil_train_loader
-
-            _draft(self.bundle.train, p.image_size)
-            self.pil_loader = build_pil_train_loader(
-                self.bundle.train, transform, seed=config.seed, batch_size=max(1, config.train.batch_size // self.world),
-                num_workers=config.train.num_workers, rank=self.rank, world=self.world)
-        self.pil_loader.sampler.set_epoch(epoch)
-        return self.pil_loader
-
-    def eval_loader(self, dataset: Any, *, whole: bool = False) -> Any:
-        """Each rank gets indices rank, rank+world, ... (every image once, no padding); `whole`:
-        the whole set on this rank (the final evaluation on rank 0)."""
-        if self.pipeline == "tensor" and id(dataset) in self.tensor_data.eval_sets:
-            from ecl.engine.tensor_loader import TensorEvalLoader, build_batched_views
-
-            images, labels = self.tensor_data.eval_sets[id(dataset)]
-            if self.world > 1 and not whole:
-                images, labels = images[self.rank :: self.world], labels[self.rank :: self.world]
-            return TensorEvalLoader(images, labels, build_batched_views(self.config, self.bundle, 0),
-                                    self.config.eval.batch_size)
-        from ecl.data import ViewsDataset
-
-        _draft(dataset, self.preprocess.image_size)
-        data = ViewsDataset(dataset, self.preprocess.transform())
-        if self.world > 1 and not whole:
-            data = Subset(data, list(range(self.rank, len(data), self.world)))
-        workers = self.config.train.num_workers
-        return DataLoader(data, batch_size=self.config.eval.batch_size, shuffle=False, num_workers=workers,
-                          pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0,
-                          prefetch_factor=4 if workers else None)
 
 
 def _autocast(device: torch.device, precision: str) -> ContextManager[Any]:
@@ -183,18 +122,29 @@ def _wrap(network: nn.Module, config: Config, device: torch.device, world: int) 
     return torch.compile(model) if config.train.compile else model
 
 
-def _data_path(config: Config, bundle: Any, device: torch.device) -> tuple[str, str, Any]:
-    """data.pipeline resolved for this bundle and device: (path, why — `ecl train` prints it with
-    its start-up lines, the images on the device on the tensor path)."""
-    from ecl.engine.tensor_loader import TensorData, choose_pipeline
+def _loader(config: Config, plan: DataPlan, bundle: Any, device: torch.device, rank: int, world: int,
+            spec: MethodSpec) -> RunLoader:
+    views = config.data.contrastive_views if spec.contrastive is not None else 0
+    settings = LoaderSettings(seed=config.seed, batch_size=max(1, config.train.batch_size // world),
+                              eval_batch_size=config.eval.batch_size, num_workers=config.train.num_workers,
+                              num_contrastive_views=views, rank=rank, world=world, cache_dir=config.data.cache_dir)
+    return build_loader(plan, bundle, settings, device)
 
-    pipeline, reason = choose_pipeline(config, bundle, device)
-    return pipeline, reason, (TensorData.build(config, bundle, device) if pipeline == "tensor" else None)
+
+def with_plan(config: Config, plan: DataPlan, device: torch.device) -> Config:
+    """A copy of `config` holding the values the run uses: the plan's image size, recipe, flip and
+    data path, and the training device (no null or auto left for a chosen value)."""
+    out = copy.deepcopy(config)
+    out.data.image_size, out.data.recipe, out.data.flip = plan.image_size, plan.recipe, plan.flip
+    out.data.pipeline, out.train.device = plan.pipeline, str(device)
+    return out
 
 
 def build_run(config: Config, bundle: Any, *, rank: int = 0, world: int = 1, local_rank: int | None = None,
-              device: torch.device | None = None, pretrained_download: bool = True) -> RunContext:
-    """Device, network (seeded), wrapped model, objective, optimiser, scaler and autocast of a run.
+              device: torch.device | None = None, pretrained_download: bool = True,
+              plan: DataPlan | None = None) -> RunContext:
+    """Device, data plan and loader, network (seeded), wrapped model, objective, optimiser, scaler
+    and autocast of a run. `plan`: the run's data plan (None: resolved here for this device).
     `pretrained_download=False`: the backbone's start weights are not fetched (a resumed run)."""
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
@@ -208,9 +158,9 @@ def build_run(config: Config, bundle: Any, *, rank: int = 0, world: int = 1, loc
     optimizer = torch.optim.SGD(network.parameters(), lr=config.train.lr, momentum=config.train.momentum,
                                 weight_decay=config.train.weight_decay)
     scaler = torch.amp.GradScaler(device.type, enabled=config.train.precision == "fp16")
-    pipeline, reason, tensor_data = _data_path(config, bundle, device)
-    return RunContext(config=config, bundle=bundle, spec=METHODS[config.loss.method],
-                      preprocess=Preprocess.of_bundle(bundle, config.data.recipe), device=device, network=network,
+    plan = plan if plan is not None else resolve_data_plan(config, bundle, device)
+    spec = METHODS[config.loss.method]
+    return RunContext(config=with_plan(config, plan, device), bundle=bundle, spec=spec, plan=plan,
+                      loader=_loader(config, plan, bundle, device, rank, world, spec), device=device, network=network,
                       model=_wrap(network, config, device, world), objective=objective, optimizer=optimizer,
-                      scaler=scaler, autocast=_autocast(device, config.train.precision), rank=rank, world=world,
-                      pipeline=pipeline, pipeline_reason=reason, tensor_data=tensor_data)
+                      scaler=scaler, autocast=_autocast(device, config.train.precision), rank=rank, world=world)

@@ -13,11 +13,6 @@ IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 UPSAMPLING_WARN = 2.0  # warn when the training size exceeds this multiple of the median image size
 
 
-def _size_text(ctx: RunContext) -> str:
-    measured = [n for n in getattr(ctx.bundle, "notes", []) if str(n).startswith("image size ")]
-    return measured[0] if measured else f"image size {ctx.preprocess.image_size} px"
-
-
 def _steps_per_epoch(ctx: RunContext) -> int:
     per_rank = max(1, ctx.config.train.batch_size // ctx.world)
     n = len(ctx.bundle.train) // ctx.world
@@ -25,7 +20,7 @@ def _steps_per_epoch(ctx: RunContext) -> int:
 
 
 def _warnings(ctx: RunContext) -> list[str]:
-    config, p, lines = ctx.config, ctx.preprocess, []
+    config, p, lines = ctx.config, ctx.plan, []
     paths = getattr(ctx.bundle.train, "paths", None)
     if paths:
         from ecl.data.readers.file_list import median_short_side
@@ -55,8 +50,9 @@ def startup_lines(ctx: RunContext, run: Any) -> list[str]:
     first = (f"training {config.loss.method} on {config.data.name}: {len(bundle.train)} train / "
              f"{len(bundle.test)} test images, {ctx.num_classes} classes, {config.train.epochs} epochs, "
              f"device {ctx.device}, run folder {run.path}")
-    second = (f"{_size_text(ctx)}, view recipe {ctx.preprocess.recipe}, backbone {config.model.backbone}, "
-              f"{_steps_per_epoch(ctx)} steps per epoch")
-    notes = [f"note: {n}" for n in getattr(bundle, "notes", []) if not str(n).startswith("image size ")]
-    path = f"data path: {ctx.pipeline} ({ctx.pipeline_reason})"  # data.pipeline, resolved in build_run
+    plan = ctx.plan  # why each choice: ecl.data.plan.resolve_data_plan
+    second = (f"image size {plan.image_size} px ({plan.size_reason}), recipe {plan.recipe} "
+              f"({plan.recipe_reason}), backbone {config.model.backbone}, {_steps_per_epoch(ctx)} steps per epoch")
+    notes = [f"note: {n}" for n in bundle.notes]
+    path = f"data path: {plan.pipeline} ({plan.pipeline_reason})"
     return [first, second, path, *notes, *_warnings(ctx)]

@@ -10,13 +10,12 @@ from typing import Any, Callable
 
 from ecl.config import Config, validate
 from ecl.engine import distributed as dist_utils
-from ecl.engine.checkpoint import CheckpointError, check_matches_data, load_checkpoint
+from ecl.data.plan import PLAN_KEY
+from ecl.engine.checkpoint import CheckpointError, check_matches_data, load_checkpoint, restore
 from ecl.engine.loop import DataLoaderWorkerError, FinishInterrupted, fit, worker_death
-from ecl.engine.preprocess import PREPROCESS_KEY, Preprocess
 from ecl.engine.protocol import resolve_config, resolve_protocol
 from ecl.engine.results import finish_run
 from ecl.engine.run_folder import RunFolder, RunFolderError, default_run_name
-from ecl.engine.seeding import restore_rng_state
 from ecl.engine.setup import RunContext, build_run
 from ecl.engine.startup import startup_lines
 
@@ -56,13 +55,14 @@ def train(config: Config | None = None, *, resume: str | Path | None = None, ove
 
     # data, device and network first: a failed start reports its error and creates no folder
     bundle = _read_data(config, run if (rank == 0 and state is not None) else None)
-    config = resolve_config(config, bundle.style)  # the recipe and the method's values, written out
+    requested = config
     if state is not None:
         check_matches_data(state, run.last_checkpoint, config.data.name, bundle.classes, bundle.train_counts)
-    ctx = build_run(config, bundle, rank=rank, world=world, local_rank=local_rank,
-                    pretrained_download=resume is None)
+    ctx = build_run(resolve_config(config), bundle, rank=rank, world=world, local_rank=local_rank,
+                    pretrained_download=resume is None)  # ctx.config: the values used (data plan, device)
+    config = ctx.config
     if resume is None:
-        run = _create_run(config, bundle, overwrite, rank, world)
+        run = _create_run(ctx, requested, overwrite)
     start_epoch, best_val = _restore(ctx, run, state, log) if state is not None else (0, -math.inf)
     if rank == 0 and start_epoch < config.train.epochs:
         for line in startup_lines(ctx, run):
@@ -96,12 +96,12 @@ def _new_run(config: Config | None, overwrite: bool, is_main: bool) -> tuple[Con
     return config, run, None
 
 
-def _create_run(config: Config, bundle: Any, overwrite: bool, rank: int, world: int) -> RunFolder:
+def _create_run(ctx: RunContext, requested: Config, overwrite: bool) -> RunFolder:
     """Rank 0 creates the folder and writes config.yaml, data.json and split.json; all ranks wait."""
-    run = RunFolder(config.out)
-    if rank == 0:
-        run = RunFolder.create(config.out, overwrite=overwrite)
-        _write_run_files(run, config, bundle, world)
+    run = RunFolder(ctx.config.out)
+    if ctx.is_main:
+        run = RunFolder.create(ctx.config.out, overwrite=overwrite)
+        _write_run_files(run, ctx, requested)
     dist_utils.barrier()
     return run
 
@@ -123,15 +123,16 @@ def _resume_state(run: RunFolder, config: Config, log: Log | None) -> dict[str, 
     return state
 
 
-def _write_run_files(run: RunFolder, config: Config, bundle: Any, world: int = 1) -> None:
-    """config.yaml, data.json (with the processes that trained: world size, backend) and split.json."""
-    run.write_config(config)
+def _write_run_files(run: RunFolder, ctx: RunContext, requested: Config) -> None:
+    """config.yaml (the values used, and what was requested), data.json (with the data plan and the
+    processes that trained: world size, backend) and split.json."""
+    config, bundle, world = ctx.config, ctx.bundle, ctx.world
+    run.write_config(config, requested=requested, world_size=world)
     run.write_data({
         "dataset": config.data.name, "classes": list(bundle.classes),
         "train_counts": list(bundle.train_counts), "test_counts": list(bundle.test_counts),
-        "val_counts": getattr(bundle, "val_counts", None), "image_size": bundle.image_size,
-        "notes": list(getattr(bundle, "notes", [])),
-        PREPROCESS_KEY: Preprocess.of_bundle(bundle, config.data.recipe).as_dict(),
+        "val_counts": bundle.val_counts, "image_size": ctx.plan.image_size,
+        "notes": list(bundle.notes), PLAN_KEY: ctx.plan.as_dict(),
         "distributed": {"world_size": world, "backend": dist_utils.backend_name()},
     })
     run.write_split(bundle.split_record)
@@ -139,20 +140,14 @@ def _write_run_files(run: RunFolder, config: Config, bundle: Any, world: int = 1
 
 def _restore(ctx: RunContext, run: RunFolder, state: dict[str, Any], log: Log) -> tuple[int, float]:
     """Weights, objective, optimiser, scaler and RNG of last.pt; metrics.jsonl cut back to it."""
-    ctx.network.load_state_dict(state["model"])
-    ctx.objective.load_state_dict(state["objective"])
-    ctx.optimizer.load_state_dict(state["optimizer"])
-    if ctx.scaler.is_enabled() and state.get("scaler"):
-        ctx.scaler.load_state_dict(state["scaler"])
-    restore_rng_state(state["rng"])
-    start_epoch = int(state["epoch"])
+    start_epoch, best_val, record = restore(ctx, state)
     if ctx.is_main:
         records = [r for r in run.read_metrics() if r.get("epoch", 0) <= start_epoch]
-        if len(records) < start_epoch and state.get("record"):
-            records.append(state["record"])  # the line that the kill prevented
+        if len(records) < start_epoch and record:
+            records.append(record)  # the line that the kill prevented
         run.keep_metrics(records)
         log(f"resuming {run.path} after epoch {start_epoch}/{ctx.config.train.epochs}")
-    return start_epoch, float(state.get("best_val", -math.inf))
+    return start_epoch, best_val
 
 
 def _finish(ctx: RunContext, run: RunFolder, log: Log) -> dict[str, Any]:

@@ -113,5 +113,6 @@ def build_csv(cfg: DataConfig, problems: Problems | None = None, saved_split: di
         "imbalance_factor": None,
     }
     notes = fixed_split_notes(cfg, "CSV files")
-    size, style = file_image_size_style(cfg, by_size=True, paths=train.paths, notes=notes)
-    return file_bundle("csv", classes, train, test, val, size, style, IMAGENET_MEAN, IMAGENET_STD, record, notes)
+    size, style, size_reason = file_image_size_style(cfg, by_size=True, paths=train.paths, notes=notes)
+    return file_bundle("csv", classes, train, test, val, size, style, IMAGENET_MEAN, IMAGENET_STD, record, notes,
+                       size_reason)

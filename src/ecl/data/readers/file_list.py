@@ -32,7 +32,7 @@ __all__ = [
     "file_image_size_style",
     "median_short_side",
     "transparency_note",
-    "size_note",
+    "MEASURED_SIZE",
     "fixed_split_notes",
     "Row",
     "read_text",
@@ -115,17 +115,15 @@ def median_short_side(paths: list[str], sample: int = 200) -> int | None:
     return max(1, int(round(median)))
 
 
-def size_note(size: int) -> str:
-    """The start-up statement of a measured image size."""
-    return f"image size {size} px (median of the images; set data.image_size to change)"
+MEASURED_SIZE = "median shorter side of the training images"  # the reason of a measured image size
 
 
 def file_image_size_style(cfg: DataConfig, by_size: bool = False, paths: list[str] | None = None,
-                          notes: list[str] | None = None) -> tuple[int, str]:
-    """(image size, view style) of a file-based dataset.
+                          notes: list[str] | None = None) -> tuple[int, str, str]:
+    """(image size, view style, why the size: MEASURED_SIZE or "") of a file-based dataset.
 
     Size: data.image_size; else, with `paths` (own images: folder, CSV), the images' median shorter
-    side (stated in `notes`); else 224. Style: "cifar" (bcl recipe) at ≤ 64 px when `by_size` or the
+    side (`MEASURED_SIZE`); else 224. Style: "cifar" (bcl recipe) at ≤ 64 px when `by_size` or the
     size was measured, else "imagenet" (authors recipe).
     """
     measured = median_short_side(paths) if (cfg.image_size is None and paths) else None
@@ -134,14 +132,10 @@ def file_image_size_style(cfg: DataConfig, by_size: bool = False, paths: list[st
         notes.append(note)
     if cfg.image_size is not None:
         size = int(cfg.image_size)
-    elif measured is not None:
-        size = measured
-        if notes is not None:
-            notes.append(size_note(size))
     else:
-        size = 224
+        size = measured if measured is not None else 224
     style = "cifar" if ((by_size or measured is not None) and size <= 64) else "imagenet"
-    return size, style
+    return size, style, MEASURED_SIZE if (measured is not None and cfg.image_size is None) else ""
 
 
 def fixed_split_notes(cfg: DataConfig, what: str) -> list[str]:
@@ -288,6 +282,7 @@ def file_bundle(
     std: tuple[float, float, float],
     record: dict[str, Any],
     notes: list[str],
+    size_reason: str = "",
 ) -> DataBundle:
     """Assemble the bundle; `record` gains the dataset name and the listed file lists."""
     if not train.paths:
@@ -312,4 +307,5 @@ def file_bundle(
         std=std,
         split_record=record,
         notes=notes,
+        size_reason=size_reason,
     )

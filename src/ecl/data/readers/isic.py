@@ -138,7 +138,7 @@ def build_isic2019(cfg: DataConfig, problems: Problems | None = None, saved_spli
         parts = stratified_split([lab for _, lab in rows], len(ISIC_CLASSES), cfg.split_seed)
     files = {k: resolve_rows(root, [rows[i] for i in v], problems) for k, v in parts.items()}
     _check_coverage(files, str(gt), problems)
-    size, style = file_image_size_style(cfg, by_size=False)
+    size, style, _ = file_image_size_style(cfg, by_size=False)
     record = {
         "root": str(root),
         "seed": cfg.split_seed,

@@ -63,7 +63,7 @@ def build_split_lists(cfg: DataConfig, name: str, problems: Problems) -> DataBun
     val = None
     if val_file is not None:
         val = resolve_rows(root, _labelled(read_list_file(val_file, problems), problems, fixed_c, known), problems)
-    size, style = file_image_size_style(cfg, by_size=False)
+    size, style, _ = file_image_size_style(cfg, by_size=False)
     record = {
         "root": str(root),
         "lists": {k: str(v) for k, v in (("train", train_file), ("test", test_file), ("val", val_file)) if v},

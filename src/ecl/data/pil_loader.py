@@ -16,8 +16,8 @@ from typing import Any, Callable, Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ecl.data import ViewsDataset
-from ecl.engine.seeding import PerItemSeeds, derive_seed
+from ecl.data.torch_datasets import ViewsDataset
+from ecl.seeding import PerItemSeeds, derive_seed
 
 __all__ = ["EpochSampler", "SeededViewsDataset", "build_pil_train_loader"]
 

@@ -1,10 +1,10 @@
 """The tensor data path (DESIGN.md §4): images as one uint8 tensor on the training device, views
 made per batch by `BatchedViews` — no Python loop over images.
 
-* `choose_pipeline(config, bundle, device)` → ("tensor" | "pil", reason): `data.pipeline=auto`
-  picks tensor when every split's uint8 tensor fits `MEMORY_SHARE` of the free memory of the
-  training device (RAM on CPU, GPU memory on CUDA).
-* `TensorData.build(...)`: the training images at their stored size (arrays: as held; image
+Whether a run takes this path is the DataPlan's `pipeline` (`ecl.data.plan.choose_pipeline`);
+`ecl.data.loading.TensorLoader` puts these pieces behind the one loading interface.
+
+* `TensorData.build(plan, bundle, device)`: the training images at their stored size (arrays: as held; image
   files: the decode cache, fitted to the eval resize R ≥ S) and the test/val images already at the
   evaluation view (N,3,S,S) uint8 — the per-image path's Resize(R) → CenterCrop(S), done once as a
   batched uint8 antialiased resize.
@@ -12,16 +12,16 @@ made per batch by `BatchedViews` — no Python loop over images.
   of a chunk of consecutive steps made at once from a CPU generator seeded by
   `derive_seed(seed, epoch, first step, rank, "views")`, so a resumed run repeats the
   uninterrupted one. Each DDP rank takes every world-th index of the
-  permutation (the same permutation on all ranks). Yields ([classifier view, contrastive
-  views…] each (B,3,S,S) float32, labels (B,) int64), all on the device.
+  permutation (the same permutation on all ranks). Yields (views ((1+V)·B,3,S,S) float32 —
+  classifier view of the B images first, then each contrastive view —, labels (B,) int64), all on
+  the device.
 * `TensorEvalLoader`: (eval view (B,3,S,S) float32, labels (B,)) over slices of the test tensor.
 """
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import torch
@@ -30,90 +30,13 @@ from torchvision.transforms.v2 import functional as TF
 
 from ecl.data.batched_views import BatchedViews
 from ecl.data.torch_datasets import ArrayDataset, ImageFileDataset
-from ecl.data.views import eval_preprocessing, recipe_for_style, recipe_statistics, resolve_recipe
-from ecl.engine.seeding import derive_seed
+from ecl.seeding import derive_seed
 
-__all__ = ["MEMORY_SHARE", "PipelineError", "TensorData", "TensorTrainLoader", "TensorEvalLoader",
-           "StackedViews", "steps_per_chunk", "choose_pipeline", "build_batched_views", "resolve_recipe_of", "eval_tensor", "free_memory"]
+__all__ = ["TensorData", "TensorTrainLoader", "TensorEvalLoader", "steps_per_chunk", "eval_tensor"]
 
-MEMORY_SHARE = 0.25  # auto: the tensors may take at most this share of the device's free memory
 _EVAL_CHUNK = 1024  # images resized at once when making the eval tensor
 _CHUNK_IMAGES = 1024  # training images whose views are made in one call (see steps_per_chunk)
 _CHUNK_BYTES = 256 * 2**20  # … and at most this many bytes of views
-
-
-class PipelineError(ValueError):
-    """data.pipeline=tensor cannot hold this dataset; the message names the key and the reason."""
-
-
-def resolve_recipe_of(config: Any, bundle: Any) -> str:
-    """`data.recipe` when set, else the dataset style's recipe (as Preprocess.of_bundle)."""
-    chosen = config.data.recipe
-    return resolve_recipe(chosen) if chosen else recipe_for_style(bundle.style)
-
-
-def build_batched_views(config: Any, bundle: Any, num_contrastive_views: int) -> BatchedViews:
-    """The BatchedViews of the run's recipe, with the recipe's mean/std and fill (as views.py).
-
-    Its eval view is a plain normalisation: the eval tensors are already cropped (`eval_tensor`)."""
-    recipe = resolve_recipe_of(config, bundle)
-    mean, std = recipe_statistics(recipe, bundle.mean, bundle.std)
-    bv = BatchedViews(recipe, int(bundle.image_size), mean, std, num_contrastive_views=num_contrastive_views,
-                      flip=config.data.flip)
-    if not config.data.randaugment:
-        bv.classifier_spec = replace(bv.classifier_spec, randaugment=None)
-    return bv
-
-
-def _stored_size(config: Any, bundle: Any) -> int:
-    """Side R of image files in the decode cache: the eval resize (256 for S=224 authors, else S)."""
-    recipe = resolve_recipe_of(config, bundle)
-    return eval_preprocessing(int(bundle.image_size), recipe, bundle.mean, bundle.std).resize
-
-
-def _split_bytes(dataset: Any, stored: int, size: int, train: bool) -> int | None:
-    """uint8 bytes of one split on the tensor path; None when the dataset kind cannot be held."""
-    if isinstance(dataset, ArrayDataset):
-        return dataset.nbytes_uint8 if train else len(dataset) * 3 * size * size
-    if isinstance(dataset, ImageFileDataset):
-        return len(dataset) * 3 * (stored * stored if train else size * size)
-    return None
-
-
-def free_memory(device: torch.device) -> int:
-    """Free bytes of the device: torch.cuda.mem_get_info on CUDA, MemAvailable (RAM) otherwise."""
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-
-
-def choose_pipeline(config: Any, bundle: Any, device: torch.device) -> tuple[str, str]:
-    """("tensor" | "pil", one-line reason) for `data.pipeline` on this bundle and device."""
-    requested = getattr(config.data, "pipeline", "pil")
-    size, stored = int(bundle.image_size), _stored_size(config, bundle)
-    splits = [(bundle.train, True), (bundle.test, False)] + ([(bundle.val, False)] if bundle.val is not None else [])
-    sizes = [_split_bytes(ds, stored, size, train) for ds, train in splits]
-    if requested == "pil":
-        return "pil", "data.pipeline=pil"
-    if any(s is None for s in sizes):
-        kind = type(bundle.train).__name__
-        if requested == "tensor":
-            raise PipelineError(f"data.pipeline=tensor: cannot hold a {kind} as one tensor; use data.pipeline=pil")
-        return "pil", f"data.pipeline=auto: {kind} items cannot be held as one tensor"
-    need, free = sum(sizes), free_memory(device)  # type: ignore[arg-type]
-    where = f"{need / 2**20:.1f} MiB of uint8 images, {free / 2**30:.1f} GiB free on {device.type}"
-    if requested == "tensor":
-        return "tensor", f"data.pipeline=tensor ({where})"
-    if need <= MEMORY_SHARE * free:
-        return "tensor", f"data.pipeline=auto → tensor: {where} (≤ {MEMORY_SHARE:.0%})"
-    return "pil", f"data.pipeline=auto → pil: {where} (> {MEMORY_SHARE:.0%})"
 
 
 def eval_tensor(images: Tensor, resize: int, size: int) -> Tensor:
@@ -148,16 +71,16 @@ class TensorData:
     eval_sets: dict[int, tuple[Tensor, Tensor]]  # id(dataset) → ((M,3,S,S) uint8, (M,) int64)
 
     @classmethod
-    def build(cls, config: Any, bundle: Any, device: torch.device) -> "TensorData":
-        size, stored = int(bundle.image_size), _stored_size(config, bundle)
-        cache_dir, workers = getattr(config.data, "cache_dir", None), config.train.num_workers
+    def build(cls, plan: Any, bundle: Any, device: torch.device, cache_dir: str | None = None,
+              workers: int = 0) -> "TensorData":
+        """The bundle's splits as the DataPlan `plan` stores them, on `device`."""
+        size, stored = plan.image_size, plan.stored_size
         images, labels = _split_tensor(bundle.train, stored, cache_dir, workers)
         data = cls(images.to(device), labels.to(device), {})
-        resize = eval_preprocessing(size, resolve_recipe_of(config, bundle), bundle.mean, bundle.std).resize
         for ds in (bundle.test, bundle.val):
             if ds is not None:
                 x, y = _split_tensor(ds, stored, cache_dir, workers)
-                data.eval_sets[id(ds)] = (eval_tensor(x, resize, size).to(device), y.to(device))
+                data.eval_sets[id(ds)] = (eval_tensor(x, plan.resize, size).to(device), y.to(device))
         return data
 
 
@@ -175,16 +98,6 @@ def _one_cpu_thread(device: torch.device) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
-
-
-class StackedViews(list):
-    """A step's views: a list [classifier view, contrastive views…] of (B,3,S,S) tensors that are
-    slices of one contiguous ((1+V)·B,3,S,S) tensor, `stacked` — the network's single input, so
-    `split_views` needs no concatenation."""
-
-    def __init__(self, stacked: Tensor, num_views: int) -> None:
-        super().__init__(stacked.chunk(num_views))
-        self.stacked = stacked
 
 
 def steps_per_chunk(batch: int, num_views: int, size: int) -> int:
@@ -233,13 +146,12 @@ class TensorTrainLoader:
         stacked = torch.stack([v.view(count, b, 3, s, s) for v in views], dim=1)
         return stacked.view(count, len(views) * b, 3, s, s), self.labels.index_select(0, idx).view(count, b)
 
-    def __iter__(self) -> Iterator[tuple[list[Tensor], Tensor]]:
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         order = self._order()
-        num_views = 1 + self.views.num_contrastive_views
         for first in range(0, self.steps, self.chunk):
             views, labels = self._chunk(order, first, min(self.chunk, self.steps - first))
             for k in range(views.shape[0]):
-                yield StackedViews(views[k], num_views), labels[k]
+                yield views[k], labels[k]
 
 
 class TensorEvalLoader:
