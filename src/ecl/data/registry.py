@@ -7,15 +7,13 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ecl.data.bundle import DataBundle
 from ecl.data.errors import DataError, Problems
 from ecl.data.images import decode_image, verify_image
 from ecl.data.torch_datasets import ImageFileDataset
+from ecl.data.settings import DataConfig
 
-if TYPE_CHECKING:
-    from ecl.config import DataConfig
 
 __all__ = ["DatasetSpec", "DATASETS", "build_datasets", "check_dataset", "verify_bundle_images"]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -26,9 +26,8 @@ from ecl.data.bundle import DataBundle
 from ecl.data.errors import DataError
 from ecl.data.profiles import class_counts, long_tail_counts, select_long_tail
 from ecl.data.torch_datasets import ArrayDataset
+from ecl.data.settings import DataConfig
 
-if TYPE_CHECKING:
-    from ecl.config import DataConfig
 
 __all__ = ["LDAM_SEED", "PoolSource", "lt_test_note", "carve_validation", "validation_notes", "build_ldam_bundle"]
 

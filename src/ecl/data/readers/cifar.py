@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -24,9 +24,8 @@ from ecl.data.bundle import DataBundle
 from ecl.data.errors import DataError, Problems
 from ecl.data.readers.balanced_pool import PoolSource, build_ldam_bundle
 from ecl.data.readers.file_list import require_root
+from ecl.data.settings import DataConfig
 
-if TYPE_CHECKING:
-    from ecl.config import DataConfig
 
 __all__ = ["SafeUnpickler", "load_pickle", "read_cifar", "build_cifar10", "build_cifar100"]
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ecl.data.bundle import DataBundle
 from ecl.data.errors import Problems
+from ecl.data.settings import DataConfig
 from ecl.data.readers.file_list import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -30,8 +30,6 @@ from ecl.data.readers.file_list import (
     resolve_rows,
 )
 
-if TYPE_CHECKING:
-    from ecl.config import DataConfig
 
 __all__ = ["build_csv"]
 

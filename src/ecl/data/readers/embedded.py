@@ -13,7 +13,6 @@ Never touches the network: both loaders read files inside the installed packages
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,9 +21,8 @@ from ecl.data.errors import DataError, Problems
 from ecl.data.profiles import class_counts, long_tail_counts
 from ecl.data.readers.balanced_pool import carve_validation, lt_test_note, validation_notes
 from ecl.data.torch_datasets import ArrayDataset
+from ecl.data.settings import DataConfig
 
-if TYPE_CHECKING:
-    from ecl.config import DataConfig
 
 __all__ = ["load_digits_arrays", "load_mnist_arrays", "carve_embedded", "build_digits", "build_mnist"]
 

@@ -16,16 +16,14 @@ import gzip
 import struct
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ecl.data.bundle import DataBundle
 from ecl.data.errors import DataError, Problems
 from ecl.data.readers.balanced_pool import PoolSource, build_ldam_bundle
+from ecl.data.settings import DataConfig
 
-if TYPE_CHECKING:
-    from ecl.config import DataConfig
 
 __all__ = ["DEFAULT_ROOT", "FASHION_CLASSES", "read_idx", "read_fashion_mnist", "build_fashion_mnist"]
 

@@ -13,16 +13,15 @@ import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ecl.data.bundle import DataBundle
 from ecl.data.errors import DataError, Problems
 from ecl.data.images import resolve_inside
 from ecl.data.profiles import class_counts
 from ecl.data.torch_datasets import ImageFileDataset
+from ecl.data.settings import DataConfig
 
-if TYPE_CHECKING:
-    from ecl.config import DataConfig
 
 __all__ = [
     "IMAGENET_MEAN",

@@ -8,11 +8,11 @@ exist in train/. Size data.image_size (default 224), "cifar" views at ≤ 64 px,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ecl.data.bundle import DataBundle
 from ecl.data.errors import DataError, Problems
 from ecl.data.images import IMAGE_EXTENSIONS, is_image_name
+from ecl.data.settings import DataConfig
 from ecl.data.readers.file_list import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -25,8 +25,6 @@ from ecl.data.readers.file_list import (
     resolve_rows,
 )
 
-if TYPE_CHECKING:
-    from ecl.config import DataConfig
 
 __all__ = ["build_folder"]
 

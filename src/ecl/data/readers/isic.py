@@ -14,12 +14,12 @@ read back from it instead, so a resumed run sees exactly the same split.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ecl.data.bundle import DataBundle
 from ecl.data.errors import DataError, Problems
+from ecl.data.settings import DataConfig
 from ecl.data.readers.file_list import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -32,8 +32,6 @@ from ecl.data.readers.file_list import (
     resolve_rows,
 )
 
-if TYPE_CHECKING:
-    from ecl.config import DataConfig
 
 __all__ = ["ISIC_CLASSES", "GROUND_TRUTH", "IMAGE_DIR", "stratified_split", "build_isic2019"]
 

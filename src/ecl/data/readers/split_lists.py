@@ -8,10 +8,10 @@ needs a training image; a test/val label must be a training class. Classes are n
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from ecl.data.bundle import DataBundle
 from ecl.data.errors import Problems
+from ecl.data.settings import DataConfig
 from ecl.data.readers.file_list import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -27,8 +27,6 @@ from ecl.data.readers.file_list import (
     resolve_rows,
 )
 
-if TYPE_CHECKING:
-    from ecl.config import DataConfig
 
 __all__ = ["build_split_lists", "build_imagenet_lt", "build_inat2018", "build_places_lt"]
 
