@@ -106,11 +106,11 @@ def test_folder_dataset_runs_on_the_tensor_path(tmp_path: Path, capsys) -> None:
                                 f"data.cache_dir={tmp_path / 'cache'}", "model.backbone=small_cnn"])
     bundle = build_datasets(config.data)
     ctx = build_run(config, bundle, device=torch.device("cpu"))
-    assert ctx.pipeline == "tensor" and "auto" in ctx.pipeline_reason
-    assert ctx.tensor_data.train_images.shape[-2:] == (82, 82)  # the authors' eval resize int(72/0.875)
-    views, labels = next(iter(ctx.train_loader(0)))
-    assert isinstance(ctx.train_loader(0), TensorTrainLoader) and views[0].shape[-2:] == (72, 72)
-    assert isinstance(ctx.eval_loader(bundle.test), TensorEvalLoader)
+    assert ctx.plan.pipeline == "tensor" and "auto" in ctx.plan.pipeline_reason
+    assert ctx.loader.data.train_images.shape[-2:] == (82, 82)  # the authors' eval resize int(72/0.875)
+    views, labels = next(iter(ctx.loader.train_epoch(0)))
+    assert isinstance(ctx.loader.train_epoch(0), TensorTrainLoader) and views.shape[-2:] == (72, 72)
+    assert isinstance(ctx.loader.eval_batches(bundle.test), TensorEvalLoader)
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 2  # train and test
 
 

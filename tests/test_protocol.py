@@ -139,25 +139,29 @@ def test_values_set_explicitly_win_over_the_method() -> None:
 
 # --- recipes -------------------------------------------------------------------------------------
 
-def test_recipe_resolution_and_preprocessing_description() -> None:
-    from ecl.engine.preprocess import Preprocess
+def test_recipe_resolution_and_the_data_plan() -> None:
+    from ecl.data.plan import DataPlan, resolve_data_plan
 
-    assert resolve_protocol(load_config(None)).recipe is None  # left to the dataset
-    assert resolve_protocol(load_config(None), style="small").recipe == "small"
-    assert resolve_protocol(load_config(None), style="cifar").recipe == "bcl"
-    assert resolve_protocol(load_config(None), style="imagenet").flip is True
-    assert resolve_protocol(load_config(None, ["data.recipe=authors", "data.flip=false"]), "small").flip is False
-    bundle = SimpleNamespace(image_size=224, style="imagenet", mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
-    pre = Preprocess.of_bundle(bundle, "authors")
+    def plan(style: str, *overrides: str, size: int = 32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)) -> DataPlan:
+        bundle = SimpleNamespace(image_size=size, style=style, mean=mean, std=std)
+        return resolve_data_plan(load_config(None, list(overrides)), bundle)
+
+    assert resolve_protocol(load_config(None)).recipe is None  # left to the data plan
+    assert (plan("small").recipe, plan("cifar").recipe, plan("imagenet").recipe) == ("small", "bcl", "authors")
+    assert (plan("small").flip, plan("imagenet").flip) == (False, True)  # the recipe's default
+    assert plan("small", "data.recipe=authors", "data.flip=false").flip is False
+    assert plan("cifar").recipe_reason == "the dataset's default for 32 px images"
+    assert plan("cifar", "data.recipe=small").recipe_reason == "data.recipe"
+    pre = plan("imagenet", "data.recipe=authors", size=224)
     d = pre.as_dict()
     assert (d["recipe"], d["resize"], d["crop"]) == ("authors", 256, 224)
     assert d["mode"] == "resize_shorter_then_center_crop(256→224)"
     assert d["mean"] == pytest.approx([0.485, 0.456, 0.406])  # the authors normalise with ImageNet's
-    again = Preprocess.from_dict(d, "x")
+    again = DataPlan.from_dict(d)
     assert again == pre and again.as_dict() == d
-    old = Preprocess.from_dict({"image_size": 32, "style": "cifar", "mean": [0.5] * 3, "std": [0.2] * 3}, "x")
+    old = DataPlan.from_dict({"image_size": 32, "style": "cifar", "mean": [0.5] * 3, "std": [0.2] * 3})  # older records
     assert old.recipe == "bcl" and old.as_dict()["resize"] == 32
-    small = Preprocess.of_bundle(SimpleNamespace(image_size=32, style="cifar", mean=(0.5,) * 3, std=(0.2,) * 3))
+    small = plan("cifar", mean=(0.5,) * 3, std=(0.2,) * 3)
     assert small.recipe == "bcl" and small.mean == (0.5, 0.5, 0.5)
 
 
@@ -171,9 +175,9 @@ def test_the_engine_builds_views_with_the_resolved_recipe() -> None:
         bundle = build_datasets(config.data)
         config.data.pipeline = "pil"  # the per-image transforms (the tensor path: test_tensor_pipeline.py)
         ctx = build_run(config, bundle, device=torch.device("cpu"))
-        dataset = ctx.train_loader(0).dataset
-        transform = getattr(dataset, "views", dataset).transform  # under the per-item seeding
-        return [type(op) for op in transform.classifier.transforms], ctx.preprocess.recipe
+        dataset = ctx.loader.train_epoch(0).loader.dataset
+        transform = dataset.views.transform  # under the per-item seeding
+        return [type(op) for op in transform.classifier.transforms], ctx.plan.recipe
 
     small_ops, recipe = ops(load_config(None))
     assert recipe == "small" and v2.RandomAffine in small_ops and v2.RandomHorizontalFlip not in small_ops
@@ -209,8 +213,8 @@ def _fake_ctx(objective, config: Config, world: int = 1):
         objective=objective, network=SimpleNamespace(classifier_weight=None), device=torch.device("cpu"),
         optimizer=torch.optim.SGD([objective.p] if hasattr(objective, "p") else [nn.Parameter(torch.zeros(()))],
                                   lr=0.1),
-        scaler=torch.amp.GradScaler("cpu", enabled=False), autocast=contextlib.nullcontext(), progress=False,
-        stop_requested=lambda: False, nonfinite_streak=0, world=world, is_main=True)
+        scaler=torch.amp.GradScaler("cpu", enabled=False), autocast=contextlib.nullcontext(), world=world,
+        is_main=True)
 
 
 class _Callable:

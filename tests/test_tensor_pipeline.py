@@ -18,14 +18,8 @@ from ecl.data import ArrayDataset, build_datasets, build_eval_transform
 from ecl.engine.epoch import evaluate
 from ecl.data.pil_loader import EpochSampler
 from ecl.engine.setup import build_run
-from ecl.data.tensor_loader import (
-    PipelineError,
-    TensorEvalLoader,
-    TensorTrainLoader,
-    build_batched_views,
-    choose_pipeline,
-    eval_tensor,
-)
+from ecl.data.plan import PipelineError, choose_pipeline, resolve_data_plan
+from ecl.data.tensor_loader import TensorEvalLoader, TensorTrainLoader, eval_tensor
 
 DEVICE = torch.device("cpu")
 
@@ -51,29 +45,34 @@ def test_array_dataset_tensor_equals_its_items() -> None:
             assert labels[i] == label
 
 
+def _choose(config, bundle):
+    return choose_pipeline(config.data.pipeline, resolve_data_plan(config, bundle), bundle, DEVICE)
+
+
 def test_auto_picks_tensor_for_digits_and_says_so(digits, capsys) -> None:
     config = _config()
     assert config.data.pipeline == "auto"
-    name, reason = choose_pipeline(config, digits, DEVICE)
+    name, reason = _choose(config, digits)
     assert name == "tensor" and "auto" in reason and "MiB" in reason
     ctx = build_run(config, digits, device=DEVICE)
-    assert ctx.pipeline == "tensor" and ctx.pipeline_reason == reason
+    assert ctx.plan.pipeline == "tensor" and ctx.plan.pipeline_reason == reason
+    assert ctx.config.data.pipeline == "tensor"  # the run's config holds the value used
     from types import SimpleNamespace
 
     from ecl.engine.startup import startup_lines
 
     lines = [line for line in startup_lines(ctx, SimpleNamespace(path="run")) if line.startswith("data path")]
     assert lines == [f"data path: tensor ({reason})"]
-    assert choose_pipeline(_config("data.pipeline=pil"), digits, DEVICE)[0] == "pil"
+    assert _choose(_config("data.pipeline=pil"), digits)[0] == "pil"
 
 
 def test_auto_falls_back_to_pil_when_memory_is_short(digits, monkeypatch) -> None:
-    import ecl.data.tensor_loader as tl
+    import ecl.data.plan as plan_module
 
-    monkeypatch.setattr(tl, "free_memory", lambda device: 1000)
-    name, reason = choose_pipeline(_config(), digits, DEVICE)
+    monkeypatch.setattr(plan_module, "free_memory", lambda device: 1000)
+    name, reason = _choose(_config(), digits)
     assert name == "pil" and "> 25%" in reason
-    assert choose_pipeline(_config("data.pipeline=tensor"), digits, DEVICE)[0] == "tensor"  # forced
+    assert _choose(_config("data.pipeline=tensor"), digits)[0] == "tensor"  # forced
 
 
 def test_tensor_refuses_a_dataset_it_cannot_hold(digits) -> None:
@@ -81,13 +80,13 @@ def test_tensor_refuses_a_dataset_it_cannot_hold(digits) -> None:
 
     other = replace(digits, train=torch.utils.data.TensorDataset(torch.zeros(3)))
     with pytest.raises(PipelineError, match="data.pipeline=tensor"):
-        choose_pipeline(_config("data.pipeline=tensor"), other, DEVICE)
-    assert choose_pipeline(_config(), other, DEVICE)[0] == "pil"
+        _choose(_config("data.pipeline=tensor"), other)
+    assert _choose(_config(), other)[0] == "pil"
 
 
 def _loader(n: int, batch: int, epoch: int, rank: int = 0, world: int = 1, seed: int = 0) -> TensorTrainLoader:
     images = torch.arange(n, dtype=torch.uint8).view(n, 1, 1, 1).expand(n, 3, 4, 4).contiguous()
-    bv = build_batched_views(_config(), _fake_bundle(), 2)
+    bv = resolve_data_plan(_config(), _fake_bundle()).batched_views(2)
     return TensorTrainLoader(images, torch.arange(n), bv, batch, seed=seed, epoch=epoch, rank=rank, world=world)
 
 
@@ -102,7 +101,7 @@ def test_train_loader_order_drop_last_and_shards() -> None:
     batches = list(loader)
     assert len(loader) == len(batches) == 4  # drop_last: 23 // 5
     seen = torch.cat([labels for _, labels in batches])
-    assert len(set(seen.tolist())) == 20 and all(len(v) == 3 and v[0].shape == (5, 3, 8, 8) for v, _ in batches)
+    assert len(set(seen.tolist())) == 20 and all(v.shape == (3 * 5, 3, 8, 8) for v, _ in batches)  # 3 views, stacked
     other = torch.cat([labels for _, labels in _loader(23, 5, epoch=1)])
     assert not torch.equal(seen, other)  # a new order each epoch
     assert len(list(_loader(3, 5, epoch=0))) == 1  # fewer images than a batch: one partial batch
@@ -125,22 +124,20 @@ def test_views_depend_only_on_seed_epoch_step() -> None:
     assert not torch.equal(other_seed[0][1], first[0][0][1])
 
 
-@pytest.mark.parametrize("recipe_style,size,shape", [("small", 16, (8, 8)), ("cifar", 32, (32, 32)),
-                                                      ("imagenet", 64, (70, 90)), ("cifar", 24, (40, 30))])
-def test_eval_view_equals_the_per_image_eval_transform(recipe_style, size, shape) -> None:
+@pytest.mark.parametrize("recipe,size,shape", [("small", 16, (8, 8)), ("bcl", 32, (32, 32)),
+                                               ("authors", 64, (70, 90)), ("bcl", 24, (40, 30))])
+def test_eval_view_equals_the_per_image_eval_transform(recipe, size, shape) -> None:
     from types import SimpleNamespace
-
-    from ecl.data.views import eval_preprocessing, recipe_for_style
 
     rng = np.random.default_rng(1)
     arrays = rng.integers(0, 256, (6, *shape, 3), dtype=np.uint8)
     mean, std = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
-    bundle = SimpleNamespace(style=recipe_style, image_size=size, mean=mean, std=std)
-    bv = build_batched_views(_config(), bundle, 0)
-    resize = eval_preprocessing(size, recipe_for_style(recipe_style), mean, std).resize
+    bundle = SimpleNamespace(style="small", image_size=size, mean=mean, std=std)
+    plan = resolve_data_plan(_config(f"data.recipe={recipe}"), bundle)
+    bv = plan.batched_views(0)
     images = torch.from_numpy(arrays).permute(0, 3, 1, 2).contiguous()
-    got = next(iter(TensorEvalLoader(eval_tensor(images, resize, size), torch.zeros(6), bv, 4)))[0]
-    per_image = build_eval_transform(size, recipe_style, mean, std)
+    got = next(iter(TensorEvalLoader(eval_tensor(images, plan.resize, size), torch.zeros(6), bv, 4)))[0]
+    per_image = build_eval_transform(size, recipe, mean, std)
     want = torch.stack([per_image(Image.fromarray(a)) for a in arrays[:4]])
     assert got.shape == want.shape == (4, 3, size, size)
     # one 8-bit level at most (torch's uint8 antialiased resize vs PIL's), in normalised units
@@ -157,9 +154,9 @@ def test_same_confusion_matrix_on_both_paths_for_a_fixed_network(digits) -> None
             for p in net.parameters():
                 p.add_(torch.randn(p.shape, generator=g) * 0.05)
             g.manual_seed(5)
-    a = evaluate(tensor_ctx, tensor_ctx.eval_loader(digits.test), collect=True)
-    b = evaluate(pil_ctx, pil_ctx.eval_loader(digits.test), collect=True)
-    assert isinstance(tensor_ctx.eval_loader(digits.test), TensorEvalLoader)
+    a = evaluate(tensor_ctx, tensor_ctx.loader.eval_batches(digits.test), collect=True)
+    b = evaluate(pil_ctx, pil_ctx.loader.eval_batches(digits.test), collect=True)
+    assert isinstance(tensor_ctx.loader.eval_batches(digits.test), TensorEvalLoader)
     assert np.array_equal(a.confusion, b.confusion) and a.confusion.sum() == len(digits.test)
     assert torch.allclose(a.probs, b.probs, atol=1e-4)
 

@@ -82,6 +82,7 @@ class RunFolder:
     CONFIG = "config.yaml"
     REQUESTED = "requested"  # config.yaml: the keys whose used value differs from the requested one
     PROCESSES = "processes"  # config.yaml: the world size the run trained with
+    MACHINE_KEYS = ("data.pipeline", "train.device")  # chosen for the machine: chosen again when read back
     DATA = "data.json"
     SPLIT = "split.json"
     METRICS = "metrics.jsonl"
@@ -228,9 +229,9 @@ class RunFolder:
         atomic_write_text(self.config_file, yaml.safe_dump(out, sort_keys=False))
 
     def read_config(self) -> Any:
-        """config.yaml (safe_load) as requested — the `requested:` values put back, so that a resumed
-        run resolves its choices as the first start did — validated; RunFolderError when it is
-        missing or bad."""
+        """config.yaml (safe_load), validated: the values the run used, except the choices made for
+        the machine (`MACHINE_KEYS`: data path, device), put back as requested so that a resumed or
+        evaluated run chooses them again where it runs; RunFolderError when it is missing or bad."""
         import yaml
 
         from ecl.config import config_from_dict, validate
@@ -247,7 +248,7 @@ class RunFolder:
             raw.pop(self.PROCESSES, None)
             for dotted, value in (raw.pop(self.REQUESTED, None) or {}).items():
                 section, _, key = str(dotted).partition(".")
-                if isinstance(raw.get(section), dict):
+                if dotted in self.MACHINE_KEYS and isinstance(raw.get(section), dict):
                     raw[section] = {**raw[section], key: value}
         return validate(config_from_dict(raw, source=str(path)))
 
