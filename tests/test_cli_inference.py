@@ -12,7 +12,7 @@ from PIL import Image
 
 from ecl.cli import main
 from ecl.data import build_eval_transform, load_rgb
-from ecl.engine.checkpoint import load_network
+from ecl.engine.checkpoint import open_checkpoint
 
 
 @pytest.fixture()
@@ -84,9 +84,9 @@ def test_predict_bad_top_k_exit_2(run_dir, images, capsys):
 
 def _eval_batch(run_dir: Path, images: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
     """(eval views (N,3,S,S), PyTorch logits (N,C)) of `images`."""
-    network, _, state = load_network(str(run_dir))
+    network, _, state = open_checkpoint(str(run_dir))[:3]
     data = state["data"]
-    transform = build_eval_transform(data["image_size"], data["style"], data["mean"], data["std"])
+    transform = build_eval_transform(data["image_size"], data["recipe"], data["mean"], data["std"])
     batch = torch.stack([transform(load_rgb(p)) for p in images])
     with torch.no_grad():
         logits = network(batch).logits

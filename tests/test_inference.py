@@ -13,8 +13,7 @@ from PIL import Image
 
 from ecl.config import ConfigError
 from ecl.data import DataError, build_eval_transform, load_rgb
-from ecl.engine.checkpoint import CheckpointError, load_checkpoint
-from ecl.engine.checkpoint import load_network
+from ecl.engine.checkpoint import CheckpointError, load_checkpoint, open_checkpoint
 from ecl.engine.evaluate import evaluate_checkpoint
 from ecl.engine.export import default_export_path, export_checkpoint
 from ecl.engine.predict import collect_images, format_predictions, predict_images
@@ -117,10 +116,10 @@ def test_evaluate_missing_target(tmp_path):
         evaluate_checkpoint(str(tmp_path), [])
 
 
-# --- load_network -----------------------------------------------------------------------------------
+# --- open_checkpoint -----------------------------------------------------------------------------------
 
-def test_load_network_eval_cpu_with_checkpoint_weights(run_dir):
-    network, config, state = load_network(str(run_dir))
+def test_open_checkpoint_eval_cpu_with_checkpoint_weights(run_dir):
+    network, config, state = open_checkpoint(str(run_dir))[:3]
     assert not network.training
     assert config.loss.method == "ecl"
     assert state["classes"] == [str(i) for i in range(10)]
@@ -135,9 +134,9 @@ def test_predict_matches_softmax_of_network_logits(run_dir, tmp_path):
     paths = _write_pngs(tmp_path / "imgs")
     predictions = predict_images(str(run_dir), [str(tmp_path / "imgs")], top_k=4)
     assert [p["path"] for p in predictions] == [str(p) for p in sorted(paths)]
-    network, _, state = load_network(str(run_dir))
+    network, _, state = open_checkpoint(str(run_dir))[:3]
     data = state["data"]
-    transform = build_eval_transform(data["image_size"], data["style"], data["mean"], data["std"])
+    transform = build_eval_transform(data["image_size"], data["recipe"], data["mean"], data["std"])
     for item in predictions:
         with torch.no_grad():
             logits = network(transform(load_rgb(item["path"]))[None]).logits[0].double()
@@ -231,7 +230,7 @@ def test_export_safetensors_predicts_like_checkpoint(run_dir, tmp_path):
 def test_safetensors_without_preprocessing_is_refused(run_dir, tmp_path):
     from ecl.models import export_model
 
-    network, _, state = load_network(str(run_dir))
+    network, _, state = open_checkpoint(str(run_dir))[:3]
     path = export_model(network, tmp_path / "bare.safetensors", "safetensors", 28, class_names=state["classes"])
     png = _write_pngs(tmp_path / "imgs")[0]
     with pytest.raises(CheckpointError, match="bare.safetensors.*preprocessing"):

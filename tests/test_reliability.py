@@ -53,7 +53,7 @@ from torch import nn
 
 from conftest import FAST
 from ecl.cli import main
-from ecl.engine.epoch import NonFiniteLossError, train_one_epoch
+from ecl.engine.epoch import EpochControl, NonFiniteLossError, train_one_epoch
 from ecl.engine.loop import is_new_best
 
 pytestmark = pytest.mark.slow
@@ -410,7 +410,7 @@ def tiny_context(objective, *, lr: float, max_nonfinite_steps: int = 20):
     config.model.channels_last = False
     net = TinyNet()
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.0)
-    return RunContext(config=config, bundle=None, spec=None, preprocess=None, device=torch.device("cpu"),
+    return RunContext(config=config, bundle=None, spec=None, plan=None, loader=None, device=torch.device("cpu"),
                       network=net, model=net, objective=objective, optimizer=optimizer,
                       scaler=torch.amp.GradScaler("cpu", enabled=False), autocast=contextlib.nullcontext())
 
@@ -443,15 +443,16 @@ def test_nonfinite_steps_are_skipped_and_counted() -> None:
 def test_too_many_nonfinite_steps_in_a_row_stop() -> None:
     ctx = tiny_context(NaNAt({4, 5}), lr=0.1, max_nonfinite_steps=3)
     # 2 NaN steps at the end of one epoch + 1 at the start of the next = 3 in a row
-    result = train_one_epoch(ctx, batches(), 0)
-    assert result.nonfinite_steps == 2 and ctx.nonfinite_streak == 2
+    control = EpochControl()  # the loop's state, handed to every epoch
+    result = train_one_epoch(ctx, batches(), 0, control)
+    assert result.nonfinite_steps == 2 and control.nonfinite_streak == 2
     ctx.objective = NaNAt({0})
     with pytest.raises(NonFiniteLossError, match="3 steps in a row"):
-        train_one_epoch(ctx, batches(), 1)
+        train_one_epoch(ctx, batches(), 1, control)
     # a finite step resets the streak
-    ctx.nonfinite_streak, ctx.objective = 0, NaNAt({0, 1, 3, 4})
-    train_one_epoch(ctx, batches(), 0)
-    assert ctx.nonfinite_streak == 0
+    control.nonfinite_streak, ctx.objective = 0, NaNAt({0, 1, 3, 4})
+    train_one_epoch(ctx, batches(), 0, control)
+    assert control.nonfinite_streak == 0
 
 
 def test_progress_bar_draws_the_loader_once() -> None:
@@ -471,9 +472,9 @@ def test_progress_bar_draws_the_loader_once() -> None:
 
     for progress in (False, True):
         ctx = tiny_context(NaNAt(set()), lr=0.1)
-        ctx.progress = progress
+        control = EpochControl(progress_log=lambda text: None, progress_bar=progress)
         loader = CountingLoader(batches())
-        result = train_one_epoch(ctx, loader, 0)
+        result = train_one_epoch(ctx, loader, 0, control)
         assert loader.iterations == 1 and result.steps == 6
 
 
