@@ -22,13 +22,16 @@ def test_every_preset_loads_and_validates(name: str) -> None:
 
 def test_dataclass_defaults_equal_the_default_preset() -> None:
     """`ecl train` with no argument runs configs/digits_lt.yaml: the defaults must be that file
-    (the preset names its recipe; the default's null recipe resolves to the same one from the digits' style)."""
-    from ecl.engine.protocol import resolve_config
+    (the preset names its recipe; the default's null recipe resolves to the same one in the digits' data plan)."""
+    from ecl.data import build_datasets
+    from ecl.data.plan import resolve_data_plan
 
     preset = config_to_dict(load_config("digits_lt"))
-    default = config_to_dict(resolve_config(load_config(None), style="small"))
-    assert preset["data"].pop("recipe") == default["data"].pop("recipe") == "small"
-    assert default["data"].pop("flip") is False and preset["data"].pop("flip") is None
+    config = load_config(None)
+    plan = resolve_data_plan(config, build_datasets(config.data))
+    default = config_to_dict(config)
+    assert preset["data"].pop("recipe") == plan.recipe == "small" and default["data"].pop("recipe") is None
+    assert plan.flip is False and preset["data"].pop("flip") is None and default["data"].pop("flip") is None
     default["loss"] = config_to_dict(load_config(None))["loss"]  # nulls on both sides
     assert preset == default
 

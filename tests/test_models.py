@@ -16,7 +16,6 @@ from ecl.models import (
     ECLOutput,
     ProjectionHead,
     PrototypeMap,
-    PrototypeMLP,
     build_backbone,
 )
 
@@ -375,7 +374,7 @@ def _brute_mlp(l1: nn.Linear, bn: nn.BatchNorm1d, l2: nn.Linear, w: torch.Tensor
 
 def test_mlp_prototype_head_shapes_and_structure() -> None:
     net = ECLNetwork("small_cnn", 10, projection_dim=32, prototype_head="mlp")
-    assert net.prototype_head == "mlp" and isinstance(net.prototype_map, PrototypeMLP)
+    assert net.prototype_head == "mlp" and isinstance(net.prototype_map, ProjectionHead)
     l1, bn, relu, l2 = net.prototype_map.mlp
     d = net.feature_dim
     assert (l1.in_features, l1.out_features, bn.num_features, l2.in_features, l2.out_features) == (d, d, d, d, 32)
@@ -390,7 +389,7 @@ def test_mlp_prototype_head_shapes_and_structure() -> None:
 
 
 def test_mlp_prototypes_match_brute_force_in_train_and_eval_mode() -> None:
-    pm = PrototypeMLP(6, 4)
+    pm = ProjectionHead(6, 4)
     nn.init.normal_(pm.mlp[1].weight)
     nn.init.normal_(pm.mlp[1].bias)
     w = torch.randn(5, 6)
@@ -422,7 +421,7 @@ def test_mlp_prototype_gradients_reach_w_and_the_mlp() -> None:
 
 def test_mlp_prototype_gradient_matches_finite_difference() -> None:
     """d loss / d W through BN (train-mode batch statistics over the C rows), float64."""
-    pm = PrototypeMLP(5, 3).double()
+    pm = ProjectionHead(5, 3).double()
     w = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
     target = torch.randn(4, 3, dtype=torch.float64)
     (pm(w) * target).sum().backward()

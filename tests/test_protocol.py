@@ -99,7 +99,7 @@ def test_presets_name_their_recipe_and_match_the_sources() -> None:
 
 def test_bcl_is_bcl_as_bcl_runs_it() -> None:
     from ecl.engine.setup import build_network, build_objective
-    from ecl.models.heads import PrototypeMap, PrototypeMLP
+    from ecl.models.heads import ProjectionHead, PrototypeMap
 
     config = load_config(None, ["loss.method=bcl"])
     protocol = resolve_protocol(config)
@@ -107,7 +107,7 @@ def test_bcl_is_bcl_as_bcl_runs_it() -> None:
     assert (protocol.temperature, protocol.projection_dim) == (0.1, 128)
     assert "loss.temperature=0.1" in protocol.line() and "model.projection_dim=128" in protocol.line()
     net = build_network(config, 10)
-    assert isinstance(net.prototype_map, PrototypeMLP) and net.projection_dim == 128
+    assert isinstance(net.prototype_map, ProjectionHead) and net.projection_dim == 128
     linears = [m for m in net.prototype_map.modules() if isinstance(m, nn.Linear)]
     assert len(linears) == 2 and isinstance(net.prototype_map.mlp[1], nn.BatchNorm1d)
     objective = build_objective(config, [50, 20, 10, 5, 5, 4, 3, 3, 2, 2])

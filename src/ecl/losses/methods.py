@@ -70,11 +70,6 @@ class MethodSpec:
         if self.ccge and self.projection_dim is not None:
             raise ValueError(f"method {self.name!r}: CC-GE needs d_z = d, so projection_dim must be None")
 
-    @property
-    def uses_contrastive_views(self) -> bool:
-        """True when the method needs the two contrastive views (projections)."""
-        return self.contrastive is not None
-
 
 def _spec(name: str, classifier_loss: str = "la", contrastive: Optional[str] = "bc-ecl",
           prototype_weight: Union[float, str, None] = None, anchor_weighting: Optional[str] = None,

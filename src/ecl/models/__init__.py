@@ -1,7 +1,7 @@
 """Backbones and the ECL network (DESIGN §1 "Network")."""
 
 from .export import InferenceModel, export_model, load_safetensors_model
-from .heads import CLASSIFIER_INITS, CosineClassifier, ProjectionHead, PrototypeMap, PrototypeMLP, normed_uniform_
+from .heads import CLASSIFIER_INITS, CosineClassifier, ProjectionHead, PrototypeMap, normed_uniform_
 from .network import PROTOTYPE_HEADS, ECLNetwork, ECLOutput
 from .registry import BACKBONES, build_backbone
 from .weights import WeightsError, load_backbone_weights
@@ -16,7 +16,6 @@ __all__ = [
     "CosineClassifier",
     "ProjectionHead",
     "PrototypeMap",
-    "PrototypeMLP",
     "PROTOTYPE_HEADS",
     "CLASSIFIER_INITS",
     "normed_uniform_",

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["CLASSIFIER_INITS", "CosineClassifier", "ProjectionHead", "PrototypeMap", "PrototypeMLP", "normed_uniform_"]
+__all__ = ["CLASSIFIER_INITS", "CosineClassifier", "ProjectionHead", "PrototypeMap", "normed_uniform_"]
 
 CLASSIFIER_INITS = ("normed", "kaiming")
 
@@ -59,14 +59,25 @@ class CosineClassifier(nn.Module):
 
 
 class ProjectionHead(nn.Module):
-    """``z = norm(Linear(d,d) → BatchNorm1d → ReLU → Linear(d,d_z))(h)``: (N,d) -> (N,d_z) unit rows."""
+    """``norm(Linear(d,d_h) → BatchNorm1d → ReLU → Linear(d_h,d_z))``: (N,d) -> (N,d_z) unit rows; ``d_h = d``
+    by default.
 
-    def __init__(self, in_dim: int, out_dim: int) -> None:
+    Two uses, one structure: the projection head z = head(h) of the features, and BCL's prototype
+    map ("head_fc", ``prototype_head="mlp"``) p_c = head(w_c) of the classifier weights (C,d). There
+    the BatchNorm1d normalises over the C class vectors: in train mode with the statistics of these
+    C rows (and updates its running averages); in eval mode with the running averages, as any
+    BatchNorm1d (so eval-mode prototypes differ slightly from the last train-mode ones).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, hidden_dim: int | None = None) -> None:
         super().__init__()
         if out_dim < 1:
             raise ValueError(f"projection_dim must be >= 1, got {out_dim}")
+        hidden = in_dim if hidden_dim is None else hidden_dim
+        if hidden < 1:
+            raise ValueError(f"hidden_dim must be >= 1, got {hidden_dim}")
         self.mlp = nn.Sequential(
-            nn.Linear(in_dim, in_dim), nn.BatchNorm1d(in_dim), nn.ReLU(inplace=True), nn.Linear(in_dim, out_dim)
+            nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out_dim)
         )
 
     def forward(self, h: Tensor) -> Tensor:  # (N,d) -> (N,d_z)
@@ -84,28 +95,3 @@ class PrototypeMap(nn.Module):
 
     def forward(self, weight: Tensor) -> Tensor:  # (C,d) -> (C,d_z)
         return F.normalize(self.linear(weight), dim=1)
-
-
-
-class PrototypeMLP(nn.Module):
-    """BCL's prototype map ("head_fc"): ``p_c = norm(Linear(d,d_h) → BN → ReLU → Linear(d_h,d_z))(w_c)``.
-
-    Input: classifier weights (C,d); output: unit prototypes (C,d_z); ``d_h = d`` by default.
-    The BatchNorm1d normalises over the C class vectors: in train mode with the statistics of
-    these C rows (and updates its running averages); in eval mode with the running averages,
-    as any BatchNorm1d (so eval-mode prototypes differ slightly from the last train-mode ones).
-    """
-
-    def __init__(self, in_dim: int, out_dim: int, hidden_dim: int | None = None) -> None:
-        super().__init__()
-        if out_dim < 1:
-            raise ValueError(f"projection_dim must be >= 1, got {out_dim}")
-        hidden = in_dim if hidden_dim is None else hidden_dim
-        if hidden < 1:
-            raise ValueError(f"prototype hidden_dim must be >= 1, got {hidden_dim}")
-        self.mlp = nn.Sequential(
-            nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out_dim)
-        )
-
-    def forward(self, weight: Tensor) -> Tensor:  # (C,d) -> (C,d_z)
-        return F.normalize(self.mlp(weight), dim=1)

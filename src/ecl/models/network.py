@@ -2,7 +2,7 @@
 
 Prototype maps (``prototype_head``): "linear" (ECL / ProConDual: ``p_c = norm(A·w_c + b)``) or
 "mlp" (BCL's own: Linear(d,d)-BN-ReLU-Linear(d,d_z) on the classifier rows, see
-:class:`~ecl.models.heads.PrototypeMLP`).
+:class:`~ecl.models.heads.ProjectionHead`).
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from typing import NamedTuple, Optional
 
 from torch import Tensor, nn
 
-from .heads import CosineClassifier, ProjectionHead, PrototypeMap, PrototypeMLP
+from .heads import CosineClassifier, ProjectionHead, PrototypeMap
 from .registry import build_backbone
 
-__all__ = ["PROTOTYPE_HEADS", "ECLOutput", "ECLNetwork", "CosineClassifier", "ProjectionHead", "PrototypeMap",
-           "PrototypeMLP"]
+__all__ = ["PROTOTYPE_HEADS", "ECLOutput", "ECLNetwork", "CosineClassifier", "ProjectionHead", "PrototypeMap"]
 
 PROTOTYPE_HEADS = ("linear", "mlp")
 
@@ -75,10 +74,10 @@ class ECLNetwork(nn.Module):
         self.prototype_head: str = prototype_head
         self.classifier = CosineClassifier(out_dim, num_classes, scale, init=classifier_init)
         self.projection_head: ProjectionHead | None = None
-        self.prototype_map: PrototypeMap | PrototypeMLP | None = None
+        self.prototype_map: PrototypeMap | ProjectionHead | None = None
         if self.with_projection:
             self.projection_head = ProjectionHead(out_dim, self.projection_dim)
-            head = PrototypeMap if prototype_head == "linear" else PrototypeMLP
+            head = PrototypeMap if prototype_head == "linear" else ProjectionHead
             self.prototype_map = head(out_dim, self.projection_dim)
 
     @property

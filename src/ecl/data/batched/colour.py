@@ -15,9 +15,6 @@ from .subset import apply_where
 
 __all__ = [
     "grey",
-    "adjust_brightness",
-    "adjust_contrast",
-    "adjust_saturation",
     "adjust_hue",
     "color_jitter",
     "random_grayscale",
@@ -41,21 +38,6 @@ def _col(f: Tensor, x: Tensor) -> Tensor:
 def _blend(x: Tensor, other: Tensor, f: Tensor) -> Tensor:
     """f·x + (1−f)·other, clamped to [0, 1]."""
     return (other + _col(f, x) * (x - other)).clamp_(0.0, 1.0)
-
-
-def adjust_brightness(x: Tensor, f: Tensor) -> Tensor:
-    """(B,3,H,W) × (B,) → clamp(f·x)."""
-    return (x * _col(f, x)).clamp_(0.0, 1.0)
-
-
-def adjust_contrast(x: Tensor, f: Tensor) -> Tensor:
-    """Blend with each image's mean grey level."""
-    return _blend(x, grey(x).mean(dim=(1, 2, 3), keepdim=True), f)
-
-
-def adjust_saturation(x: Tensor, f: Tensor) -> Tensor:
-    """Blend with the grey image."""
-    return _blend(x, grey(x), f)
 
 
 def adjust_hue(x: Tensor, f: Tensor) -> Tensor:

@@ -26,7 +26,6 @@ __all__ = [
     "lut_solarize",
     "lut_solarize_add",
     "lut_blend_constant",
-    "apply_lut",
     "apply_lut_index",
     "pil_grey",
     "color",
@@ -116,11 +115,6 @@ def lut_blend_constant(const: Tensor, factor: Tensor) -> Tensor:
     c = const.float().view(-1, 1, 1)
     out = c + factor.float().view(-1, 1, 1) * (lv - c)
     return torch.trunc(out).clamp(0.0, 255.0).expand(const.shape[0], 3, 256)
-
-
-def apply_lut(x: Tensor, lut: Tensor) -> Tensor:
-    """x (B,3,H,W) levels, lut (B,3,256) → lut[b, c, x[b, c, i, j]]."""
-    return apply_lut_index(levels_index(x), lut).view(x.shape)
 
 
 def apply_lut_index(index: Tensor, lut: Tensor) -> Tensor:
