@@ -39,6 +39,7 @@ def compared(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_summary_matches_final_json(compared):
     summary = json.loads((compared / "summary.json").read_text())
     assert list(summary) == ["la", "ecl"]
@@ -62,6 +63,7 @@ def test_summary_matches_final_json(compared):
     assert (compared / "shot_groups.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_table_has_every_method_and_bold_best(compared):
     table = (compared / "table.md").read_text()
     summary = json.loads((compared / "summary.json").read_text())
@@ -76,6 +78,7 @@ def test_table_has_every_method_and_bold_best(compared):
     assert "Paired difference to ecl" in table and "n/a" in table  # one seed: no interval
 
 
+@pytest.mark.slow
 def test_second_invocation_skips_finished_runs(compared, capsys):
     finals = [compared / m / "seed0" / "final.json" for m in ("la", "ecl")]
     before = [p.stat().st_mtime_ns for p in finals]
@@ -86,6 +89,7 @@ def test_second_invocation_skips_finished_runs(compared, capsys):
     assert err.count("finished earlier, skipped") == 2 and ": training" not in err and ": resuming" not in err
 
 
+@pytest.mark.slow
 def test_checkpoint_without_final_is_resumed(compared, monkeypatch):
     """final.json removed, checkpoint kept: `train(resume=dir)` finishes it without another epoch."""
     import ecl.engine.train as run_module

@@ -40,6 +40,7 @@ def tuned(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_chosen_value_is_validation_argmax(tuned):
     summary = json.loads((tuned / "summary.json").read_text())
     for method in ("la", "ecl"):
@@ -62,6 +63,7 @@ def test_chosen_value_is_validation_argmax(tuned):
     assert json.loads((tuned / "tuning.json").read_text())["ecl"] == summary["ecl"]["tuning"]
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_and_retrains_only_missing(tuned, monkeypatch):
     import ecl.engine.train as run_module
 

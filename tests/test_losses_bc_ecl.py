@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 import torch
@@ -187,12 +186,11 @@ def _optimise(anchor_weighting: str, counts=(40, 10, 3, 1), d: int = 8, steps: i
 
 def test_class_anchor_weighting_reaches_regular_simplex():
     """Free unit features and prototypes, counts [40, 10, 3, 1], τ = 1, λ = 0.5, Adam 300 steps:
-    with anchor_weighting="class" the class means form a regular simplex (pairwise cosine −1/3)."""
-    start = time.perf_counter()
+    with anchor_weighting="class" the class means form a regular simplex (pairwise cosine −1/3).
+    (The loss's speed is measured by benchmarks/loss_speed.py, never asserted here.)"""
     cos = _optimise("class")
     off = cos[~torch.eye(4, dtype=torch.bool)]
     assert torch.allclose(off, torch.full_like(off, -1.0 / 3.0), atol=0.02), off
-    assert time.perf_counter() - start < 20.0
 
 
 def test_sample_anchor_weighting_does_not_reach_simplex():

@@ -491,7 +491,7 @@ def test_nonfinite_run_stops_with_exit_2_and_keeps_the_last_good_checkpoint(tmp_
 
     real = loop_module.train_one_epoch
 
-    def poisoned(ctx, loader, epoch):
+    def poisoned(ctx, loader, epoch, control):
         objective = ctx.objective
 
         def forward(*args):
@@ -504,7 +504,7 @@ def test_nonfinite_run_stops_with_exit_2_and_keeps_the_last_good_checkpoint(tmp_
         forward.calls = 0
         ctx.objective = forward
         try:
-            return real(ctx, loader, epoch)
+            return real(ctx, loader, epoch, control)
         finally:
             ctx.objective = objective
 

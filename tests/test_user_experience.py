@@ -58,7 +58,7 @@ def _ecl_in_terminal(*args: str, timeout: float = 300) -> tuple[int, str]:
 @pytest.mark.slow
 def test_final_json_is_identical_with_and_without_a_terminal_and_workers(tmp_path: Path) -> None:
     base = ["train", "train.epochs=2", "eval.plots=false", "eval.report=false", "train.threads=1",
-            "train.progress=true"]
+            "train.progress=true", "data.pipeline=pil"]  # the per-image path: the one with loader workers
     finals = {}
     for workers in (0, 2):
         plain = tmp_path / f"plain{workers}"
@@ -124,12 +124,12 @@ def test_own_images_default_to_their_median_size_and_bcl_views(tmp_path: Path) -
     shorter = sorted([28, 28, 28, 26, 28] * 4)  # the cycle over 20 train + 4 test images, train only
     assert bundle.image_size == 28 and shorter[len(shorter) // 2] == 28
     assert bundle.style == "cifar"  # ≤ 64 px: the bcl recipe
-    assert "image size 28 px (median of the images; set data.image_size to change)" in bundle.notes
+    assert bundle.size_reason == "median shorter side of the training images"
     big = _folder(tmp_path / "big", [(120, 90)], per_class=2)
     bundle = build_datasets(_folder_config(big).data)
     assert bundle.image_size == 90 and bundle.style == "imagenet"  # > 64 px: the authors' recipe
     fixed = build_datasets(_folder_config(root, None, "data.image_size=40").data)
-    assert fixed.image_size == 40 and not any(n.startswith("image size") for n in fixed.notes)
+    assert fixed.image_size == 40 and fixed.size_reason == ""
 
 
 def test_startup_lines_name_size_recipe_backbone_steps_and_warn(tmp_path: Path) -> None:
@@ -138,8 +138,8 @@ def test_startup_lines_name_size_recipe_backbone_steps_and_warn(tmp_path: Path) 
 
     root = _folder(tmp_path / "imgs", [(28, 28)])
     lines = startup_lines(_context(_folder_config(root)), RunFolder(tmp_path / "run"))
-    assert lines[1] == ("image size 28 px (median of the images; set data.image_size to change), view recipe bcl, "
-                        "backbone small_cnn, 2 steps per epoch")  # 16 train images / batch 8
+    assert lines[1] == ("image size 28 px (median shorter side of the training images), recipe bcl (the dataset's "
+                        "default for 28 px images), backbone small_cnn, 2 steps per epoch")  # 16 train images / batch 8
     assert not any(line.startswith("warning") for line in lines)
     lines = startup_lines(_context(_folder_config(root, None, "data.image_size=64", "train.precision=bf16")),
                           RunFolder(tmp_path / "run"))
@@ -147,13 +147,23 @@ def test_startup_lines_name_size_recipe_backbone_steps_and_warn(tmp_path: Path) 
     assert any("bf16 on the CPU is about 4× slower than fp32" in line for line in lines)
 
 
+@pytest.mark.slow
 def test_training_prints_startup_estimate_and_one_line_per_epoch(tmp_path: Path) -> None:
+    """… and config.yaml holds the values used (a number for the image size, a concrete data path,
+    recipe, flip and device), with what was requested beside them."""
+    import yaml
+
     from ecl.engine.train import train
 
     root = _folder(tmp_path / "imgs", [(28, 28)])
     lines: list[str] = []
     train(_folder_config(root, tmp_path / "run", "train.epochs=2", "train.progress=true"), log=lines.append)
-    assert any(line.startswith("image size 28 px (median of the images") for line in lines)
+    assert any(line.startswith("image size 28 px (median shorter side of the training images)") for line in lines)
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["data"]["image_size"] == 28 and saved["data"]["pipeline"] in ("tensor", "pil")
+    assert (saved["data"]["recipe"], saved["data"]["flip"]) == ("bcl", True) and saved["train"]["device"] != "auto"
+    assert saved["requested"]["data.image_size"] is None and saved["requested"]["data.pipeline"] == "auto"
+    assert saved["processes"] == {"world_size": 1}
     assert sum(line.startswith("time estimate: ~") for line in lines) == 1
     assert [line.split()[1] for line in lines if line.startswith("epoch ")] == ["1/2", "2/2"]
 
@@ -192,6 +202,7 @@ def _one_error_line(err: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_failed_starts_create_no_folder_and_the_fix_then_works(tmp_path: Path, capsys) -> None:
     import torch
 
@@ -232,9 +243,9 @@ def test_ctrl_c_in_epoch_1_says_there_is_nothing_to_resume(tmp_path: Path, capsy
 
     original = loop.train_one_epoch
 
-    def interrupted(ctx, loader, epoch):
+    def interrupted(ctx, loader, epoch, control):
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: StopFlag's handler sets the flag
-        return original(ctx, loader, epoch)
+        return original(ctx, loader, epoch, control)
 
     monkeypatch.setattr(loop, "train_one_epoch", interrupted)
     out = tmp_path / "run"
@@ -244,6 +255,7 @@ def test_ctrl_c_in_epoch_1_says_there_is_nothing_to_resume(tmp_path: Path, capsy
     assert "holds epoch 0" not in err and not (out / "checkpoints" / "last.pt").exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_the_final_plots_leaves_no_final_json_and_resume_finishes(tmp_path: Path,
                                                                                    monkeypatch) -> None:
     from ecl.config import load_config
