@@ -111,16 +111,15 @@ def measure_path(config: Any, bundle: Any, pipeline: str, steps: int, rounds: in
         torch.cuda.reset_peak_memory_stats(ctx.device)
     train, model = [], []
     for epoch in range(rounds + 1):
-        rate = _rate(ctx, _Steps(ctx.train_loader(epoch), steps), epoch)
-        batches = [(views if hasattr(views, "stacked") else
-                    [v.to(ctx.device) for v in views] if isinstance(views, list) else views.to(ctx.device),
-                    labels.to(ctx.device)) for views, labels in _Steps(ctx.train_loader(epoch), steps)]
+        rate = _rate(ctx, _Steps(ctx.loader.train_epoch(epoch), steps), epoch)
+        batches = [(views.to(ctx.device), labels.to(ctx.device))
+                   for views, labels in _Steps(ctx.loader.train_epoch(epoch), steps)]
         model_rate = _rate(ctx, batches, epoch)
         if epoch:
             train.append(rate)
             model.append(model_rate)
     peak = torch.cuda.max_memory_allocated(ctx.device) / 2**30 if ctx.device.type == "cuda" else None
-    out = {"pipeline": ctx.pipeline, "train_images_per_s": round(max(train), 1),
+    out = {"pipeline": ctx.plan.pipeline, "train_images_per_s": round(max(train), 1),
            "model_only_images_per_s": round(max(model), 1), "ratio": round(max(train) / max(model), 3),
            "ratios": [round(a / b, 3) for a, b in zip(train, model)], "peak_gpu_gib": peak,
            "views": 1 + ctx.num_contrastive_views}

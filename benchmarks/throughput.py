@@ -67,14 +67,7 @@ def _timed(fn, device: torch.device) -> tuple[Any, float]:
 def _in_memory(ctx, epoch: int) -> list:
     """The epoch's batches, made once and held on the device (the model-only input)."""
     dev = ctx.device
-    return [(_to(views, dev), labels.to(dev)) for views, labels in ctx.train_loader(epoch)]
-
-
-def _to(views: Any, device: torch.device) -> Any:
-    """Views moved to the device, kept as they came (the tensor path's StackedViews stay stacked)."""
-    if hasattr(views, "stacked") or isinstance(views, torch.Tensor):
-        return views.to(device) if isinstance(views, torch.Tensor) else views
-    return [v.to(device) for v in views]
+    return [(views.to(dev), labels.to(dev)) for views, labels in ctx.loader.train_epoch(epoch)]
 
 
 class _Tally:
@@ -104,7 +97,7 @@ def measure(config, bundle, paths: list[str], rounds: int) -> dict[str, Any]:
     first = contexts[paths[0]]
     for epoch in range(rounds + 1):
         for path, ctx in contexts.items():
-            result, seconds = _timed(lambda: train_one_epoch(ctx, ctx.train_loader(epoch), epoch), ctx.device)
+            result, seconds = _timed(lambda: train_one_epoch(ctx, ctx.loader.train_epoch(epoch), epoch), ctx.device)
             if epoch:
                 tallies[path]["train"].add(result.images, seconds)
         batches = _in_memory(first, epoch)
@@ -112,7 +105,7 @@ def measure(config, bundle, paths: list[str], rounds: int) -> dict[str, Any]:
         if epoch:
             model.add(result.images, seconds)
         for path, ctx in contexts.items():
-            out, seconds = _timed(lambda: evaluate(ctx, ctx.eval_loader(bundle.test)), ctx.device)
+            out, seconds = _timed(lambda: evaluate(ctx, ctx.loader.eval_batches(bundle.test)), ctx.device)
             if epoch:
                 tallies[path]["eval"].add(float(out.confusion.sum()), seconds)
     return {"paths": tallies, "model": model, "contexts": contexts}
@@ -141,10 +134,10 @@ def main(argv: list[str] | None = None) -> dict:
     config.train.max_nonfinite_steps = 10**9
     requested = config.data.pipeline
     if requested == "auto":
+        from ecl.data.plan import resolve_data_plan
         from ecl.engine.setup import resolve_device
-        from ecl.data.tensor_loader import choose_pipeline
 
-        requested = choose_pipeline(config, bundle, resolve_device(config.train.device))[0]
+        requested = resolve_data_plan(config, bundle, resolve_device(config.train.device)).pipeline
     paths = [p for p in args.paths.split(",") if p]
     paths = [requested] + [p for p in paths if p != requested]
     measured = measure(config, bundle, paths, args.rounds)
