@@ -112,10 +112,11 @@ class DataPlan:
             recipe = check_recipe(str(raw.get("recipe") or _STYLE_RECIPE.get(str(raw.get("style")), raw.get("style"))))
             size = int(size)
             return cls(size, recipe, mean, std, int(raw.get("resize") or eval_resize(size, recipe)),  # type: ignore[arg-type]
-                       bool(raw.get("flip", recipe != "small")), bool(raw.get("erasing", recipe != "small")),
-                       bool(raw.get("randaugment", True)), str(raw.get("pipeline", "pil")),
-                       int(raw.get("stored_size") or 0), str(raw.get("size_reason", "")),
-                       str(raw.get("recipe_reason", "")), str(raw.get("pipeline_reason", "")))
+                       flip=bool(raw.get("flip", recipe != "small")), erasing=bool(raw.get("erasing", recipe != "small")),
+                       randaugment=bool(raw.get("randaugment", True)), pipeline=str(raw.get("pipeline", "pil")),
+                       stored_size=int(raw.get("stored_size") or 0), size_reason=str(raw.get("size_reason", "")),
+                       recipe_reason=str(raw.get("recipe_reason", "")),
+                       pipeline_reason=str(raw.get("pipeline_reason", "")))
         except (KeyError, TypeError, ValueError) as exc:
             raise PlanError(f"bad preprocessing metadata ({type(exc).__name__}: {exc})") from None
 
@@ -146,9 +147,10 @@ def resolve_data_plan(config: Any, bundle: Any, device: torch.device | None = No
     mean, std = recipe_statistics(recipe, bundle.mean, bundle.std)
     flip = config.data.flip if config.data.flip is not None else recipe != "small"
     resize = eval_resize(size, recipe)
-    plan = DataPlan(size, recipe, mean, std, resize, bool(flip), recipe != "small",  # type: ignore[arg-type]
-                    bool(config.data.randaugment), "pil", resize, _size_reason(config, bundle), recipe_reason,
-                    "no training device")
+    plan = DataPlan(size, recipe, mean, std, resize, flip=bool(flip), erasing=recipe != "small",  # type: ignore[arg-type]
+                    randaugment=bool(config.data.randaugment), stored_size=resize,
+                    size_reason=_size_reason(config, bundle), recipe_reason=recipe_reason,
+                    pipeline_reason="no training device: per image")
     if device is None:
         return plan
     pipeline, why = choose_pipeline(config.data.pipeline, plan, bundle, device)
