@@ -302,14 +302,15 @@ COMMANDS = {
 def _expected_errors() -> tuple[type[BaseException], ...]:
     from ecl.config import ConfigError
     from ecl.data import DataError
+    from ecl.data.plan import PipelineError
     from ecl.engine.checkpoint import CheckpointError
     from ecl.engine.epoch import NonFiniteLossError
     from ecl.engine.loop import DataLoaderWorkerError
     from ecl.engine.run_folder import RunFolderError
     from ecl.models.weights import WeightsError
 
-    return (ConfigError, DataError, CheckpointError, RunFolderError, NonFiniteLossError, DataLoaderWorkerError,
-            WeightsError, _UsageError)
+    return (ConfigError, DataError, PipelineError, CheckpointError, RunFolderError, NonFiniteLossError,
+            DataLoaderWorkerError, WeightsError, _UsageError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

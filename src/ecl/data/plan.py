@@ -126,7 +126,7 @@ def default_recipe(bundle: Any) -> str:
     return _STYLE_RECIPE[str(bundle.style)]
 
 
-def _recipe(config: Any, bundle: Any) -> tuple[str, str]:
+def _resolve_recipe(config: Any, bundle: Any) -> tuple[str, str]:
     """(recipe, why)."""
     if config.data.recipe is not None:
         return check_recipe(config.data.recipe), "data.recipe"
@@ -143,7 +143,7 @@ def resolve_data_plan(config: Any, bundle: Any, device: torch.device | None = No
     """The run's plan from its config (`data` section) and DataBundle; `device`: the training device
     (None: the data path is left to the per-image loader, as for `ecl predict`/`evaluate` of files)."""
     size = int(bundle.image_size)
-    recipe, recipe_reason = _recipe(config, bundle)
+    recipe, recipe_reason = _resolve_recipe(config, bundle)
     mean, std = recipe_statistics(recipe, bundle.mean, bundle.std)
     flip = config.data.flip if config.data.flip is not None else recipe != "small"
     resize = eval_resize(size, recipe)
