@@ -70,7 +70,7 @@ def cifar_lt_bundle(per_class_max: int, imbalance: float, size: int = 32) -> Dat
     test = ArrayDataset(rng.integers(0, 256, (1000, size, size, 3), dtype=np.uint8), np.repeat(np.arange(100), 10))
     return DataBundle(train=train, test=test, val=None, classes=[str(c) for c in range(100)],
                       train_counts=list(counts), test_counts=[10] * 100, val_counts=None, image_size=size,
-                      style="cifar", mean=(0.507, 0.487, 0.441), std=(0.267, 0.256, 0.276),
+                      recipe="bcl", mean=(0.507, 0.487, 0.441), std=(0.267, 0.256, 0.276),
                       split_record={"synthetic": True})
 
 

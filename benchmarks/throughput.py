@@ -47,7 +47,7 @@ def synthetic_bundle(num_classes: int, per_class: int, image_size: int, *, seed:
     counts = [per_class] * num_classes
     return DataBundle(train=train, test=train, val=None, classes=[str(c) for c in range(num_classes)],
                       train_counts=counts, test_counts=counts, val_counts=None, image_size=image_size,
-                      style="cifar", mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25),
+                      recipe="bcl", mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25),
                       split_record={"synthetic": True}, notes=["synthetic"])
 
 

@@ -146,7 +146,7 @@ def test_cifar10_selection_matches_ldam_reference(tmp_path, imbalance, profile):
     assert bundle.split_record["indices"]["train"] == expected
     assert bundle.train_counts == counts
     assert bundle.classes == [f"class{c}" for c in range(10)]
-    assert bundle.style == "cifar" and bundle.image_size == 32
+    assert bundle.recipe == "bcl" and bundle.image_size == 32
     # items trace back to the source images (index encoded in the first red pixels), labels match
     for i in (0, 1, 777, len(expected) - 1):
         img, label = bundle.train[i]
@@ -180,7 +180,7 @@ def test_cifar100_layout(tmp_path):
 def test_cifar_at_224_uses_imagenet_views(tmp_path):
     write_cifar10(tmp_path, per_class=20, test_per_class=2)
     bundle = build_datasets(cfg(tmp_path, image_size=224, imbalance_factor=10))
-    assert bundle.image_size == 224 and bundle.style == "imagenet"
+    assert bundle.image_size == 224 and bundle.recipe == "authors"
 
 
 # --- bad input ------------------------------------------------------------------------------------

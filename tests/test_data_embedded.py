@@ -42,7 +42,7 @@ def expected_exp(max_count, num_classes, imbalance):
 )
 def test_embedded_offline_counts_and_balanced_test(no_network, name, per_class_test, imbalance, size):
     bundle = build_datasets(cfg(name=name))
-    assert bundle.style == "small" and bundle.image_size == size
+    assert bundle.recipe == "small" and bundle.image_size == size
     assert bundle.classes == [str(c) for c in range(10)]
     assert bundle.test_counts == [per_class_test] * 10
     # pools: source class sizes minus the held-out test images; max count = smallest pool

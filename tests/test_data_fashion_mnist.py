@@ -72,7 +72,7 @@ def test_tiny_idx_files_ldam_selection(tmp_path, gz):
     assert bundle.train_counts == counts and bundle.classes == NAMES
     assert bundle.split_record["indices"]["train"] == ldam_reference(labels, counts)
     assert bundle.test_counts == [3] * 10 and bundle.split_record["indices"]["test"] == list(range(30))
-    assert bundle.style == "small" and bundle.image_size == 28 and bundle.val is None
+    assert bundle.recipe == "small" and bundle.image_size == 28 and bundle.val is None
     for k in (0, 7, len(bundle.train) - 1):
         img, label = bundle.train[k]
         arr = np.asarray(img)

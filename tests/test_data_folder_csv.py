@@ -1,4 +1,4 @@
-"""`folder` and `csv` datasets: layout, classes, labels as names or indices, encodings, styles."""
+"""`folder` and `csv` datasets: layout, classes, labels as names or indices, encodings, default recipes."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def test_folder_tree(tmp_path):
     assert bundle.classes == ["ant", "cat", "zebra"]
     assert bundle.train_counts == [2, 1, 3] and bundle.test_counts == [1, 0, 2]
     assert bundle.val is None
-    assert bundle.style == "cifar" and bundle.image_size == 7  # own images: their median shorter side (9×7)
+    assert bundle.recipe == "bcl" and bundle.image_size == 7  # own images: their median shorter side (9×7)
     assert any("ignored" in n for n in bundle.notes)
     assert bundle.split_record["files"]["train"][:2] == ["train/ant/0.JPG", "train/ant/1.png"]
     json.dumps(bundle.split_record)
@@ -53,12 +53,12 @@ def test_folder_tree(tmp_path):
     assert check_dataset(cfg(tmp_path)) == []
 
 
-def test_folder_val_and_small_images_use_cifar_style(tmp_path):
+def test_folder_val_and_small_images_use_the_bcl_recipe(tmp_path):
     make_folder(tmp_path, {"a": 2, "b": 2}, {"a": 1, "b": 1}, {"b": 1})
     bundle = build_datasets(cfg(tmp_path, image_size=32))
     assert bundle.val_counts == [0, 1]
-    assert bundle.style == "cifar" and bundle.image_size == 32
-    assert build_datasets(cfg(tmp_path, image_size=65)).style == "imagenet"
+    assert bundle.recipe == "bcl" and bundle.image_size == 32
+    assert build_datasets(cfg(tmp_path, image_size=65)).recipe == "authors"
 
 
 def test_folder_missing_test_dir_and_empty_class(tmp_path):
@@ -106,7 +106,7 @@ def test_csv_with_integer_labels_and_val(tmp_path):
                                 val_csv="val.csv", image_size=16))
     assert bundle.classes == ["0", "1", "2"]
     assert bundle.train_counts == [1, 1, 2] and bundle.test_counts == [0, 0, 1] and bundle.val_counts == [0, 1, 0]
-    assert bundle.style == "cifar" and bundle.image_size == 16
+    assert bundle.recipe == "bcl" and bundle.image_size == 16
 
 
 def test_csv_header_required(tmp_path):

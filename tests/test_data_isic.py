@@ -40,7 +40,7 @@ def write_isic(root: Path, per_class=(10, 15, 5, 5, 6, 3, 4, 5), extra_rows=()):
 def test_isic_stratified_split(tmp_path):
     per_class = write_isic(tmp_path)
     bundle = build_datasets(cfg(tmp_path))
-    assert bundle.classes == CLASSES and bundle.style == "imagenet" and bundle.image_size == 224
+    assert bundle.classes == CLASSES and bundle.recipe == "authors" and bundle.image_size == 224
     for c, n in enumerate(per_class):
         k = max(1, round(n / 5))  # independent restatement of the documented split sizes
         assert bundle.test_counts[c] == k and bundle.val_counts[c] == k

@@ -49,7 +49,7 @@ def test_split_lists(tmp_path, name):
     assert bundle.classes == ["0", "1", "2"]
     assert bundle.train_counts == [5, 3, 1] and bundle.test_counts == [2, 2, 2]
     assert bundle.val is None and bundle.val_counts is None
-    assert bundle.style == "imagenet" and bundle.image_size == 224
+    assert bundle.recipe == "authors" and bundle.image_size == 224
     assert bundle.split_record["dataset"] == name
     assert bundle.split_record["files"]["train"][0] == "train/n000/img 0.jpg"
     img, label = bundle.train[5]
@@ -66,7 +66,7 @@ def test_val_list_and_absolute_list_path(tmp_path):
     bundle = build_datasets(cfg(tmp_path, train_list=str(tmp_path / "lists" / "train.txt"),
                                 test_list="lists/test.txt", val_list="lists/val.txt", image_size=64))
     assert bundle.val_counts == [1, 0] and len(bundle.val) == 1
-    assert bundle.image_size == 64 and bundle.style == "imagenet"
+    assert bundle.image_size == 64 and bundle.recipe == "authors"
 
 
 def test_imbalance_factor_ignored_with_note(tmp_path):

@@ -290,7 +290,7 @@ def test_eval_resize_and_the_plans_description(recipe, size, resize):
 
     assert eval_resize(size, recipe) == resize  # 224/0.875 = 256; 64/0.875 = 73.1
     config = SimpleNamespace(data=SimpleNamespace(name="x", recipe=recipe, image_size=size, flip=None, randaugment=True))
-    plan = resolve_data_plan(config, SimpleNamespace(image_size=size, style="cifar", mean=CIFAR_MEAN, std=CIFAR_STD))
+    plan = resolve_data_plan(config, SimpleNamespace(image_size=size, recipe="bcl", mean=CIFAR_MEAN, std=CIFAR_STD))
     assert (plan.image_size, plan.resize, plan.crop, plan.recipe) == (size, resize, size, recipe)
     assert plan.mode == f"resize_shorter_then_center_crop({resize}→{size})" == plan.as_dict()["mode"]
 

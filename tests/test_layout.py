@@ -146,9 +146,9 @@ def test_no_module_imports_a_higher_layer() -> None:
 
 
 def test_one_place_resolves_the_recipe_and_the_size() -> None:
-    """Only data/plan.py turns a dataset's view style into a recipe or reads the bundle's image size
-    and style for a run (everything else reads the DataPlan); the summary only reports the size."""
-    pattern = re.compile(r"_STYLE_RECIPE|recipe_for_style|resolve_recipe|default_recipe|bundle\.style|bundle\.image_size")
+    """Only data/plan.py reads the dataset's default recipe or image size for a run (everything else
+    reads the DataPlan); the summary only reports the size."""
+    pattern = re.compile(r"_STYLE_RECIPE|recipe_for_style|resolve_recipe|bundle\.recipe|bundle\.image_size")
     places = sorted({str(p.relative_to(SRC)) for p in _modules() if "readers" not in p.parts
                      for line in p.read_text(encoding="utf-8").splitlines() if pattern.search(line)})
     assert places == ["data/plan.py", "data/summary.py"], places

@@ -142,17 +142,17 @@ def test_values_set_explicitly_win_over_the_method() -> None:
 def test_recipe_resolution_and_the_data_plan() -> None:
     from ecl.data.plan import DataPlan, resolve_data_plan
 
-    def plan(style: str, *overrides: str, size: int = 32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)) -> DataPlan:
-        bundle = SimpleNamespace(image_size=size, style=style, mean=mean, std=std)
+    def plan(recipe: str, *overrides: str, size: int = 32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)) -> DataPlan:
+        bundle = SimpleNamespace(image_size=size, recipe=recipe, mean=mean, std=std)  # the dataset's default
         return resolve_data_plan(load_config(None, list(overrides)), bundle)
 
     assert resolve_protocol(load_config(None)).recipe is None  # left to the data plan
-    assert (plan("small").recipe, plan("cifar").recipe, plan("imagenet").recipe) == ("small", "bcl", "authors")
-    assert (plan("small").flip, plan("imagenet").flip) == (False, True)  # the recipe's default
+    assert (plan("small").recipe, plan("bcl", "data.recipe=authors").recipe) == ("small", "authors")
+    assert (plan("small").flip, plan("authors").flip, plan("bcl").flip) == (False, True, True)  # the recipe's default
     assert plan("small", "data.recipe=authors", "data.flip=false").flip is False
-    assert plan("cifar").recipe_reason == "the dataset's default for 32 px images"
-    assert plan("cifar", "data.recipe=small").recipe_reason == "data.recipe"
-    pre = plan("imagenet", "data.recipe=authors", size=224)
+    assert plan("bcl").recipe_reason == "the dataset's default for 32 px images"
+    assert plan("bcl", "data.recipe=small").recipe_reason == "data.recipe"
+    pre = plan("authors", size=224)
     d = pre.as_dict()
     assert (d["recipe"], d["resize"], d["crop"]) == ("authors", 256, 224)
     assert d["mode"] == "resize_shorter_then_center_crop(256→224)"
@@ -161,7 +161,7 @@ def test_recipe_resolution_and_the_data_plan() -> None:
     assert again == pre and again.as_dict() == d
     old = DataPlan.from_dict({"image_size": 32, "style": "cifar", "mean": [0.5] * 3, "std": [0.2] * 3})  # older records
     assert old.recipe == "bcl" and old.as_dict()["resize"] == 32
-    small = plan("cifar", mean=(0.5,) * 3, std=(0.2,) * 3)
+    small = plan("bcl", mean=(0.5,) * 3, std=(0.2,) * 3)
     assert small.recipe == "bcl" and small.mean == (0.5, 0.5, 0.5)
 
 

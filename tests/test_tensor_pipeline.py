@@ -93,7 +93,7 @@ def _loader(n: int, batch: int, epoch: int, rank: int = 0, world: int = 1, seed:
 def _fake_bundle():
     from types import SimpleNamespace
 
-    return SimpleNamespace(style="small", image_size=8, mean=(0.5,) * 3, std=(0.25,) * 3)
+    return SimpleNamespace(recipe="small", image_size=8, mean=(0.5,) * 3, std=(0.25,) * 3)
 
 
 def test_train_loader_order_drop_last_and_shards() -> None:
@@ -132,7 +132,7 @@ def test_eval_view_equals_the_per_image_eval_transform(recipe, size, shape) -> N
     rng = np.random.default_rng(1)
     arrays = rng.integers(0, 256, (6, *shape, 3), dtype=np.uint8)
     mean, std = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
-    bundle = SimpleNamespace(style="small", image_size=size, mean=mean, std=std)
+    bundle = SimpleNamespace(recipe="small", image_size=size, mean=mean, std=std)
     plan = resolve_data_plan(_config(f"data.recipe={recipe}"), bundle)
     bv = plan.batched_views(0)
     images = torch.from_numpy(arrays).permute(0, 3, 1, 2).contiguous()

@@ -123,11 +123,11 @@ def test_own_images_default_to_their_median_size_and_bcl_views(tmp_path: Path) -
     bundle = build_datasets(_folder_config(root).data)
     shorter = sorted([28, 28, 28, 26, 28] * 4)  # the cycle over 20 train + 4 test images, train only
     assert bundle.image_size == 28 and shorter[len(shorter) // 2] == 28
-    assert bundle.style == "cifar"  # ≤ 64 px: the bcl recipe
+    assert bundle.recipe == "bcl"  # ≤ 64 px: the bcl recipe
     assert bundle.size_reason == "median shorter side of the training images"
     big = _folder(tmp_path / "big", [(120, 90)], per_class=2)
     bundle = build_datasets(_folder_config(big).data)
-    assert bundle.image_size == 90 and bundle.style == "imagenet"  # > 64 px: the authors' recipe
+    assert bundle.image_size == 90 and bundle.recipe == "authors"  # > 64 px: the authors' recipe
     fixed = build_datasets(_folder_config(root, None, "data.image_size=40").data)
     assert fixed.image_size == 40 and fixed.size_reason == ""
 

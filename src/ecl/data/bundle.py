@@ -30,7 +30,7 @@ class DataBundle:
     test_counts: list[int]
     val_counts: list[int] | None
     image_size: int  # the size views are produced at
-    style: str  # "small" | "cifar" | "imagenet"
+    recipe: str  # the dataset's default view recipe: "authors" | "bcl" | "small" (data.recipe null)
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     split_record: dict = field(default_factory=dict)  # JSON-serialisable

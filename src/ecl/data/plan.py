@@ -5,9 +5,9 @@ once from the config and the dataset (the idea of timm's ``resolve_data_config``
 view recipe and why, flip, erasing, RandAugment, the eval view (shorter side → `resize`, centre
 crop S), the recipe's mean/std, the data path (tensor | pil) and why, and the side R at which image
 files are stored for the tensor path. It is the only place that turns `data.recipe`/`data.flip`
-nulls, a dataset's default view style or `data.pipeline=auto` into values. The run writes it once
-(config.yaml's data section, data.json, every checkpoint, export metadata) and everything that
-makes views reads it: both loaders (`ecl.data.loading`), evaluation, `ecl predict` and exports.
+nulls (the dataset's default recipe, `DataBundle.recipe`) or `data.pipeline=auto` into values.
+The run writes it once (config.yaml's data section, data.json, every checkpoint, export metadata)
+and everything that makes views reads it: both loaders (`ecl.data.loading`), evaluation, `ecl predict` and exports.
 
 A record written by an older ecl (`{"image_size", "style", "mean", "std"}`, no `recipe`) is read
 by :meth:`DataPlan.from_dict`, its style mapped to the recipe it stood for.
@@ -25,11 +25,11 @@ from ecl.data.torch_datasets import ArrayDataset, ImageFileDataset
 from ecl.data.views import build_train_transform, check_recipe, eval_resize, eval_transform, recipe_statistics
 
 __all__ = ["DataPlan", "PipelineError", "PlanError", "PLAN_KEY", "MEMORY_SHARE", "resolve_data_plan",
-           "default_recipe", "choose_pipeline", "free_memory"]
+           "choose_pipeline", "free_memory"]
 
 PLAN_KEY = "preprocess"  # the plan's key in data.json and in export metadata
 MEMORY_SHARE = 0.25  # data.pipeline=auto: the tensors may take at most this share of the device's free memory
-_STYLE_RECIPE = {"cifar": "bcl", "imagenet": "authors", "small": "small"}  # a dataset's view style → recipe
+_STYLE_RECIPE = {"cifar": "bcl", "imagenet": "authors", "small": "small"}  # records of older ecl: view style → recipe
 
 
 class PipelineError(ValueError):
@@ -121,16 +121,11 @@ class DataPlan:
             raise PlanError(f"bad preprocessing metadata ({type(exc).__name__}: {exc})") from None
 
 
-def default_recipe(bundle: Any) -> str:
-    """The recipe a dataset uses when `data.recipe` is null (its view style's)."""
-    return _STYLE_RECIPE[str(bundle.style)]
-
-
 def _resolve_recipe(config: Any, bundle: Any) -> tuple[str, str]:
     """(recipe, why)."""
     if config.data.recipe is not None:
         return check_recipe(config.data.recipe), "data.recipe"
-    return default_recipe(bundle), f"the dataset's default for {int(bundle.image_size)} px images"
+    return check_recipe(bundle.recipe), f"the dataset's default for {int(bundle.image_size)} px images"
 
 
 def _size_reason(config: Any, bundle: Any) -> str:

@@ -75,7 +75,7 @@ _EVAL_CROP_MIN_SIZE = 64  # below this, the authors' recipe evaluates the image 
 
 def check_recipe(name: str) -> str:
     """`name` when it is a recipe of RECIPES; ValueError naming them otherwise (the dataset's default
-    and old style names are resolved once, by :func:`ecl.data.plan.resolve_data_plan`)."""
+    is resolved once, by :func:`ecl.data.plan.resolve_data_plan`)."""
     if name not in RECIPES:
         raise ValueError(f"recipe: must be one of {', '.join(RECIPES)}, got {name!r}")
     return name
@@ -309,7 +309,7 @@ def build_train_transform(
 ) -> MultiViewTransform:
     """One call → list of 1 + `num_contrastive_views` tensors (3,S,S): classifier view first.
 
-    `recipe`: "authors" | "bcl" | "small" (or an old style name). `mean`/`std`: the dataset's
+    `recipe`: "authors" | "bcl" | "small". `mean`/`std`: the dataset's
     (the authors' recipe uses ImageNet's instead; :func:`recipe_statistics`). `flip`: None = the
     recipe's default (on for authors/bcl, off for small). `randaugment`: False drops RandAugment.
     """

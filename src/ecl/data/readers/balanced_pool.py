@@ -104,7 +104,7 @@ class PoolSource:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     native_size: int
-    style_for: Callable[[int], str]  # image size → view style
+    recipe_for: Callable[[int], str]  # image size → the default view recipe
     where: str  # the folder read, for messages
     protocol: str
 
@@ -145,8 +145,8 @@ def build_ldam_bundle(cfg: DataConfig, src: PoolSource) -> DataBundle:
     train_idx, val_idx, given = carve_validation(src.train_y, train_idx, c, cfg.val_per_class, cfg.split_seed)
     _check_classes(src, src.train_y[train_idx], src.test_y[test_idx], test_idx)
     size = int(cfg.image_size) if cfg.image_size is not None else src.native_size
-    style = src.style_for(size)
-    notes = [f"{src.name}: {src.native_size} px images shown at {size} px ({style}-style views)"] if size != src.native_size else []
+    recipe = src.recipe_for(size)
+    notes = [f"{src.name}: {src.native_size} px images shown at {size} px (recipe {recipe})"] if size != src.native_size else []
     if cfg.test_profile == "lt":
         notes.append(lt_test_note(len(src.test_x) // c))
     notes += validation_notes(src.name, cfg.val_per_class, given)
@@ -164,5 +164,5 @@ def build_ldam_bundle(cfg: DataConfig, src: PoolSource) -> DataBundle:
         train_counts=class_counts(src.train_y[train_idx], c),
         test_counts=class_counts(src.test_y[test_idx], c),
         val_counts=class_counts(src.train_y[val_idx], c) if has_val else None,
-        image_size=size, style=style, mean=src.mean, std=src.std, split_record=record, notes=notes,
+        image_size=size, recipe=recipe, mean=src.mean, std=src.std, split_record=record, notes=notes,
     )

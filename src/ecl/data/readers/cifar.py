@@ -144,8 +144,8 @@ def read_cifar(root: Path, num_classes: int) -> tuple[np.ndarray, np.ndarray, np
     return train_x, train_y, test_x, test_y, names
 
 
-def _cifar_style(size: int) -> str:
-    return "cifar" if size <= 64 else "imagenet"
+def _cifar_recipe(size: int) -> str:
+    return "bcl" if size <= 64 else "authors"
 
 
 def _build_cifar(cfg: DataConfig, num_classes: int, name: str, mean, std) -> DataBundle:
@@ -153,7 +153,7 @@ def _build_cifar(cfg: DataConfig, num_classes: int, name: str, mean, std) -> Dat
     train_x, train_y, test_x, test_y, names = read_cifar(root, num_classes)
     source = PoolSource(
         name=name, train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y, classes=names,
-        mean=mean, std=std, native_size=32, style_for=_cifar_style, where=str(root),
+        mean=mean, std=std, native_size=32, recipe_for=_cifar_recipe, where=str(root),
         protocol="LDAM-DRW IMBALANCECIFAR (np.random.seed(0), per-class shuffle, keep first n_c)",
     )
     return build_ldam_bundle(cfg, source)

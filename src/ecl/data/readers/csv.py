@@ -21,7 +21,7 @@ from ecl.data.readers.file_list import (
     SplitFiles,
     check_train_coverage,
     file_bundle,
-    file_image_size_style,
+    file_image_size_recipe,
     fixed_split_notes,
     parse_int_label,
     read_csv_rows,
@@ -111,6 +111,6 @@ def build_csv(cfg: DataConfig, problems: Problems | None = None, saved_split: di
         "imbalance_factor": None,
     }
     notes = fixed_split_notes(cfg, "CSV files")
-    size, style, size_reason = file_image_size_style(cfg, by_size=True, paths=train.paths, notes=notes)
-    return file_bundle("csv", classes, train, test, val, size, style, IMAGENET_MEAN, IMAGENET_STD, record, notes,
+    size, recipe, size_reason = file_image_size_recipe(cfg, by_size=True, paths=train.paths, notes=notes)
+    return file_bundle("csv", classes, train, test, val, size, recipe, IMAGENET_MEAN, IMAGENET_STD, record, notes,
                        size_reason)

@@ -137,7 +137,7 @@ def _build_embedded(cfg: DataConfig, src: EmbeddedSource, images: np.ndarray, la
         test_counts=class_counts(labels[test_idx], 10),
         val_counts=class_counts(labels[val_idx], 10) if has_val else None,
         image_size=int(cfg.image_size) if cfg.image_size is not None else src.default_size,
-        style="small", mean=mean, std=std, split_record=record, notes=notes,
+        recipe="small", mean=mean, std=std, split_record=record, notes=notes,
     )
 
 

@@ -101,7 +101,7 @@ def build_fashion_mnist(cfg: DataConfig, problems: Problems | None = None, saved
     source = PoolSource(
         name="fashion-mnist-lt", train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y,
         classes=list(FASHION_CLASSES), mean=FASHION_MEAN, std=FASHION_STD, native_size=28,
-        style_for=lambda size: "small", where=str(root),
+        recipe_for=lambda size: "small", where=str(root),
         protocol="LDAM-DRW (img_max = train images / C, np.random.seed(0), per-class shuffle, keep first n_c)",
     )
     return build_ldam_bundle(cfg, source)

@@ -4,7 +4,7 @@ A reader turns its source into `Row`s (relative image path, raw label, where = "
 `resolve_rows` checks each path (relative, inside data.root, an existing file) and `file_bundle`
 assembles the `DataBundle`. Problems go through `Problems` (raise first / collect all).
 Also here: locating data.root and the list/CSV files named in the config, the ImageNet
-statistics and the (size, style) rule of file-based datasets.
+statistics and the (size, recipe) rule of file-based datasets.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ __all__ = [
     "IMAGENET_STD",
     "require_root",
     "resolve_config_file",
-    "file_image_size_style",
+    "file_image_size_recipe",
     "median_short_side",
     "transparency_note",
     "MEASURED_SIZE",
@@ -117,13 +117,13 @@ def median_short_side(paths: list[str], sample: int = 200) -> int | None:
 MEASURED_SIZE = "median shorter side of the training images"  # the reason of a measured image size
 
 
-def file_image_size_style(cfg: DataConfig, by_size: bool = False, paths: list[str] | None = None,
+def file_image_size_recipe(cfg: DataConfig, by_size: bool = False, paths: list[str] | None = None,
                           notes: list[str] | None = None) -> tuple[int, str, str]:
-    """(image size, view style, why the size: MEASURED_SIZE or "") of a file-based dataset.
+    """(image size, default view recipe, why the size: MEASURED_SIZE or "") of a file-based dataset.
 
     Size: data.image_size; else, with `paths` (own images: folder, CSV), the images' median shorter
-    side (`MEASURED_SIZE`); else 224. Style: "cifar" (bcl recipe) at ≤ 64 px when `by_size` or the
-    size was measured, else "imagenet" (authors recipe).
+    side (`MEASURED_SIZE`); else 224. Recipe: bcl at ≤ 64 px when `by_size` or the size was
+    measured, else authors.
     """
     measured = median_short_side(paths) if (cfg.image_size is None and paths) else None
     note = transparency_note(paths) if paths else None
@@ -133,8 +133,8 @@ def file_image_size_style(cfg: DataConfig, by_size: bool = False, paths: list[st
         size = int(cfg.image_size)
     else:
         size = measured if measured is not None else 224
-    style = "cifar" if ((by_size or measured is not None) and size <= 64) else "imagenet"
-    return size, style, MEASURED_SIZE if (measured is not None and cfg.image_size is None) else ""
+    recipe = "bcl" if ((by_size or measured is not None) and size <= 64) else "authors"
+    return size, recipe, MEASURED_SIZE if (measured is not None and cfg.image_size is None) else ""
 
 
 def fixed_split_notes(cfg: DataConfig, what: str) -> list[str]:
@@ -276,7 +276,7 @@ def file_bundle(
     test: SplitFiles,
     val: SplitFiles | None,
     image_size: int,
-    style: str,
+    recipe: str,
     mean: tuple[float, float, float],
     std: tuple[float, float, float],
     record: dict[str, Any],
@@ -301,7 +301,7 @@ def file_bundle(
         test_counts=class_counts(test.labels, c),
         val_counts=class_counts(val.labels, c) if val is not None else None,
         image_size=image_size,
-        style=style,
+        recipe=recipe,
         mean=mean,
         std=std,
         split_record=record,

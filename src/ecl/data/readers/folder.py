@@ -19,7 +19,7 @@ from ecl.data.readers.file_list import (
     Row,
     SplitFiles,
     file_bundle,
-    file_image_size_style,
+    file_image_size_recipe,
     fixed_split_notes,
     require_root,
     resolve_rows,
@@ -88,11 +88,11 @@ def build_folder(cfg: DataConfig, problems: Problems | None = None, saved_split:
         val_tree, ignored_val = _scan_split(root, "val", problems)
         val = split_files("val", val_tree)
     notes = fixed_split_notes(cfg, "folders")
-    size, style, size_reason = file_image_size_style(cfg, by_size=True, paths=train.paths, notes=notes)
+    size, recipe, size_reason = file_image_size_recipe(cfg, by_size=True, paths=train.paths, notes=notes)
     total_ignored = ignored + ignored_test + ignored_val
     if total_ignored:
         notes.append(f"folder: {total_ignored} non-image or misplaced entries ignored")
     record = {"root": str(root), "seed": cfg.split_seed,
               "profile": "given by the folders", "imbalance_factor": None}
-    return file_bundle("folder", classes, train, test, val, size, style, IMAGENET_MEAN, IMAGENET_STD, record, notes,
+    return file_bundle("folder", classes, train, test, val, size, recipe, IMAGENET_MEAN, IMAGENET_STD, record, notes,
                        size_reason)

@@ -25,7 +25,7 @@ from ecl.data.readers.file_list import (
     IMAGENET_STD,
     Row,
     file_bundle,
-    file_image_size_style,
+    file_image_size_recipe,
     fixed_split_notes,
     read_csv_rows,
     require_root,
@@ -136,7 +136,7 @@ def build_isic2019(cfg: DataConfig, problems: Problems | None = None, saved_spli
         parts = stratified_split([lab for _, lab in rows], len(ISIC_CLASSES), cfg.split_seed)
     files = {k: resolve_rows(root, [rows[i] for i in v], problems) for k, v in parts.items()}
     _check_coverage(files, str(gt), problems)
-    size, style, _ = file_image_size_style(cfg, by_size=False)
+    size, recipe, _ = file_image_size_recipe(cfg, by_size=False)
     record = {
         "root": str(root),
         "seed": cfg.split_seed,
@@ -146,7 +146,7 @@ def build_isic2019(cfg: DataConfig, problems: Problems | None = None, saved_spli
         "images": {k: [_image_id(p) for p in files[k].listed] for k in ("train", "val", "test")},
     }
     return file_bundle("isic2019", list(ISIC_CLASSES), files["train"], files["test"], files["val"],
-                       size, style, IMAGENET_MEAN, IMAGENET_STD, record, notes)
+                       size, recipe, IMAGENET_MEAN, IMAGENET_STD, record, notes)
 
 
 def _check_coverage(files: dict, gt: str, problems: Problems) -> None:

@@ -18,7 +18,7 @@ from ecl.data.readers.file_list import (
     Row,
     check_train_coverage,
     file_bundle,
-    file_image_size_style,
+    file_image_size_recipe,
     fixed_split_notes,
     parse_int_label,
     read_list_file,
@@ -61,7 +61,7 @@ def build_split_lists(cfg: DataConfig, name: str, problems: Problems) -> DataBun
     val = None
     if val_file is not None:
         val = resolve_rows(root, _labelled(read_list_file(val_file, problems), problems, fixed_c, known), problems)
-    size, style, _ = file_image_size_style(cfg, by_size=False)
+    size, recipe, _ = file_image_size_recipe(cfg, by_size=False)
     record = {
         "root": str(root),
         "lists": {k: str(v) for k, v in (("train", train_file), ("test", test_file), ("val", val_file)) if v},
@@ -70,7 +70,7 @@ def build_split_lists(cfg: DataConfig, name: str, problems: Problems) -> DataBun
         "imbalance_factor": None,
     }
     notes = fixed_split_notes(cfg, "split lists")
-    return file_bundle(name, classes, train, test, val, size, style, IMAGENET_MEAN, IMAGENET_STD, record, notes)
+    return file_bundle(name, classes, train, test, val, size, recipe, IMAGENET_MEAN, IMAGENET_STD, record, notes)
 
 
 def build_imagenet_lt(cfg: DataConfig, problems: Problems | None = None, saved_split: dict | None = None) -> DataBundle:
