@@ -56,7 +56,7 @@ def test_auto_picks_tensor_for_digits_and_says_so(digits, capsys) -> None:
     assert name == "tensor" and "auto" in reason and "MiB" in reason
     ctx = build_run(config, digits, device=DEVICE)
     assert ctx.plan.pipeline == "tensor" and ctx.plan.pipeline_reason == reason
-    assert ctx.config.data.pipeline == "tensor"  # the run's config holds the value used
+    assert ctx.config.data.recipe == ctx.plan.recipe == "small"  # the run's config holds the values used
     from types import SimpleNamespace
 
     from ecl.engine.startup import startup_lines

@@ -231,7 +231,8 @@ class RunFolder:
     def read_config(self) -> Any:
         """config.yaml (safe_load), validated: the values the run used, except the choices made for
         the machine (`MACHINE_KEYS`: data path, device), put back as requested so that a resumed or
-        evaluated run chooses them again where it runs; RunFolderError when it is missing or bad."""
+        evaluated run chooses them again where it runs (as its checkpoints' config does);
+        RunFolderError when it is missing or bad."""
         import yaml
 
         from ecl.config import config_from_dict, validate

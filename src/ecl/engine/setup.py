@@ -131,12 +131,14 @@ def _loader(config: Config, plan: DataPlan, bundle: Any, device: torch.device, r
     return build_loader(plan, bundle, settings, device)
 
 
-def with_plan(config: Config, plan: DataPlan, device: torch.device) -> Config:
-    """A copy of `config` holding the values the run uses: the plan's image size, recipe, flip and
-    data path, and the training device (no null or auto left for a chosen value)."""
+def with_plan(config: Config, plan: DataPlan, device: torch.device | None = None) -> Config:
+    """A copy of `config` holding the plan's image size, recipe and flip (what the run is); with
+    `device`, also the choices made for this machine — the data path and the device — which the
+    run's own config keeps as requested (a checkpoint moved elsewhere chooses them again there)."""
     out = copy.deepcopy(config)
     out.data.image_size, out.data.recipe, out.data.flip = plan.image_size, plan.recipe, plan.flip
-    out.data.pipeline, out.train.device = plan.pipeline, str(device)
+    if device is not None:
+        out.data.pipeline, out.train.device = plan.pipeline, str(device)
     return out
 
 
@@ -160,7 +162,7 @@ def build_run(config: Config, bundle: Any, *, rank: int = 0, world: int = 1, loc
     scaler = torch.amp.GradScaler(device.type, enabled=config.train.precision == "fp16")
     plan = plan if plan is not None else resolve_data_plan(config, bundle, device)
     spec = METHODS[config.loss.method]
-    return RunContext(config=with_plan(config, plan, device), bundle=bundle, spec=spec, plan=plan,
+    return RunContext(config=with_plan(config, plan), bundle=bundle, spec=spec, plan=plan,
                       loader=_loader(config, plan, bundle, device, rank, world, spec), device=device, network=network,
                       model=_wrap(network, config, device, world), objective=objective, optimizer=optimizer,
                       scaler=scaler, autocast=_autocast(device, config.train.precision), rank=rank, world=world)

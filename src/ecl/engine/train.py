@@ -16,7 +16,7 @@ from ecl.engine.loop import DataLoaderWorkerError, FinishInterrupted, fit, worke
 from ecl.engine.protocol import resolve_config, resolve_protocol
 from ecl.engine.results import finish_run
 from ecl.engine.run_folder import RunFolder, RunFolderError, default_run_name
-from ecl.engine.setup import RunContext, build_run
+from ecl.engine.setup import RunContext, build_run, with_plan
 from ecl.engine.startup import startup_lines
 
 __all__ = ["train"]
@@ -59,7 +59,7 @@ def train(config: Config | None = None, *, resume: str | Path | None = None, ove
     if state is not None:
         check_matches_data(state, run.last_checkpoint, config.data.name, bundle.classes, bundle.train_counts)
     ctx = build_run(resolve_config(config), bundle, rank=rank, world=world, local_rank=local_rank,
-                    pretrained_download=resume is None)  # ctx.config: the values used (data plan, device)
+                    pretrained_download=resume is None)  # ctx.config: with the plan's size, recipe, flip
     config = ctx.config
     if resume is None:
         run = _create_run(ctx, requested, overwrite)
@@ -127,7 +127,7 @@ def _write_run_files(run: RunFolder, ctx: RunContext, requested: Config) -> None
     """config.yaml (the values used, and what was requested), data.json (with the data plan and the
     processes that trained: world size, backend) and split.json."""
     config, bundle, world = ctx.config, ctx.bundle, ctx.world
-    run.write_config(config, requested=requested, world_size=world)
+    run.write_config(with_plan(config, ctx.plan, ctx.device), requested=requested, world_size=world)
     run.write_data({
         "dataset": config.data.name, "classes": list(bundle.classes),
         "train_counts": list(bundle.train_counts), "test_counts": list(bundle.test_counts),
