@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a tuning axis (repeatable): every combination is trained on --tune-seeds and "
                               "scored on final-epoch validation balanced accuracy; the best per method is reported on "
                               "--seeds. METHOD:KEY=... is an axis of that method only; every method needs "
-                              "the same number of combinations. Needs data.val_per_class>0 or data.val_list")
+                              "the same number of combinations. Needs a validation split (README: validation)")
     compare.add_argument("--tune-seeds", default="100", help="seeds of the tuning runs (default 100)")
     compare.add_argument("--stage", choices=("tune", "report", "all"), default="all",
                          help="with --tune: only the tuning runs, only the report runs (tuning finished), or both")

@@ -61,7 +61,7 @@ class DataConfig:
     val_csv: str | None = None
     num_classes: int | None = None  # lists / integer-label CSV: fixes C (labels must be < C)
     split_seed: int = 0  # seed of the carved test/val splits (embedded data, ISIC, val_per_class)
-    val_per_class: int = 0  # balanced validation from the unused pool (CIFAR/MNIST/Fashion-MNIST-LT); 0: none
+    val_per_class: int = 0  # validation carved per class from the training images (ecl.data.validation); 0: none
     contrastive_views: int = 2  # views per image for the contrastive loss
     recipe: str | None = None  # view recipe: authors | bcl | small; None: the dataset's default
     flip: bool | None = None  # horizontal flip in the views; None: the recipe's default
@@ -164,7 +164,7 @@ KEY_HELP: dict[str, str] = {
     "data.val_csv": "CSV of validation images (optional)",
     "data.num_classes": "fixes C for split lists / integer-label CSVs (labels must be < C)",
     "data.split_seed": "seed of carved test / validation splits (embedded data, ISIC, val_per_class)",
-    "data.val_per_class": "balanced validation images per class from the pool's unused images (CIFAR/MNIST/Fashion-MNIST-LT); 0: none",
+    "data.val_per_class": "validation images per class carved from the training images (the pool's unused ones for the LT sets made from a balanced pool); not with a given val/, val_csv or val_list; 0: none",
     "data.contrastive_views": "augmented views per image for the contrastive loss",
     "data.randaugment": "RandAugment in the classifier view",
     "data.recipe": "view recipe: `authors` (ProConDual/ECL), `bcl` (BCL's CIFAR protocol) or `small` (null: the dataset's default)",

@@ -8,7 +8,8 @@
 
 Homes: bundle.py (DataBundle, split record), registry.py (DATASETS, build/check), readers/ (one
 module per source), profiles.py (long-tail counts and selection), torch_datasets.py (item
-stores), images.py (safe decoding), summary.py (data summary), views.py (view transforms).
+stores), images.py (safe decoding), validation.py (where the validation split comes from),
+summary.py (data summary), views.py (view transforms).
 """
 
 from ecl.data.bundle import DataBundle, split_record
@@ -18,6 +19,7 @@ from ecl.data.profiles import class_counts, long_tail_counts, select_long_tail
 from ecl.data.registry import DATASETS, DatasetSpec, build_datasets, check_dataset
 from ecl.data.summary import data_summary, format_data_summary
 from ecl.data.torch_datasets import ArrayDataset, ImageFileDataset, ViewsDataset
+from ecl.data.validation import validation_choices, validation_source
 from ecl.data.views import build_eval_transform, build_train_transform
 from ecl.evaluation.metrics import shot_groups
 
@@ -50,4 +52,6 @@ __all__ = [
     "load_rgb",
     "to_rgb",
     "verify_image",
+    "validation_source",
+    "validation_choices",
 ]

@@ -13,6 +13,7 @@ from ecl.data.bundle import DataBundle
 from ecl.data.errors import DataError, Problems
 from ecl.data.images import decode_image, verify_image
 from ecl.data.torch_datasets import ImageFileDataset
+from ecl.data.validation import validation_source
 
 if TYPE_CHECKING:
     from ecl.config import DataConfig
@@ -93,10 +94,11 @@ def build_datasets(cfg: DataConfig, saved_split: dict | None = None) -> DataBund
     `saved_split`: the split record of an earlier build of this run (readers that draw their own
     split, ISIC, reuse it; the engine reads it from the run folder). Every cheap check (files
     exist, rows parse, labels in range, paths inside data.root, every class has training images)
-    runs before returning, plus an image-header check of every file when `cfg.verify_images`.
+    runs before returning (first: at most one validation source, `validation.validation_source`), plus an image-header check of every file when `cfg.verify_images`.
     Problems raise `DataError` naming the file and row/line.
     """
     spec = _spec_of(cfg)
+    validation_source(cfg)  # refuses two validation splits before anything is read
     bundle = spec(cfg, Problems(collect=False), saved_split if spec.reuses_split else None)
     if cfg.verify_images:
         verify_bundle_images(bundle)
@@ -111,6 +113,7 @@ def check_dataset(cfg: DataConfig) -> list[str]:
     """
     problems = Problems(collect=True)
     try:
+        validation_source(cfg)
         bundle = _spec_of(cfg)(cfg, problems, None)
     except DataError as exc:
         return problems.items + [str(exc)]

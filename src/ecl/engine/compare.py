@@ -13,7 +13,7 @@ differences to ecl with 95% t-intervals) and ``shot_groups.png``.
 Tuning (``--tune [METHOD:]KEY=V1,V2``, grids and selection in ``ecl.engine.tuning``): every
 combination of a method's grid is trained on the tuning seeds into
 ``OUT/tune/<method>/<KEY=V+KEY=V>/seed<k>/`` and scored on the final-epoch validation balanced
-accuracy (a validation split is required: data.val_per_class > 0 or data.val_list); the best per
+accuracy (a validation split is required: `ecl.data.validation_source`); the best per
 method (ties: the first in grid order) is trained on the report seeds in ``OUT/<method>/seed<k>/``.
 The choice is recomputed from the finished tuning runs at every invocation (resumable) and written to
 ``OUT/tuning.json`` and, per method under ``"tuning"``, to ``summary.json``; table.md gains a
@@ -278,13 +278,20 @@ def _train_all(plan: list[_Job], seeds: Sequence[int], out: Path, jobs: int, log
                               f"kept — rerun the same command to continue")
 
 
+def _require_validation(base: Config) -> None:
+    """--tune chooses on a validation split: the data layer's answer (from the config; reads no images)."""
+    from ecl.data.validation import validation_choices, validation_source
+
+    if validation_source(base.data) is None:
+        raise TuningError(f"--tune needs a validation split to choose on (never the test set): dataset "
+                          f"{base.data.name} has none; {validation_choices(base.data)}")
+
+
 def _tune_plan(methods: Sequence[str], tune_seeds: Sequence[int], config_file: str | None,
                overrides: Sequence[str], grids: dict[str, list[Combination]]) -> list[_Job]:
     """Every (method, combination, tuning seed) in OUT/tune/<method>/<combination>/seed<k>/."""
     base, out = _base(config_file, overrides)
-    if base.data.val_per_class <= 0 and not base.data.val_list:
-        raise TuningError(f"--tune needs a validation split to choose on (never the test set): set "
-                          f"data.val_per_class=N (> 0; dataset {base.data.name}) or data.val_list")
+    _require_validation(base)
     plan: list[_Job] = []
     for method in methods:
         for combination in grids[method]:

@@ -102,7 +102,7 @@ def validation_score(run: RunFolder) -> float:
     value = records[-1].get(VAL_METRIC)
     if value is None or not math.isfinite(float(value)):
         raise TuningError(f"{run.metrics_file}: the last epoch has no finite {VAL_METRIC}; tuning needs a "
-                          f"validation split (data.val_per_class > 0 or data.val_list)")
+                          f"validation split (a val/ folder, data.val_csv, data.val_list or data.val_per_class)")
     return float(value)
 
 
