@@ -66,12 +66,18 @@ def _progress(loader: Iterable, ctx: RunContext, epoch: int):
     log = getattr(ctx, "progress_log", None)
     if not ctx.is_main or log is None:
         return loader
-    from ecl.engine.progress import EpochProgress
+    from ecl.engine.progress import EpochProgress, speed_hint
 
     first = getattr(ctx, "estimate_pending", False)
     ctx.estimate_pending = False
+
+    def hint(seconds: float) -> str | None:  # after the time estimate: faster choices on a slow CPU run
+        model = ctx.config.model
+        from_weights = bool(model.pretrained) or model.weights is not None
+        return speed_hint(seconds, ctx.device.type, ctx.preprocess.image_size, from_weights)
+
     return EpochProgress(loader, epoch=epoch, epochs=ctx.config.train.epochs, log=log, bar=ctx.progress,
-                         estimate=first)
+                         estimate=first, hint=hint)
 
 
 def _inputs(ctx: RunContext, views: Tensor | list[Tensor], labels: Tensor) -> tuple[Tensor, int, Tensor]:
