@@ -124,6 +124,9 @@ def test_no_validation_source(tmp_path):
     root = make_folder(tmp_path / "d")
     assert validation_source(_folder(root)) is None
     assert build_datasets(_folder(root)).val is None
+    (root / "val").mkdir()  # an empty val/ folder is a mistake, not a split
+    with pytest.raises(DataError, match=r"val: no validation image"):
+        build_datasets(_folder(root))
 
 
 @pytest.mark.parametrize("kind", ["folder", "csv", "imagenet-lt", "isic2019"])

@@ -93,6 +93,9 @@ def build_folder(cfg: DataConfig, problems: Problems | None = None, saved_split:
     if (root / "val").is_dir():
         val_tree, ignored_val = _scan_split(root, "val", problems)
         val = split_files("val", val_tree)
+        if not val.paths:
+            problems.add(f"{root / 'val'}: no validation image (add {root}/val/<class>/ images, or remove the "
+                         f"folder to train without validation or with data.val_per_class)")
     notes = fixed_split_notes(cfg, "folders")
     size, style = file_image_size_style(cfg, by_size=True, paths=train.paths, notes=notes)
     total_ignored = ignored + ignored_test + ignored_val
