@@ -6,7 +6,8 @@ Pure functions of final.json dicts (the orchestration of runs is `ecl.engine.com
   ``std`` is the sample standard deviation (``ddof=1``), 0 for one value, ``None`` when every value
   is ``None``.
 - ``format_table``: mean ± std (accuracies in %, geometry to 3 decimals), the best per column in
-  bold, and the paired difference ``method − reference`` with a 95% t-interval over seeds; when a
+  bold, and the paired difference ``method − reference`` with a 95% t-interval over seeds, starred
+  when it excludes 0 on ≥ 3 seeds whose differences vary (else it says why not); when a
   method's entry has a ``"tuning"`` record (``ecl compare --tune``), a "tuned" column with its chosen
   values and a section with every combination's validation score.
 - ``plot_shot_groups``: many / medium / few-shot accuracy per method, grouped bars with std bars.
@@ -28,6 +29,7 @@ __all__ = [
     "summarize",
     "t_quantile",
     "paired_interval",
+    "MIN_STAR_PAIRS",
     "format_table",
     "tuned_text",
     "plot_shot_groups",
@@ -100,12 +102,21 @@ def t_quantile(df: int, confidence: float = 0.95) -> float:
     return float(stats.t.ppf((1.0 + confidence) / 2.0, df))
 
 
+MIN_STAR_PAIRS = 3  # fewer paired seeds: an interval is shown but never starred
+_ZERO_SPREAD = 1e-12  # differences closer than this are identical (float noise of equal values)
+
+
 def paired_interval(a: Sequence[float | None], b: Sequence[float | None],
                     confidence: float = 0.95) -> dict[str, Any] | None:
     """Paired difference a − b over seeds (pairs with a ``None`` are dropped).
 
-    Returns ``{"mean", "low", "high", "n"}``: mean ± t_{(1+c)/2, n−1} · sd(d)/√n with sd of ddof=1;
-    ``low``/``high`` are ``None`` when fewer than two pairs exist; ``None`` when there is no pair.
+    Returns ``{"mean", "low", "high", "n", "excludes_zero", "why_not"}``: mean ± t_{(1+c)/2, n−1} ·
+    sd(d)/√n with sd of ddof=1; ``low``/``high`` are ``None`` when fewer than two pairs exist;
+    ``None`` when there is no pair. ``excludes_zero`` (the star of table.md) is True only when the
+    interval excludes 0 *and* it rests on at least :data:`MIN_STAR_PAIRS` pairs with a nonzero
+    spread; ``why_not`` says why an interval is not judged: ``"n < 3"``, ``"identical differences"``
+    (every difference equal: a zero-width interval says nothing about the noise), both joined by
+    "; ", or ``None``.
     """
     if len(a) != len(b):
         raise ValueError(f"paired values must have equal lengths, got {len(a)} and {len(b)}")
@@ -114,11 +125,18 @@ def paired_interval(a: Sequence[float | None], b: Sequence[float | None],
     if n == 0:
         return None
     mean = math.fsum(diffs) / n
+    reasons = [f"n < {MIN_STAR_PAIRS}"] if n < MIN_STAR_PAIRS else []
     if n < 2:
-        return {"mean": mean, "low": None, "high": None, "n": n}
-    sd = math.sqrt(math.fsum((d - mean) ** 2 for d in diffs) / (n - 1))
+        return {"mean": mean, "low": None, "high": None, "n": n, "excludes_zero": False, "why_not": reasons[0]}
+    if max(diffs) - min(diffs) <= _ZERO_SPREAD:
+        reasons.append("identical differences")
+        sd = 0.0
+    else:
+        sd = math.sqrt(math.fsum((d - mean) ** 2 for d in diffs) / (n - 1))
     half = t_quantile(n - 1, confidence) * sd / math.sqrt(n)
-    return {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
+    low, high = mean - half, mean + half
+    return {"mean": mean, "low": low, "high": high, "n": n,
+            "excludes_zero": not reasons and (low > 0 or high < 0), "why_not": "; ".join(reasons) or None}
 
 
 # --------------------------------------------------------------------------------------------
@@ -244,7 +262,10 @@ def format_table(summary: dict[str, dict[str, dict[str, Any]]], *, title: str | 
             f"method − {reference}, paired by seed: mean [95% t-interval over seeds, n−1 degrees of "
             "freedom] (accuracies in percentage points, geometry in its units). An interval that "
             "contains 0 means the difference is inside the seed noise; * marks intervals that "
-            "exclude 0. n/a: one seed, no interval.",
+            f"exclude 0, judged only on ≥ {MIN_STAR_PAIRS} seeds with differences that vary: "
+            f"(n < {MIN_STAR_PAIRS}) too few seeds to judge, (identical differences) every seed gave the "
+            "same difference, so the interval has zero width and says nothing about the noise; never "
+            "starred. n/a: one seed, no interval.",
             "",
             *_header(_is_tuned(summary)),
             *_paired_rows(summary, reference),
@@ -261,8 +282,8 @@ def _format_interval(metric: str, interval: dict[str, Any] | None) -> str:
     if interval["low"] is None:
         return f"{mean} (n/a)"
     low, high = _fmt(metric, interval["low"], signed=True), _fmt(metric, interval["high"], signed=True)
-    star = "*" if interval["low"] > 0 or interval["high"] < 0 else ""
-    return f"{mean} [{low}, {high}]{star}"
+    why_not = f" ({interval['why_not']})" if interval["why_not"] else ""
+    return f"{mean} [{low}, {high}]{'*' if interval['excludes_zero'] else ''}{why_not}"
 
 
 def shot_group_figure(summary: dict[str, dict[str, dict[str, Any]]], title: str | None = None):
