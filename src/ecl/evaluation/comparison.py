@@ -9,7 +9,8 @@ Pure functions of final.json dicts (the orchestration of runs is `ecl.engine.com
   bold, and the paired difference ``method − reference`` with a 95% t-interval over seeds, starred
   when it excludes 0 on ≥ 3 seeds whose differences vary (else it says why not); when a
   method's entry has a ``"tuning"`` record (``ecl compare --tune``), a "tuned" column with its chosen
-  values and a section with every combination's validation score.
+  values and a section with every combination's validation score; with each method's ``"setting"``
+  (``ecl.engine.compare``), whether it was tuned (:data:`NOT_TUNED` when not) and its loss weighting.
 - ``plot_shot_groups``: many / medium / few-shot accuracy per method, grouped bars with std bars.
 """
 
@@ -32,6 +33,8 @@ __all__ = [
     "MIN_STAR_PAIRS",
     "format_table",
     "tuned_text",
+    "setting_text",
+    "NOT_TUNED",
     "plot_shot_groups",
     "shot_group_figure",
 ]
@@ -42,6 +45,8 @@ METRICS = ACCURACY_METRICS + GEOMETRY_METRICS
 HEADERS = {"top1": "top-1", "balanced_accuracy": "bal. acc", "macro_f1": "macro-F1", "many": "many",
            "medium": "medium", "few": "few", "FC": "FC ↓", "MS": "MS ↓", "SD": "SD ↓"}
 REFERENCE = "ecl"
+NOT_TUNED = ("not tuned: one learning rate for every method; the differences compare settings as much as "
+             "methods")
 
 # Two-sided 95% quantiles t_{0.975, df} (used when scipy is not importable); for a df between the
 # listed ones the next smaller df is used (a slightly wider, conservative interval).
@@ -168,6 +173,34 @@ def tuned_text(entry: dict[str, Any]) -> str:
     return ", ".join(f"{key.rsplit('.', 1)[-1]}={value}" for key, value in record["chosen"].items()) or "default"
 
 
+def setting_text(method: str, setting: dict[str, Any]) -> str:
+    """A method's loss weighting and classifier rate in words, e.g. ``ecl: auto, calibrated α=0.2
+    β=0.11 γ=0.38; lr 0.05 → classifier loss rate lr×α 0.01`` (weights: mean over the seeds)."""
+    weights = [w for w in setting["weights"] if w]
+    lr = setting["lr"]
+    if not weights:
+        return f"{method}: auto (α, β, γ calibrated at the end of epoch {setting['calibration_epoch']}); lr {lr:g}"
+    mean = {k: math.fsum(w[k] for w in weights) / len(weights) for k in ("alpha", "beta", "gamma")}
+    over = f" (mean of {len(weights)} seeds)" if len(weights) > 1 else ""
+    how = "fixed" if setting["weighting"] == "fixed" else "auto, calibrated"
+    return (f"{method}: {how} α={mean['alpha']:.3g} β={mean['beta']:.3g} γ={mean['gamma']:.3g}{over}; "
+            f"lr {lr:g} → classifier loss rate lr×α {lr * mean['alpha']:.3g}")
+
+
+def _setting_lines(summary: dict[str, dict[str, Any]]) -> list[str]:
+    """Not tuned (when no method was) and each method's loss weighting, from the ``"setting"`` records."""
+    settings = {method: entry["setting"] for method, entry in summary.items() if entry.get("setting")}
+    if not settings:
+        return []
+    lines = []
+    if not any(setting["tuned"] for setting in settings.values()):
+        lines += [f"**{NOT_TUNED}.** `ecl compare --tune auto` chooses each method's learning rate on a "
+                  "validation split.", ""]
+    lines += ["Loss weighting and the classifier loss's effective rate (lr × α) per method:", "",
+              *[f"- {setting_text(method, setting)}" for method, setting in settings.items()], ""]
+    return lines
+
+
 def _is_tuned(summary: dict[str, dict[str, Any]]) -> bool:
     return any(entry.get("tuning") for entry in summary.values())
 
@@ -179,6 +212,7 @@ def _tuning_section(summary: dict[str, dict[str, Any]]) -> list[str]:
     lines = ["", "## Tuning (validation, never test)", "",
              f"Each method's grid trained on tuning seed(s) {seeds}; score: {first['criterion']}. "
              "Validation balanced accuracy in %; bold: chosen.", "",
+             *([first["rule"] + ".", ""] if first.get("rule") else []),
              "| method | combination | val. bal. acc |", "| --- | --- | ---: |"]
     for method, entry in summary.items():
         record = entry.get("tuning")
@@ -251,6 +285,7 @@ def format_table(summary: dict[str, dict[str, dict[str, Any]]], *, title: str | 
         "Bold: best per column (highest accuracy, lowest FC/MS/SD). — : no value (e.g. no class in "
         "that shot group).",
         "",
+        *_setting_lines(summary),
         *_header(_is_tuned(summary)),
         *_mean_rows(summary),
     ]
