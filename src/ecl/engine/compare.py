@@ -42,8 +42,8 @@ from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 from ecl.atomic import atomic_write_json, atomic_write_text
 from ecl.config import Config, ConfigError, config_from_dict, config_to_dict, load_config, validate
-from ecl.engine.run_folder import RunFolder, RunFolderError
 from ecl.engine.protocol import resolve_protocol
+from ecl.engine.run_folder import RunFolder, RunFolderError
 from ecl.engine.tuning import (AUTO, AUTO_RULE, Combination, TuningError, choose, combination_label, expand_auto,
                                method_grids, validation_score)
 from ecl.evaluation.comparison import NOT_TUNED, format_table, plot_shot_groups, setting_text, summarize
@@ -350,10 +350,9 @@ def _tune(methods: list[str], config_file: str | None, overrides: list[str], tun
     return records, chosen
 
 
-def _run_weights(run_dir: Path) -> dict[str, float] | None:
-    """α, β, γ of a run's last metrics line (the weights it ended with), None when not recorded."""
+def _run_weights(run_dir: Path, keys: Sequence[str]) -> dict[str, float] | None:
+    """The weights `keys` of a run's last metrics line (those it ended with), None when not recorded."""
     records = RunFolder(run_dir).read_metrics()
-    keys = ("alpha", "beta", "gamma")
     if not records or any(f"weights/{k}" not in records[-1] for k in keys):
         return None
     return {k: round(float(records[-1][f"weights/{k}"]), 6) for k in keys}
@@ -363,13 +362,19 @@ def _settings(methods: Sequence[str], plan: list[_Job], tuned: bool, trained: bo
     """Per method: ``{"tuned", "note", "lr", "weighting", "calibration_epoch", "weights", "lr_classifier"}``.
 
     ``weights``/``lr_classifier`` per seed: the fixed weights, or (auto, `trained`) those of the run's
-    last metrics line; ``None`` for auto weights not calibrated yet. ``note``: NOT_TUNED or None."""
+    last metrics line; ``None`` for auto weights not calibrated yet. Weights of the method's active
+    losses only (α; β with a contrastive loss; γ with CC-GE). ``note``: NOT_TUNED or None."""
+    from ecl.losses import METHODS
+
     settings = {}
     for method in methods:
         jobs = [job for job in plan if job.method == method]
         protocol, lr = resolve_protocol(jobs[0].config), float(jobs[0].config.train.lr)
-        fixed = dict(zip(("alpha", "beta", "gamma"), protocol.weights)) if protocol.weighting == "fixed" else None
-        weights = [_run_weights(job.run_dir) if trained else fixed for job in jobs]
+        spec = METHODS[method]
+        keys = ["alpha"] + ["beta"] * bool(spec.contrastive) + ["gamma"] * bool(spec.ccge)
+        fixed = {k: w for k, w in zip(("alpha", "beta", "gamma"), protocol.weights) if k in keys}
+        weights = [_run_weights(job.run_dir, keys) if trained else
+                   (fixed if protocol.weighting == "fixed" else None) for job in jobs]
         settings[method] = {
             "tuned": tuned, "note": None if tuned else NOT_TUNED, "lr": lr, "weighting": protocol.weighting,
             "calibration_epoch": protocol.warmup_epochs + 1 if protocol.weighting == "auto" else None,

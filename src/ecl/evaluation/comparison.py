@@ -45,6 +45,7 @@ METRICS = ACCURACY_METRICS + GEOMETRY_METRICS
 HEADERS = {"top1": "top-1", "balanced_accuracy": "bal. acc", "macro_f1": "macro-F1", "many": "many",
            "medium": "medium", "few": "few", "FC": "FC ↓", "MS": "MS ↓", "SD": "SD ↓"}
 REFERENCE = "ecl"
+_GREEK = {"alpha": "α", "beta": "β", "gamma": "γ"}
 NOT_TUNED = ("not tuned: one learning rate for every method; the differences compare settings as much as "
              "methods")
 
@@ -180,11 +181,11 @@ def setting_text(method: str, setting: dict[str, Any]) -> str:
     lr = setting["lr"]
     if not weights:
         return f"{method}: auto (α, β, γ calibrated at the end of epoch {setting['calibration_epoch']}); lr {lr:g}"
-    mean = {k: math.fsum(w[k] for w in weights) / len(weights) for k in ("alpha", "beta", "gamma")}
+    mean = {k: math.fsum(w[k] for w in weights) / len(weights) for k in weights[0]}
     over = f" (mean of {len(weights)} seeds)" if len(weights) > 1 else ""
     how = "fixed" if setting["weighting"] == "fixed" else "auto, calibrated"
-    return (f"{method}: {how} α={mean['alpha']:.3g} β={mean['beta']:.3g} γ={mean['gamma']:.3g}{over}; "
-            f"lr {lr:g} → classifier loss rate lr×α {lr * mean['alpha']:.3g}")
+    named = " ".join(f"{_GREEK[k]}={v:.3g}" for k, v in mean.items())
+    return f"{method}: {how} {named}{over}; lr {lr:g} → classifier loss rate lr×α {lr * mean['alpha']:.3g}"
 
 
 def _setting_lines(summary: dict[str, dict[str, Any]]) -> list[str]:
