@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FAST as FAST_OVERRIDES
+from test_compare_tune import _fake_train_factory
 from ecl.cli import main
 from ecl.config import load_config
 from ecl.engine.compare import run_comparison
@@ -124,37 +125,21 @@ def test_tune_auto_with_an_lr_axis_is_refused(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def _fake_train(calls: list):
-    """A training that writes a run whose validation score peaks at lr 0.1 (lr read from its config)."""
-    def fake_train(config=None, *, resume=None, overwrite=False, log=None):
-        run = RunFolder(config.out)
-        calls.append((config.loss.method, float(config.train.lr), config.seed))
-        run.path.mkdir(parents=True, exist_ok=True)
-        run.write_config(config)
-        lr = float(config.train.lr)
-        run.append_metrics({"epoch": 1, "lr": lr, "val/balanced_accuracy": 1.0 - abs(lr - 0.1),
-                            "weights/alpha": 0.5, "weights/beta": 0.25, "weights/gamma": 0.0})
-        final = {"top1": 0.5, "balanced_accuracy": 0.5, "macro_f1": 0.5, "many": 0.5, "medium": 0.5,
-                 "few": 0.5, "geometry": {"FC": 1.0, "MS": 0.5, "SD": 0.5}}
-        run.write_final(final)
-        return final
-    return fake_train
-
-
 def test_tune_auto_trains_the_same_three_rates_for_every_method(tmp_path, monkeypatch):
     import ecl.engine.train as run_module
 
     calls: list = []
-    monkeypatch.setattr(run_module, "train", _fake_train(calls))
+    monkeypatch.setattr(run_module, "train", _fake_train_factory(calls))  # validation: the higher lr the better
     lines: list[str] = []
     run_comparison(["ce", "ecl"], [0], overrides=[f"out={tmp_path}", "data.val_per_class=5", "train.lr=0.03"],
                    tune=["auto"], log=lines.append)
-    tuning = [(m, lr) for m, lr, seed in calls if seed == 100]
-    assert sorted(tuning) == sorted((m, lr) for m in ("ce", "ecl") for lr in (0.01, 0.03, 0.09))
-    assert sorted((m, lr) for m, lr, seed in calls if seed == 0) == [("ce", 0.09), ("ecl", 0.09)]  # nearest 0.1
+    configs = [RunFolder(path).read_config() for path in calls]
+    runs = [(c.loss.method, float(c.train.lr), c.seed) for c in configs]
+    assert sorted((m, lr) for m, lr, seed in runs if seed == 100) == sorted(
+        (m, lr) for m in ("ce", "ecl") for lr in (0.01, 0.03, 0.09))
+    assert sorted((m, lr) for m, lr, seed in runs if seed == 0) == [("ce", 0.09), ("ecl", 0.09)]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["ce"]["tuning"]["chosen"] == {"train.lr": "0.09"}
-    setting = summary["ecl"]["setting"]
-    assert setting["weights"] == [{"alpha": 0.5, "beta": 0.25, "gamma": 0.0}]  # the runs' last metrics line
-    assert setting["lr_classifier"] == [pytest.approx(0.09 * 0.5)]
+    assert summary["ce"]["tuning"]["grid"] == {"train.lr": ["0.01", "0.03", "0.09"]}
+    assert summary["ecl"]["setting"]["tuned"] is True and summary["ecl"]["setting"]["lr"] == pytest.approx(0.09)
     assert not any("not tuned" in line for line in lines)
