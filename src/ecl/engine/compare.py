@@ -431,7 +431,7 @@ def run_comparison(
     """Train every (method, seed) into OUT/<method>/seed<k>/ and write summary.json, table.md and
     shot_groups.png in OUT (OUT: the `out=` override, else runs/compare-<dataset>-<time>).
 
-    With `tune` (``[METHOD:]KEY=V1,V2`` axes, `ecl.engine.tuning`): first every grid combination of
+    With `tune` (``[METHOD:]KEY=V1,V2`` axes or ``auto``, `ecl.engine.tuning`): first every grid combination of
     each method is trained on `tune_seeds` into OUT/tune/<method>/<combination>/seed<k>/ and scored
     on validation balanced accuracy (final epoch); the best per method is then trained on `seeds`.
     `stage`: ``"tune"`` (tuning runs and OUT/tuning.json only), ``"report"`` (needs finished tuning
