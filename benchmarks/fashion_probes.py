@@ -173,7 +173,7 @@ def _delta(a: list, b: list) -> str:
         return "—"
     if interval["low"] is None:
         return f"{100 * interval['mean']:+.2f} (n=1)"
-    star = "*" if interval["low"] > 0 or interval["high"] < 0 else ""
+    star = "*" if interval["excludes_zero"] else ""
     return f"{100 * interval['mean']:+.2f} [{100 * interval['low']:+.2f}, {100 * interval['high']:+.2f}]{star}"
 
 

@@ -327,7 +327,8 @@ def _verdict(summary: dict, base: str, metric: str) -> str:
         return f"n/a (one seed; {scale * interval['mean']:+.2f}{unit})"
     text = f"{scale * interval['mean']:+.2f} [{scale * interval['low']:+.2f}, {scale * interval['high']:+.2f}]{unit}"
     lower_better = metric in GEOMETRY_METRICS
-    ecl_higher, ecl_lower = interval["high"] < 0, interval["low"] > 0
+    judged = interval["excludes_zero"]  # ≥ 3 seeds whose differences vary (else never beyond the noise)
+    ecl_higher, ecl_lower = judged and interval["high"] < 0, judged and interval["low"] > 0
     if not (ecl_higher or ecl_lower):
         return f"inside the noise: {text}"
     return f"ECL {'better' if ecl_higher != lower_better else 'worse'}: {text}"

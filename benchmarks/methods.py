@@ -193,7 +193,8 @@ def _verdict(summary: dict, method: str, metric: str, higher_is_better: bool) ->
         return "n/a", f"{_pp(metric, mean)} (one seed: no interval)"
     text = f"{_pp(metric, mean)} [{_pp(metric, interval['low'])}, {_pp(metric, interval['high'])}]"
     # method − ecl < 0 everywhere in the interval: ECL's value is higher
-    ecl_higher, ecl_lower = interval["high"] < 0, interval["low"] > 0
+    judged = interval["excludes_zero"]  # ≥ 3 seeds whose differences vary (else never beyond the noise)
+    ecl_higher, ecl_lower = judged and interval["high"] < 0, judged and interval["low"] > 0
     if (ecl_higher and higher_is_better) or (ecl_lower and not higher_is_better):
         return "ECL better", text
     if ecl_higher or ecl_lower:

@@ -21,6 +21,7 @@ EXAMPLES = """examples:
   ecl train --resume runs/mnist
   ecl data summary data.name=mnist-lt --json
   ecl compare --methods ce,la,bcl,ecl --seeds 0,1,2 train.epochs=10
+  ecl compare --methods la,ecl --tune auto data.val_per_class=20 train.epochs=10
   ecl compare --methods la,ecl --tune train.lr=0.02,0.05 data.val_per_class=20 train.epochs=10
   torchrun --nproc_per_node=4 -m ecl train --config imagenet_lt_x50 data.root=/data/imagenet
 """
@@ -121,8 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--config", help="a YAML file or preset name")
     compare.add_argument("--jobs", type=int, default=1,
                          help="runs trained at once, each in its own process (use with train.threads=1)")
-    compare.add_argument("--tune", action="append", default=[], metavar="[METHOD:]KEY=V1,V2",
-                         help="a tuning axis (repeatable): every combination is trained on --tune-seeds and "
+    compare.add_argument("--tune", action="append", default=[], metavar="auto|[METHOD:]KEY=V1,V2",
+                         help="auto: the learning rate train.lr × 1/3, × 1, × 3 for every method (a factor 3 "
+                              "each way spans the ~10x range where the methods' best rates lie; they differ "
+                              "because their classifier losses run at different scales lr × α) — without "
+                              "--tune the methods share one learning rate and are not tuned. "
+                              "Or a tuning axis (repeatable): every combination is trained on --tune-seeds and "
                               "scored on final-epoch validation balanced accuracy; the best per method is reported on "
                               "--seeds. METHOD:KEY=... is an axis of that method only; every method needs "
                               "the same number of combinations. Needs a validation split (README: validation)")

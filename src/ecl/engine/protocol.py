@@ -17,7 +17,7 @@ from ecl.config import Config
 from ecl.data.views import recipe_for_style
 from ecl.losses.methods import METHODS
 
-__all__ = ["Protocol", "resolve_protocol", "resolve_config"]
+__all__ = ["Protocol", "resolve_protocol", "resolve_config", "classifier_rate"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,14 @@ class Protocol:
         if self.from_method:
             text += f"; set by the method: {', '.join(self.from_method)}"
         return text
+
+
+def classifier_rate(lr: float, alpha: float | None, calibration_epoch: int = 1) -> str:
+    """The classifier loss's effective rate lr × α as a phrase of the log (`alpha` None: auto weights
+    not calibrated yet). Methods trained at one nominal lr differ by their α (auto ≈ 0.2, fixed 1–2)."""
+    if alpha is None:
+        return f"classifier loss rate lr×α: α set at the end of epoch {calibration_epoch} (auto)"
+    return f"classifier loss rate lr×α = {lr:g}×{alpha:g} = {lr * alpha:.4g}"
 
 
 def _recipe(config: Config, style: str | None) -> str | None:

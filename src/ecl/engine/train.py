@@ -13,7 +13,7 @@ from ecl.engine import distributed as dist_utils
 from ecl.engine.checkpoint import CheckpointError, check_matches_data, load_checkpoint
 from ecl.engine.loop import DataLoaderWorkerError, FinishInterrupted, fit, worker_death
 from ecl.engine.preprocess import PREPROCESS_KEY, Preprocess
-from ecl.engine.protocol import resolve_config, resolve_protocol
+from ecl.engine.protocol import classifier_rate, resolve_config, resolve_protocol
 from ecl.engine.results import finish_run
 from ecl.engine.run_folder import RunFolder, RunFolderError, default_run_name
 from ecl.engine.seeding import restore_rng_state
@@ -67,7 +67,9 @@ def train(config: Config | None = None, *, resume: str | Path | None = None, ove
     if rank == 0 and start_epoch < config.train.epochs:
         for line in startup_lines(ctx, run):
             log(line)
-        log(resolve_protocol(config).line())
+        alpha = ctx.objective.weights["alpha"] if bool(ctx.objective.calibrated) else None
+        rate = classifier_rate(config.train.lr, alpha, config.train.warmup_epochs + 1)
+        log(f"{resolve_protocol(config).line()}; {rate}")
     fit(ctx, run, start_epoch, best_val, log)
     final: dict[str, Any] = {}
     if rank == 0:
