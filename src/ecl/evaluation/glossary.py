@@ -9,7 +9,8 @@ training-curve figure (:mod:`ecl.evaluation.plots`) both take them from here, so
 * :func:`shot_group_name`, :func:`shot_group_range`, :func:`shot_group_meaning`: the many / medium /
   few-shot vocabulary with its thresholds;
 * :func:`record_label`: a ``metrics.jsonl`` key (``loss/lc``, ``weights/alpha``, ``val/top1``, …)
-  → its human name.
+  → its human name;
+* :data:`PLOT_TITLES`: the title of each figure of ``plots/``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 __all__ = [
     "METRIC_MEANING",
     "METRIC_NAME",
+    "PLOT_TITLES",
     "chance_level",
     "record_label",
     "shot_group_meaning",
@@ -61,6 +63,18 @@ METRIC_MEANING: dict[str, str] = {
            "classifier vector points exactly at its feature centre, and about 1.41 is what unrelated "
            "directions give."),
 }
+
+#: The figures :func:`ecl.evaluation.plots.make_plots` writes, file name → the title a reader sees for it
+#: (the report shows them in this order).
+PLOT_TITLES: dict[str, str] = {
+    "per_class_accuracy.png": "Per-class accuracy against training images (log scale), shot groups shaded",
+    "confusion_matrix.png": "Confusion matrix: true class (rows) against predicted class (columns), most "
+                            "frequent class first",
+    "feature_geometry.png": "Feature directions of the most and the least frequent classes",
+    "training_curves.png": "Training curves: losses, accuracy (validation and test), learning rate and "
+                           "loss weights α, β, γ per epoch",
+}
+
 
 _GROUP_NAMES = {"many": "many-shot", "medium": "medium-shot", "few": "few-shot"}
 

@@ -29,7 +29,6 @@ __all__ = [
     "CALIBRATION_LABEL",
     "GEOMETRY_CAPTION",
     "TRAINING_PANELS",
-    "PLOT_TITLES",
     "plot_per_class_accuracy",
     "plot_confusion_matrix",
     "plot_feature_geometry",
@@ -471,17 +470,6 @@ def build_training_curves_figure(records: Sequence[dict[str, Any]], loss_weighti
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
-
-
-#: The figures make_plots writes, file name → the title a reader sees for it (in this order).
-PLOT_TITLES: dict[str, str] = {
-    "per_class_accuracy.png": "Per-class accuracy against training images (log scale), shot groups shaded",
-    "confusion_matrix.png": "Confusion matrix: true class (rows) against predicted class (columns), most "
-                            "frequent class first",
-    "feature_geometry.png": "Feature directions of the most and the least frequent classes",
-    "training_curves.png": "Training curves: losses, accuracy (validation and test), learning rate and "
-                           "loss weights α, β, γ per epoch",
-}
 
 
 def make_plots(

@@ -30,10 +30,9 @@ from typing import Any
 
 from ecl.atomic import atomic_write_text
 
-from .glossary import (METRIC_MEANING, METRIC_NAME, chance_level, record_label, shot_group_meaning,
+from .glossary import (METRIC_MEANING, METRIC_NAME, PLOT_TITLES, chance_level, record_label, shot_group_meaning,
                        shot_group_name, shot_group_range)
 from .metrics import shot_groups
-from .plots import PLOT_TITLES
 
 __all__ = ["write_report"]
 
