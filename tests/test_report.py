@@ -214,6 +214,7 @@ def test_training_records_under_human_names_not_raw_keys(tmp_path: Path) -> None
         assert name in page, name
     # the last epoch's numbers sit beside their names
     assert '0.4700</td>' in _row(page, "α (weight of L_LC, classification)")
+    assert '30.00%</td>' in _row(page, "validation balanced accuracy")
 
 
 @pytest.mark.parametrize("balanced, classes, warned", [

@@ -286,14 +286,23 @@ def _per_class_section(final: dict[str, Any]) -> str:
             "<th>accuracy</th></tr>" + "".join(rows) + "</table></details>")
 
 
+def _record_value(key: str, value: Any) -> str:
+    """A metrics.jsonl value as text: accuracies (``eval/…``, ``val/…`` except geometry) in %, others as numbers."""
+    if not _is_number(value):
+        return _esc(value)
+    if key.split("/", 1)[0] in ("eval", "val") and key.rsplit("/", 1)[-1] in ("top1", "balanced_accuracy", "macro_f1"):
+        return _pct(value)
+    return _num(value)
+
+
 def _records_section(records: list[dict[str, Any]], source: str) -> str:
     if not records:
         return _note(f"{source} holds no records.")
     last = records[-1]
     parts = [f"<p>{len(records)} epoch record(s); the training curves are plotted below.</p>"]
     keys = [k for k in last if k != "epoch" and (_is_number(last[k]) or isinstance(last[k], str))]
-    rows = "".join(f'<tr><th>{_esc(record_label(k))}</th><td class="num">'
-                   f"{_num(last[k]) if _is_number(last[k]) else _esc(last[k])}</td></tr>" for k in keys)
+    rows = "".join(f'<tr><th>{_esc(record_label(k))}</th><td class="num">{_record_value(k, last[k])}</td></tr>'
+                   for k in keys)
     parts.append(f"<p>Last epoch ({_esc(last.get('epoch', len(records)))}):</p><table>" + rows + "</table>")
     # No "best epoch" on the test metrics: that would read as model selection on the test set.
     # The validation split (when a dataset has one) is where a best epoch may be picked.
