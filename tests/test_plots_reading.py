@@ -148,6 +148,9 @@ def test_per_class_accuracy_points_and_labels():
     assert len(pts) == 4  # the class without evaluation samples is not drawn
     assert sorted(map(tuple, np.asarray(pts))) == sorted([(500, 0.9), (150, 0.5), (3, 0.0), (40, 0.7)])
     assert "training images" in ax.get_xlabel() and ax.get_ylabel() == "per-class accuracy"
+    # the shot groups in the report's words: > 100 many-shot (500, 300, 150), 20..100 medium (40), < 20 few (3)
+    labels = sorted(t.get_text().split(",")[0] for t in ax.texts if "-shot" in t.get_text())
+    assert labels == ["few-shot: 1 class", "many-shot: 3 classes", "medium-shot: 1 class"]
 
 
 def test_make_plots_passes_counts_and_weighting(tmp_path, monkeypatch):

@@ -105,7 +105,8 @@ def build_per_class_accuracy_figure(
             continue
         members = [c for c in groups[name] if not math.isnan(acc[c])]
         ax.axvspan(a, b, color=_GROUP_COLOURS[name], alpha=0.8, zorder=0, lw=0)
-        label = f"{name}: {len(groups[name])} classes"
+        n = len(groups[name])
+        label = f"{shot_group_name(name)}: {n} class{'es' if n != 1 else ''}"
         if members:
             mean = float(np.mean(acc[members]))
             ax.hlines(mean, a, b, colors="0.25", linestyles="--", lw=1.2, zorder=2)
