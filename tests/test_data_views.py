@@ -107,7 +107,7 @@ def test_embedded_views_are_cheap(size, src):
     assert per_image < 0.025  # ~2 ms measured on one core; generous bound for loaded machines
 
 
-# ---------------------------------------------------------------- recipes (DESIGN §1 "Views")
+# ---------------------------------------------------------------- recipes (docs/METHOD.md "Views")
 
 import random  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""One-time decode cache of image files for the tensor data path (DESIGN.md §4).
+"""One-time decode cache of image files for the tensor data path (README, "Data path").
 
 `cached_uint8_tensor(dataset, size, cache_dir)` → (images (N,3,R,R) uint8, labels (N,) int64):
 each file decoded once (JPEGs at reduced size with Pillow's draft), its shorter side resized to

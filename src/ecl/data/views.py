@@ -4,7 +4,7 @@ All on `torchvision.transforms.v2` applied to PIL RGB images; timm's RandAugment
 seed drawn from torch's generator, so every random draw follows `torch.manual_seed` (Python's and
 NumPy's global generators are left as they were). Output tensors are plain (3,S,S) float32.
 
-Recipes (DESIGN.md §1 "Views"), selected by name:
+Recipes (docs/METHOD.md "Views"), selected by name:
 
 - ``"authors"`` (the authors' ProConDual/ECL `main_cifar.py` recipe, any size):
   view 1: RandomResizedCrop(S, scale 0.08–1) → flip → ColorJitter(0.4,0.4,0.4,0) always →
@@ -15,8 +15,9 @@ Recipes (DESIGN.md §1 "Views"), selected by name:
   → RandomGrayscale(0.2) → to [0,1] → RandomErasing(p 0.5, value 3) → normalise.
   Normalisation always uses the ImageNet mean/std (the authors do so for CIFAR too): the mean/std
   passed by the caller are the dataset's and are replaced (see :func:`recipe_statistics`).
-- ``"bcl"`` (BCL's CIFAR protocol at 32 px). Our reading of DESIGN.md ("RandomCrop(32, pad 4) +
-  flip for the crop, no erasing on the contrastive views, and CIFAR mean/std"): every view
+- ``"bcl"`` (BCL's CIFAR protocol at 32 px). Our reading of BCL's protocol (docs/METHOD.md:
+  RandomCrop(32, pad 4) + flip for the crop, no erasing on the contrastive views, and CIFAR
+  mean/std): every view
   replaces RandomResizedCrop by fit-to-S → RandomCrop(S, padding S/8 (4 at 32 px)) → flip;
   view 1 is otherwise the authors' view 1 (RandAugment fill = the mean colour of the given mean,
   erasing p 0.5 value 3 before normalising); the contrastive views are the authors' contrastive

@@ -1,6 +1,6 @@
 """The resolved protocol of a run: the configuration's nulls filled by the method and the dataset.
 
-Rule (DESIGN.md §1, issue 11): a method's :class:`~ecl.losses.methods.MethodSpec` carries its
+Rule (docs/METHOD.md, "The total loss and its weights"; issue 11): a method's :class:`~ecl.losses.methods.MethodSpec` carries its
 protocol (prototype map, weighting, fixed weights, τ, d_z). It fills the keys the user left null
 (`loss.temperature`, `loss.weighting`, `loss.alpha/beta/gamma`, `model.projection_dim`); a value
 set explicitly (in a preset or an override) always wins. The view recipe comes from `data.recipe`,

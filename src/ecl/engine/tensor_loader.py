@@ -1,4 +1,4 @@
-"""The tensor data path (DESIGN.md §4): images as one uint8 tensor on the training device, views
+"""The tensor data path (README, "Data path"): images as one uint8 tensor on the training device, views
 made per batch by `BatchedViews` — no Python loop over images.
 
 * `choose_pipeline(config, bundle, device)` → ("tensor" | "pil", reason): `data.pipeline=auto`

@@ -82,7 +82,7 @@ def _spec(name: str, classifier_loss: str = "la", contrastive: Optional[str] = "
     return name, MethodSpec(name, classifier_loss, contrastive, prototype_weight, anchor_weighting, ccge, **protocol)
 
 
-#: Methods and ablations (DESIGN.md §1 "Baselines in the same framework").
+#: Methods and ablations (docs/METHOD.md, "The total loss and its weights").
 METHODS: dict[str, MethodSpec] = dict(
     [
         _spec("ce", classifier_loss="ce", contrastive=None, ccge=False),

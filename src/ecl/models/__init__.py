@@ -1,4 +1,4 @@
-"""Backbones and the ECL network (DESIGN §1 "Network")."""
+"""Backbones and the ECL network (docs/METHOD.md, "Network")."""
 
 from .export import InferenceModel, export_model, load_safetensors_model
 from .heads import CLASSIFIER_INITS, CosineClassifier, ProjectionHead, PrototypeMap, PrototypeMLP, normed_uniform_

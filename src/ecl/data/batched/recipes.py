@@ -1,4 +1,4 @@
-"""The training recipes of DESIGN.md §1 "Views" as batched tensor pipelines: `BatchedViews`.
+"""The training recipes of docs/METHOD.md "Views" as batched tensor pipelines: `BatchedViews`.
 
 `BatchedViews(recipe, image_size, mean, std)(images, generator)` turns a uint8 (or [0,1] float)
 batch (B,3,h,w) on any device into [classifier view, contrastive view 1..V], each (B,3,S,S)
@@ -170,7 +170,7 @@ def _colour(x: Tensor, g: torch.Generator, spec: ViewSpec) -> Tensor:
 
 
 class BatchedViews:
-    """Three (1 + V) augmented views of a batch per call, per DESIGN.md §1, no loop over images.
+    """Three (1 + V) augmented views of a batch per call, per docs/METHOD.md "Views", no loop over images.
 
     recipe: "authors" | "bcl" | "small"; image_size: S; mean/std: 3 values each (normalisation);
     num_contrastive_views: V ≥ 0; fill: RandAugment's fill colour in [0,1] units (default: mean,
