@@ -182,6 +182,19 @@ def test_the_engine_builds_views_with_the_resolved_recipe() -> None:
     assert recipe == "bcl" and v2.RandomCrop in bcl_ops and v2.RandomHorizontalFlip in bcl_ops
     no_flip, _ = ops(load_config(None, ["data.recipe=bcl", "data.flip=false"]))
     assert v2.RandomHorizontalFlip not in no_flip
+    erased, _ = ops(load_config(None, ["data.recipe=authors"]))
+    not_erased, _ = ops(load_config(None, ["data.recipe=authors", "data.erasing=false"]))
+    assert v2.RandomErasing in erased and v2.RandomErasing not in not_erased
+
+
+def test_the_tensor_path_takes_the_resolved_erasing() -> None:
+    from ecl.data import build_datasets
+    from ecl.engine.tensor_loader import build_batched_views
+
+    for erasing, expected in (("true", 0.5), ("false", 0.0)):
+        config = load_config(None, ["data.recipe=authors", f"data.erasing={erasing}"])
+        bv = build_batched_views(config, build_datasets(config.data), 2)
+        assert (bv.classifier_spec.erase_p, bv.contrastive_spec.erase_p) == (expected, expected)
 
 
 # --- calibration after warm-up, from sample-weighted means ------------------------------------------
@@ -422,3 +435,11 @@ def test_config_show_shows_the_protocols_erasing(name, erasing, capsys) -> None:
     assert f"erasing {'on' if erasing else 'off'}" in line
     # an explicit data.erasing wins over the protocol's default
     assert resolve_protocol(load_config(name, [f"data.erasing={str(not erasing).lower()}"])).erasing is (not erasing)
+
+
+def test_presets_lists_the_bcl_imagenet_preset_with_its_values(capsys) -> None:
+    from ecl.cli import main
+
+    assert main(["presets"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.split()[0] == "imagenet_lt_x50_bcl")
+    assert "τ 0.07" in line and "1.0 / BCL 0.35" in line and "main.py" in line
