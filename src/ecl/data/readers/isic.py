@@ -22,7 +22,6 @@ import numpy as np
 
 from ecl.data.bundle import DataBundle
 from ecl.data.errors import DataError, Problems
-from ecl.data.readers.isic_split_files import read_split_files, uses_split_files
 from ecl.data.readers.file_list import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -34,6 +33,7 @@ from ecl.data.readers.file_list import (
     require_root,
     resolve_rows,
 )
+from ecl.data.readers.isic_split_files import is_image_id, read_split_files, uses_split_files
 
 if TYPE_CHECKING:
     from ecl.config import DataConfig
@@ -86,7 +86,7 @@ def _read_ground_truth(path: Path, problems: Problems) -> list[tuple[Row, int]]:
                 f"(MEL..SCC={values}, UNK={unk_value}); UNK and multi-label rows are not supported"
             )
             continue
-        if not image or "/" in image or "\\" in image or image.startswith("."):
+        if not is_image_id(image):
             problems.add(f"{where}: bad image name {image!r}")
             continue
         if image in seen:

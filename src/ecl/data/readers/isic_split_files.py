@@ -25,11 +25,16 @@ from ecl.data.readers.file_list import Row, parse_int_label, read_csv_rows, reso
 if TYPE_CHECKING:
     from ecl.config import DataConfig
 
-__all__ = ["SPLIT_COLUMNS", "AUTHORS_IMAGE_DIR", "uses_split_files", "read_split_files"]
+__all__ = ["SPLIT_COLUMNS", "AUTHORS_IMAGE_DIR", "is_image_id", "uses_split_files", "read_split_files"]
 
 SPLIT_COLUMNS = ("image", "category", "label")
 AUTHORS_IMAGE_DIR = "ISIC2019_Dataset"  # the authors' layout: <dir>/<category>/<image>.jpg
 _SPLIT_KEYS = (("train", "train_list", True), ("val", "val_list", False), ("test", "test_list", True))
+
+
+def is_image_id(name: str) -> bool:
+    """A plain ISIC image id (no path separator, not hidden, not empty)."""
+    return bool(name) and "/" not in name and "\\" not in name and not name.startswith(".")
 
 
 def uses_split_files(cfg: DataConfig) -> bool:
@@ -59,7 +64,7 @@ def _read_one(path: Path, classes: list[str], problems: Problems, label_of: dict
         if category not in classes:
             problems.add(f"{where}: unknown category {category!r} (known: {', '.join(classes)})")
             continue
-        if not image or "/" in image or "\\" in image or image.startswith("."):
+        if not is_image_id(image):
             problems.add(f"{where}: bad image name {image!r}")
             continue
         value = parse_int_label(label, where, problems)
