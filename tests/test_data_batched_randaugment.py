@@ -107,11 +107,7 @@ def test_same_generator_state_same_result():
 def test_each_geometric_op_is_bilinear_or_bicubic_half_the_time():
     """End to end: which resampler each sample's geometric op used, read from the output (it equals
     exactly one of the two resamplings); the bicubic share is 0.5 within binomial noise."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_data_batched_ops import _images, _stack
+    from test_data_batched_ops import _images, _stack  # the ops tests' textured images
 
     n = 2000
     x = _stack(_images(1)).expand(n, -1, -1, -1).contiguous()
