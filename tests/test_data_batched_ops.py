@@ -269,7 +269,8 @@ def test_bicubic_geometric_ops_are_closer_to_timms_bicubic(batch, name, fn, args
     x, pil = batch
     fill = (124, 116, 104)
     op, arg = torch.full((len(args),), R.OPS.index(name)), torch.tensor(args)
-    out = R.apply_layer(x, op, arg, torch.tensor(fill, dtype=torch.float32), bicubic=torch.ones(len(args), dtype=torch.bool))
+    everywhere = torch.ones(len(args), dtype=torch.bool)
+    out = R.apply_layer(x, op, arg, torch.tensor(fill, dtype=torch.float32), bicubic=everywhere)
     bic = _stack([fn(p, a, fillcolor=fill, resample=Image.BICUBIC) for p, a in zip(pil, args)])
     bil = _stack([fn(p, a, fillcolor=fill, resample=Image.BILINEAR) for p, a in zip(pil, args)])
     cover = G.warp(torch.ones(len(args), 1, H, W), R._geometry(op, arg, H, W), (H, W))

@@ -63,7 +63,8 @@ class Protocol:
         else:
             weights = "fixed α={:g} β={:g} γ={:g}".format(*self.weights)
         dz = "d" if self.projection_dim is None else str(self.projection_dim)
-        text = (f"protocol: family {self.family}, method {self.method}, recipe {recipe}{views}, schedule {self.schedule}, "
+        text = (f"protocol: family {self.family}, method {self.method}, recipe {recipe}{views}, "
+                f"schedule {self.schedule}, "
                 f"warm-up {self.warmup_epochs}, weights {weights}, τ {self.temperature:g}, d_z {dz}, "
                 f"prototype head {self.prototype_head}")
         if self.from_method:
@@ -117,7 +118,8 @@ def resolve_protocol(config: Config, style: str | None = None) -> Protocol:
     recipe = _recipe(config, style)
     flip = config.data.flip if config.data.flip is not None else (None if recipe is None else recipe != "small")
     return Protocol(
-        method=spec.name, family=family, recipe=recipe, flip=flip, erasing=_erasing(config, family, recipe), schedule=config.train.schedule,
+        method=spec.name, family=family, recipe=recipe, flip=flip, erasing=_erasing(config, family, recipe),
+        schedule=config.train.schedule,
         warmup_epochs=config.train.warmup_epochs, temperature=float(temperature), weighting=weighting,
         weights=tuple(weights), projection_dim=projection_dim,  # type: ignore[arg-type]
         prototype_head=spec.prototype_head, from_method=tuple(filled),
