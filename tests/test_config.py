@@ -11,7 +11,7 @@ from ecl.config import (PRESET_DIR, Config, ConfigError, config_from_dict, confi
                         parse_override)
 
 PRESETS = ["digits_lt", "mnist_lt", "cifar10_lt_r32", "cifar100_lt_r32", "cifar100_lt_r34_224",
-           "imagenet_lt_x50", "isic2019_r50"]
+           "imagenet_lt_x50", "imagenet_lt_x50_bcl", "isic2019_r50"]
 
 
 @pytest.mark.parametrize("name", PRESETS)
@@ -29,6 +29,7 @@ def test_dataclass_defaults_equal_the_default_preset() -> None:
     default = config_to_dict(resolve_config(load_config(None), style="small"))
     assert preset["data"].pop("recipe") == default["data"].pop("recipe") == "small"
     assert default["data"].pop("flip") is False and preset["data"].pop("flip") is None
+    assert default["data"].pop("erasing") is False and preset["data"].pop("erasing") is None  # small: none
     default["loss"] = config_to_dict(load_config(None))["loss"]  # nulls on both sides
     assert preset == default
 

@@ -334,3 +334,18 @@ def test_small_recipe_uses_timms_light_randaugment_like_the_batched_path() -> No
     classifier, _ = recipe_specs("small")
     spec = classifier.randaugment
     assert (spec.num_ops, spec.magnitude, spec.magnitude_std) == (ra[0].transform.num_layers, 5, 0.5)
+
+
+def test_erasing_false_drops_erasing_from_every_view():
+    # data.erasing=false (the ImageNet-LT protocols): no value-3 patch in any view, any recipe
+    img = Image.new("RGB", (32, 32), (128, 128, 128))
+    for recipe, (m, s) in [("authors", (IMAGENET_MEAN, IMAGENET_STD)), ("bcl", (CIFAR_MEAN, CIFAR_STD))]:
+        t = build_train_transform(32, recipe, CIFAR_MEAN, CIFAR_STD, num_contrastive_views=2, erasing=False)
+        assert all(first(view, v2.RandomErasing) is None for view in (t.classifier, t.contrastive))
+        top = (1.0 - torch.tensor(m)) / torch.tensor(s)  # the largest value of a pixel ≤ 1
+        torch.manual_seed(0)
+        for _ in range(30):
+            for v in t(img):
+                assert (v <= top.view(3, 1, 1) + 1e-4).all(), recipe
+        kept = build_train_transform(32, recipe, CIFAR_MEAN, CIFAR_STD, num_contrastive_views=2, erasing=True)
+        assert first(kept.classifier, v2.RandomErasing) is not None  # True keeps the recipe's erasing

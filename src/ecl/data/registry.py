@@ -59,7 +59,7 @@ DATASETS: dict[str, DatasetSpec] = dict(
         _spec("imagenet-lt", "split_lists", "build_imagenet_lt", "ImageNet-LT from split lists"),
         _spec("inat2018", "split_lists", "build_inat2018", "iNaturalist 2018 from split lists"),
         _spec("places-lt", "split_lists", "build_places_lt", "Places-LT from split lists"),
-        _spec("isic2019", "isic", "build_isic2019", "ISIC 2019 (8 classes), stratified 3:1:1 split", reuses_split=True),
+        _spec("isic2019", "isic", "build_isic2019", "ISIC 2019 (8 classes), stratified 3:1:1 split or the authors' split files", reuses_split=True),
         _spec("folder", "folder", "build_folder", "root/train/<class>/*, root/test/<class>/* (+ val)"),
         _spec("csv", "csv", "build_csv", "CSV files with header path,label"),
     ]

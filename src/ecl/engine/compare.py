@@ -91,10 +91,11 @@ def _check_existing(run_dir: Path, config: Config) -> None:
         existing = config_to_dict(_resolved(config_from_dict(raw, source=str(path))))
     except (yaml.YAMLError, ConfigError, OSError) as exc:
         raise RunFolderError(f"{path}: cannot read the existing run's config: {exc}") from None
-    # config.yaml holds the resolved config; a recipe/flip left to the dataset matches what it resolved to
+    # config.yaml holds the resolved config; a recipe/flip/erasing left to the dataset matches what it resolved to
     wanted, found = _flatten(config_to_dict(_resolved(config))), _flatten(existing)
     for key in sorted(set(wanted) | set(found)):
-        if key in _NEUTRAL_KEYS or (key in (("data", "recipe"), ("data", "flip")) and wanted.get(key) is None):
+        if key in _NEUTRAL_KEYS or (key in (("data", "recipe"), ("data", "flip"), ("data", "erasing"))
+                                    and wanted.get(key) is None):
             continue
         if wanted.get(key) != found.get(key):
             raise RunFolderError(

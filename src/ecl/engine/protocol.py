@@ -6,6 +6,12 @@ protocol (prototype map, weighting, fixed weights, τ, d_z). It fills the keys t
 set explicitly (in a preset or an override) always wins. The view recipe comes from `data.recipe`,
 or, when null, from the dataset's view style (:func:`ecl.data.views.recipe_for_style`); `data.flip`
 null means the recipe's default (on, off for `small`).
+
+The protocol *family* is the dataset's: `imagenet-lt` for ImageNet-LT, `cifar` for every other
+dataset (:func:`protocol_family`). It picks the method's published values where a source publishes
+them per family (BCL: CE 2.0 / BCL 0.6 on CIFAR, 1.0 / 0.35 on ImageNet-LT) and the default of
+`data.erasing`: off on ImageNet-LT (neither the authors' `main_imagenet.py` nor BCL's `main.py`
+erase), on elsewhere (the authors erase for CIFAR at 224 px and ISIC); the `small` recipe never erases.
 """
 
 from __future__ import annotations
@@ -15,22 +21,28 @@ from dataclasses import dataclass
 
 from ecl.config import Config
 from ecl.data.views import recipe_for_style
-from ecl.losses.methods import METHODS
+from ecl.losses.methods import method_protocol
 
-__all__ = ["Protocol", "resolve_protocol", "resolve_config", "classifier_rate"]
+__all__ = ["Protocol", "protocol_family", "resolve_protocol", "resolve_config", "classifier_rate"]
+
+_FAMILY_OF_DATASET = {"imagenet-lt": "imagenet-lt"}  # every other dataset: "cifar"
+_ERASING_OFF = ("imagenet-lt",)  # families whose sources apply no RandomErasing
 
 
 @dataclass(frozen=True)
 class Protocol:
     """Everything that decides how a run trains, resolved.
 
-    `recipe`/`flip` are None only when the recipe is left to a dataset not read yet.
+    `recipe`/`flip`/`erasing` are None only when the recipe is left to a dataset not read yet.
     `projection_dim` None means d_z = d. `from_method`: config keys the method filled.
+    `family`: the protocol family (:func:`protocol_family`); `erasing`: RandomErasing in the views.
     """
 
     method: str
+    family: str
     recipe: str | None
     flip: bool | None
+    erasing: bool | None
     schedule: str
     warmup_epochs: int
     temperature: float
@@ -43,13 +55,16 @@ class Protocol:
     def line(self) -> str:
         """One line: recipe, schedule, weights mode (and what the method imposed)."""
         recipe = "the dataset's default" if self.recipe is None else self.recipe
-        flip = "" if self.flip is None else f" (flip {'on' if self.flip else 'off'})"
+        flip = "" if self.flip is None else f"flip {'on' if self.flip else 'off'}, "
+        erasing = "the recipe's" if self.erasing is None else "on" if self.erasing else "off"
+        views = f" ({flip}erasing {erasing})"
         if self.weighting == "auto":
             weights = f"auto (calibrated at the end of epoch {self.warmup_epochs + 1})"
         else:
             weights = "fixed α={:g} β={:g} γ={:g}".format(*self.weights)
         dz = "d" if self.projection_dim is None else str(self.projection_dim)
-        text = (f"protocol: method {self.method}, recipe {recipe}{flip}, schedule {self.schedule}, "
+        text = (f"protocol: family {self.family}, method {self.method}, recipe {recipe}{views}, "
+                f"schedule {self.schedule}, "
                 f"warm-up {self.warmup_epochs}, weights {weights}, τ {self.temperature:g}, d_z {dz}, "
                 f"prototype head {self.prototype_head}")
         if self.from_method:
@@ -71,9 +86,24 @@ def _recipe(config: Config, style: str | None) -> str | None:
     return recipe_for_style(style) if style is not None else None
 
 
+def protocol_family(config: Config) -> str:
+    """The protocol family of the config's dataset: "imagenet-lt" or "cifar" (see the module doc)."""
+    return _FAMILY_OF_DATASET.get(config.data.name, "cifar")
+
+
+def _erasing(config: Config, family: str, recipe: str | None) -> bool | None:
+    """`data.erasing`, else the family's default (None: left to a recipe not known yet)."""
+    if config.data.erasing is not None:
+        return bool(config.data.erasing)
+    if family in _ERASING_OFF:
+        return False
+    return None if recipe is None else recipe != "small"
+
+
 def resolve_protocol(config: Config, style: str | None = None) -> Protocol:
     """The protocol of a (validated) config; `style`: the dataset's view style when known."""
-    spec = METHODS[config.loss.method]
+    family = protocol_family(config)
+    spec = method_protocol(config.loss.method, family)
     loss, filled = config.loss, []
 
     def pick(key: str, value, default):
@@ -96,7 +126,8 @@ def resolve_protocol(config: Config, style: str | None = None) -> Protocol:
     recipe = _recipe(config, style)
     flip = config.data.flip if config.data.flip is not None else (None if recipe is None else recipe != "small")
     return Protocol(
-        method=spec.name, recipe=recipe, flip=flip, schedule=config.train.schedule,
+        method=spec.name, family=family, recipe=recipe, flip=flip, erasing=_erasing(config, family, recipe),
+        schedule=config.train.schedule,
         warmup_epochs=config.train.warmup_epochs, temperature=float(temperature), weighting=weighting,
         weights=tuple(weights), projection_dim=projection_dim,  # type: ignore[arg-type]
         prototype_head=spec.prototype_head, from_method=tuple(filled),
@@ -107,7 +138,7 @@ def resolve_config(config: Config, style: str | None = None) -> Config:
     """A copy of `config` with the protocol's values written in (what config.yaml records)."""
     protocol = resolve_protocol(config, style)
     out = copy.deepcopy(config)
-    out.data.recipe, out.data.flip = protocol.recipe, protocol.flip
+    out.data.recipe, out.data.flip, out.data.erasing = protocol.recipe, protocol.flip, protocol.erasing
     out.loss.temperature, out.loss.weighting = protocol.temperature, protocol.weighting
     out.loss.alpha, out.loss.beta, out.loss.gamma = protocol.weights
     out.model.projection_dim = protocol.projection_dim

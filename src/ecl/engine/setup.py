@@ -136,7 +136,8 @@ class RunContext:
         config, p = self.config, self.preprocess
         views = self.num_contrastive_views
         transform = build_train_transform(p.image_size, p.recipe, p.mean, p.std, num_contrastive_views=views,
-                                          flip=config.data.flip, randaugment=config.data.randaugment)
+                                          flip=config.data.flip, randaugment=config.data.randaugment,
+                                          erasing=config.data.erasing)
         if self.pil_loader is None:  # one loader per run: its workers persist across epochs
             from ecl.engine.pil_loader import build_pil_train_loader
 

@@ -59,7 +59,7 @@ def build_batched_views(config: Any, bundle: Any, num_contrastive_views: int) ->
     recipe = resolve_recipe_of(config, bundle)
     mean, std = recipe_statistics(recipe, bundle.mean, bundle.std)
     bv = BatchedViews(recipe, int(bundle.image_size), mean, std, num_contrastive_views=num_contrastive_views,
-                      flip=config.data.flip)
+                      flip=config.data.flip, erasing=config.data.erasing)
     if not config.data.randaugment:
         bv.classifier_spec = replace(bv.classifier_spec, randaugment=None)
     return bv

@@ -72,8 +72,9 @@ class ViewSpec:
         return self.degrees > 0 or self.translate > 0 or self.scale != (1.0, 1.0)
 
 
-def recipe_specs(recipe: str, flip: bool | None = None) -> tuple[ViewSpec, ViewSpec]:
-    """(classifier view, contrastive view) specs of a recipe; flip=None keeps the recipe's default."""
+def recipe_specs(recipe: str, flip: bool | None = None, erasing: bool | None = None) -> tuple[ViewSpec, ViewSpec]:
+    """(classifier view, contrastive view) specs of a recipe; flip=None keeps the recipe's default;
+    erasing=False drops RandomErasing from both (None/True: the recipe's)."""
     ra2 = RandAugmentSpec(num_ops=2, magnitude=10, magnitude_std=0.5)
     simclr = dict(jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8, grey_p=0.2)
     if recipe == "authors":
@@ -92,6 +93,8 @@ def recipe_specs(recipe: str, flip: bool | None = None) -> tuple[ViewSpec, ViewS
         raise ViewConfigError(f"recipe: must be one of {', '.join(RECIPES)}, got {recipe!r}")
     if flip is not None:
         cls, con = replace(cls, flip=bool(flip)), replace(con, flip=bool(flip))
+    if erasing is not None and not erasing:
+        cls, con = replace(cls, erase_p=0.0), replace(con, erase_p=0.0)
     return cls, con
 
 
@@ -175,6 +178,7 @@ class BatchedViews:
     recipe: "authors" | "bcl" | "small"; image_size: S; mean/std: 3 values each (normalisation);
     num_contrastive_views: V ≥ 0; fill: RandAugment's fill colour in [0,1] units (default: mean,
     timm's img_mean); flip: override the recipe's horizontal flip (small: off by default);
+    erasing: False drops RandomErasing from every view (None/True: the recipe's);
     erase_value: RandomErasing's value in [0,1] units (3: a bright patch); eval_crop_fraction:
     the evaluation view's centre crop (1.0: the whole image; 0.875: Resize 256 → CenterCrop 224).
     """
@@ -190,6 +194,7 @@ class BatchedViews:
         flip: bool | None = None,
         erase_value: float = 3.0,
         eval_crop_fraction: float = 1.0,
+        erasing: bool | None = None,
     ) -> None:
         if int(image_size) < 1:
             raise ViewConfigError(f"image_size: must be ≥ 1, got {image_size!r}")
@@ -203,7 +208,7 @@ class BatchedViews:
         if len(fill) != 3:
             raise ViewConfigError(f"fill: expected 3 values, got {fill!r}")
         self.recipe = recipe
-        self.classifier_spec, self.contrastive_spec = recipe_specs(recipe, flip)
+        self.classifier_spec, self.contrastive_spec = recipe_specs(recipe, flip, erasing)
         self.size = int(image_size)
         self.mean = torch.tensor([float(v) for v in mean])
         self.std = torch.tensor([float(v) for v in std])
