@@ -307,11 +307,11 @@ def _invocations(results: Path, metas: list[dict]) -> str:
     lines = []
     for command, group in by_command.items():
         wall = walls.get(command)
-        tables = ", ".join(f"{m['dataset']} ({m['date']}, {m['wall_seconds_this_invocation'] / 60:.1f} min for "
-                           f"its last stage on it)" for m in group)
+        tables = ", ".join(f"{m['dataset']} (its meta.json written {m['date']} after a stage of "
+                           f"{m['wall_seconds_this_invocation'] / 60:.1f} min on it)" for m in group)
         total = (f"wall time of the whole invocation {wall['wall_seconds'] / 60:.1f} min"
                  + ("" if wall["complete"] else " (interrupted: not every stage finished)")) if wall else \
-            "no wall time of the whole invocation recorded (it did not finish every stage)"
+            "no wall file of this invocation among the raw files (no total wall time)"
         lines.append(f"- `{command}`: wrote the tables of {tables}; {total}")
     return ("Invocations that wrote the raw files of the tables below (from their meta.json; finished runs "
             "found by a later invocation are skipped, so each run was trained once):\n\n" + "\n".join(lines) + "\n"
