@@ -263,8 +263,8 @@ def collect(key: str, args: argparse.Namespace, argv: list[str] | None, wall: fl
         "methods": split_list(args.methods), "seeds": [int(s) for s in split_list(args.seeds)],
         "tune_seeds": [int(s) for s in split_list(args.tune_seeds)], "tune_axes": tune_axes(split_list(args.methods)),
         "backbone": args.backbone, "image_size": args.image_size, "epochs": args.epochs, "batch_size": BATCH,
-        "driver": previous.get("driver") if argv is None else
-        "python benchmarks/fashion_study.py " + " ".join(map(shlex.quote, sys.argv[1:])),
+        "drivers": drivers(previous) if argv is None else list(dict.fromkeys(
+            [*drivers(previous), "python benchmarks/fashion_study.py " + " ".join(map(shlex.quote, sys.argv[1:]))])),
         "val_per_class": VAL_PER_CLASS, "train_counts": counts, "commands": {**previous.get("commands", {}), **(
             {argv[argv.index("--stage") + 1]: "ecl " + " ".join(map(shlex.quote, argv))} if argv else {})},
         "status": status(key, args), "last_exit_code": previous.get("last_exit_code") if code is None else code,
@@ -277,6 +277,11 @@ def collect(key: str, args: argparse.Namespace, argv: list[str] | None, wall: fl
         plot_curves(out, split_list(args.methods), [int(s) for s in split_list(args.seeds)], dest / "curves.png", key)
     except Exception as exc:  # a figure must never cost the study its numbers
         print(f"[fashion-study] warning: curves.png not drawn: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+def drivers(record: dict) -> list[str]:
+    """The driver invocations a study.json records (older files: one "driver")."""
+    return list(record.get("drivers") or ([record["driver"]] if record.get("driver") else []))
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -447,7 +452,8 @@ def _dataset_section(folder: Path) -> list[str]:
              f"- backbone: {BACKBONE_WHY}" if study["backbone"] == BACKBONE else f"- backbone: `{study['backbone']}`",
              f"- shot groups by training images per class: {shot_group_text(train_counts(study))}",
              f"- tuning grid (same size for every method): {', '.join(f'`{a}`' for a in study['tune_axes'])}",
-             f"- driver: `{study.get('driver', 'python benchmarks/fashion_study.py')}`, which ran:",
+             f"- driver{'s' if len(drivers(study)) > 1 else ''}: "
+             f"{', '.join(f'`{d}`' for d in drivers(study)) or '`python benchmarks/fashion_study.py`'}, which ran:",
              *[f"- command ({stage}): `{portable(text)}`" for stage, text in study["commands"].items()],
              f"- mean training time per finished run: {study['train_seconds_per_finished_run_mean']} s "
              f"({study['machine']['cpu']}, {study['machine']['cores']} cores, torch {study['machine']['torch']}); "
