@@ -1,17 +1,21 @@
-"""Why ECL does not win on fashion-mnist-lt (issue 13, item 5): one measured row per suspect.
+"""Probes on fashion-mnist-lt (issue 13, item 5): the tuned main row with one setting changed, per suspect.
 
     python benchmarks/fashion_probes.py --dry-run        # the commands
     python benchmarks/fashion_probes.py --jobs 2         # train what is missing (resumable), then the docs
-    python benchmarks/fashion_probes.py --docs-only      # rewrite the section from the raw results
+    python benchmarks/fashion_probes.py --docs-only      # rewrite the section from probes.json as recorded
 
 Every probe is the tuned main row of one method (its lr / τ / weight decay as chosen on validation by
-`benchmarks/fashion_study.py`, read from that study's summary.json) with ONE change, trained on the same
+`benchmarks/fashion_study.py`, read from that study's summary.json) with ONE setting changed, trained on the same
 report seeds 0-4 as the main table, so that probe − main and probe − baseline are paired by seed (same
 split, same initialisation seed). Each (probe, method) is one `ecl compare` into
 runs/fashion-study/fashion-mnist-lt-<key>-probes/<probe>-<method>/ (outside git; finished runs are
 skipped). Raw per-seed results, the calibrated α, β, γ of every ECL run and the commands go to
 benchmarks/results/fashion-mnist-lt-<key>-probes/probes.json; the generated section to PROBES.md in the
-same folder, which `fashion_study.py` places under its IF section of docs/RESULTS.md.
+same folder, which `fashion_study.py` places under its IF section of docs/RESULTS.md. One setting can
+move several training factors (batch 256 at lr × 2 also halves the optimiser steps): each probe lists
+in PROBES the factors it moves, and the page names them; its verdict sentences and the Holm marks over
+the table's family come from benchmarks/calls.py. probes.json records every driver invocation and the
+`ecl compare` command of every row; `--docs-only` reads it as recorded (no run folder needed).
 
 The suspects (issue 13): the first-epoch calibration of α, β, γ (fixed weights; calibration one epoch
 later), the batch size (contrastive losses want large batches), the temperature (beyond the tuned

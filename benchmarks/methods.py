@@ -10,7 +10,8 @@ resumable: rerunning the same command skips finished runs and continues interrup
 trained in stages (first three seeds on every dataset, then the rest), so an interrupted benchmark still
 leaves complete comparisons. After each stage the summary.json, table.md and shot_groups.png of every
 dataset are copied to benchmarks/results/<dataset>/ with meta.json (command, date, machine, wall time,
-what was run), and docs/RESULTS.md is regenerated from that folder.
+what was run), and docs/RESULTS.md is regenerated from that folder: its invocation list from the
+meta.json files present, its verdicts (with the Holm marks over each paired table) from benchmarks/calls.py.
 """
 
 from __future__ import annotations
