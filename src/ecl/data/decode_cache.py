@@ -9,6 +9,7 @@ as one file:
   scaled to shorter side R with the longer side capped at 2R, never enlarged
   (`ragged.stored_shape`; at most 3·R·2R bytes per image) — the training images, from which the
   RandomResizedCrop views are cut. One .npz holding `pixels` (T,) uint8 and `shapes` (N,2).
+  Building holds the decoded images and the joined buffer at once (2× the stored bytes, once).
 
 Where: `cache_dir` (config `data.cache_dir`), else `$ECL_CACHE_DIR`, else `~/.cache/ecl`. Names:
 `decode-<hash of the file list and the layout>.npy|.npz` and its `.json` record. The record holds
