@@ -20,6 +20,7 @@ EXAMPLES = """examples:
   ecl train --config cifar100_lt_r32 data.root=~/data loss.method=bcl
   ecl train --resume runs/mnist
   ecl data summary data.name=mnist-lt --json
+  ecl data preview data.name=folder data.root=~/photos --count 8 --out preview
   ecl compare --methods ce,la,bcl,ecl --seeds 0,1,2 train.epochs=10
   ecl compare --methods la,ecl --tune auto data.val_per_class=20 train.epochs=10
   ecl compare --methods la,ecl --tune train.lr=0.02,0.05 data.val_per_class=20 train.epochs=10
@@ -95,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     check = data_sub.add_parser("check", help="open every image and validate every row")
     check.add_argument("--config", help="a YAML file or preset name")
     check.add_argument("overrides", nargs="*", help=_overrides_help())
+    show = data_sub.add_parser("preview", help="write N training samples' views as PNGs (what the network sees)")
+    show.add_argument("--config", help="a YAML file or preset name")
+    show.add_argument("--count", type=int, default=16, help="samples to write (default 16)")
+    show.add_argument("--out", required=True, metavar="DIR",
+                      help="folder for <k>-v0.png (classifier view), <k>-v1.png, <k>-v2.png and preview.json")
+    show.add_argument("--overwrite", action="store_true", help="write into an existing non-empty DIR")
+    show.add_argument("overrides", nargs="*", help=_overrides_help())
 
     evaluate = sub.add_parser("evaluate", help="recompute final metrics of a run or checkpoint")
     evaluate.add_argument("target", help="a run folder or a checkpoint file")
@@ -193,8 +201,13 @@ def _cmd_data(args: argparse.Namespace) -> int:
     from ecl.data import build_datasets, check_dataset, format_summary, summarize
 
     if args.data_command is None:
-        raise _UsageError("ecl data needs an action: summary or check")
+        raise _UsageError("ecl data needs an action: summary, check or preview")
     config = _load_config(args.config, args.overrides)
+    if args.data_command == "preview":
+        from ecl.engine.preview import format_record, preview
+
+        print(format_record(preview(config, args.count, args.out, overwrite=args.overwrite)))
+        return 0
     if args.data_command == "summary":
         bundle = build_datasets(config.data)
         summary = summarize(bundle, many_threshold=config.eval.many_threshold,
@@ -309,11 +322,13 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from ecl.engine.checkpoint import CheckpointError
     from ecl.engine.epoch import NonFiniteLossError
     from ecl.engine.loop import DataLoaderWorkerError
+    from ecl.engine.preview import PreviewError
+    from ecl.engine.tensor_loader import PipelineError
     from ecl.engine.run_folder import RunFolderError
     from ecl.models.weights import WeightsError
 
     return (ConfigError, DataError, CheckpointError, RunFolderError, NonFiniteLossError, DataLoaderWorkerError,
-            WeightsError, _UsageError)
+            WeightsError, PreviewError, PipelineError, _UsageError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

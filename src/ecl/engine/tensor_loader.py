@@ -5,9 +5,11 @@ made per batch by `BatchedViews` — no Python loop over images.
   picks tensor when every split's uint8 tensor fits `MEMORY_SHARE` of the free memory of the
   training device (RAM on CPU, GPU memory on CUDA).
 * `TensorData.build(...)`: the training images at their stored size (arrays: as held; image
-  files: the decode cache, fitted to the eval resize R ≥ S) and the test/val images already at the
-  evaluation view (N,3,S,S) uint8 — the per-image path's Resize(R) → CenterCrop(S), done once as a
-  batched uint8 antialiased resize.
+  files: the decode cache's whole images, aspect kept, shorter side R = the eval resize, longer
+  side ≤ 2R, as `data.ragged.RaggedImages` — RandomResizedCrop boxes are cut from each whole
+  image) and the test/val images already at the evaluation view (N,3,S,S) uint8 — the
+  per-image path's Resize(R) → CenterCrop(S) (arrays: a batched uint8 antialiased resize;
+  image files: made per file on the PIL image, cached).
 * `TensorTrainLoader`: per epoch a permutation from `derive_seed(seed, epoch, "loader")`; the views
   of a chunk of consecutive steps made at once from a CPU generator seeded by
   `derive_seed(seed, epoch, first step, rank, "views")`, so a resumed run repeats the
@@ -29,6 +31,7 @@ from torch import Tensor
 from torchvision.transforms.v2 import functional as TF
 
 from ecl.data.batched_views import BatchedViews
+from ecl.data.ragged import LONG_SIDE_CAP
 from ecl.data.torch_datasets import ArrayDataset, ImageFileDataset
 from ecl.data.views import eval_preprocessing, recipe_for_style, recipe_statistics, resolve_recipe
 from ecl.engine.seeding import derive_seed
@@ -66,17 +69,20 @@ def build_batched_views(config: Any, bundle: Any, num_contrastive_views: int) ->
 
 
 def _stored_size(config: Any, bundle: Any) -> int:
-    """Side R of image files in the decode cache: the eval resize (256 for S=224 authors, else S)."""
+    """Shorter side R of the whole image files the tensor path holds: the eval resize (256 for S=224
+    authors, else S); the longer side is capped at `LONG_SIDE_CAP`·R (data/ragged.py)."""
     recipe = resolve_recipe_of(config, bundle)
     return eval_preprocessing(int(bundle.image_size), recipe, bundle.mean, bundle.std).resize
 
 
 def _split_bytes(dataset: Any, stored: int, size: int, train: bool) -> int | None:
-    """uint8 bytes of one split on the tensor path; None when the dataset kind cannot be held."""
+    """uint8 bytes of one split on the tensor path; None when the dataset kind cannot be held.
+
+    Image files for training: the bound 3·R·(cap·R) per image (whole images, `data.ragged`)."""
     if isinstance(dataset, ArrayDataset):
         return dataset.nbytes_uint8 if train else len(dataset) * 3 * size * size
     if isinstance(dataset, ImageFileDataset):
-        return len(dataset) * 3 * (stored * stored if train else size * size)
+        return len(dataset) * 3 * (int(stored * stored * LONG_SIDE_CAP) if train else size * size)
     return None
 
 
@@ -131,19 +137,32 @@ def eval_tensor(images: Tensor, resize: int, size: int) -> Tensor:
     return torch.cat(out).contiguous() if out else images.new_zeros((0, 3, size, size))
 
 
-def _split_tensor(dataset: Any, stored: int, cache_dir: str | None, workers: int = 0) -> tuple[Tensor, Tensor]:
+def _train_split(dataset: Any, stored: int, cache_dir: str | None, workers: int) -> tuple[Any, Tensor]:
+    """Training images: arrays as held (N,3,h,w); image files whole (RaggedImages, shorter side R)."""
     if isinstance(dataset, ArrayDataset):
         return dataset.as_uint8_tensor()
+    from ecl.data.decode_cache import cached_ragged
+
+    return cached_ragged(dataset, stored, cache_dir, workers=workers)
+
+
+def _eval_split(dataset: Any, resize: int, size: int, cache_dir: str | None, workers: int) -> tuple[Tensor, Tensor]:
+    """Test/val images at the eval view (M,3,S,S) uint8: Resize(R) → CenterCrop(S) (image files:
+    on the PIL image, as the per-image path, JPEGs drafted as its loaders do: S/0.875)."""
+    if isinstance(dataset, ArrayDataset):
+        x, y = dataset.as_uint8_tensor()
+        return eval_tensor(x, resize, size), y
     from ecl.data.decode_cache import cached_uint8_tensor
 
-    return cached_uint8_tensor(dataset, stored, cache_dir, workers=workers)
+    draft = max(size, int(size / 0.875))  # the per-image loaders' draft_size (engine/setup.py)
+    return cached_uint8_tensor(dataset, resize, cache_dir, workers=workers, crop=size, draft=draft)
 
 
 @dataclass
 class TensorData:
     """The tensor path's images on the device: train at the stored size, test/val at the eval view."""
 
-    train_images: Tensor  # (N,3,h,w) uint8
+    train_images: Any  # (N,3,h,w) uint8 Tensor, or RaggedImages (image files)
     train_labels: Tensor  # (N,) int64
     eval_sets: dict[int, tuple[Tensor, Tensor]]  # id(dataset) → ((M,3,S,S) uint8, (M,) int64)
 
@@ -151,13 +170,12 @@ class TensorData:
     def build(cls, config: Any, bundle: Any, device: torch.device) -> "TensorData":
         size, stored = int(bundle.image_size), _stored_size(config, bundle)
         cache_dir, workers = getattr(config.data, "cache_dir", None), config.train.num_workers
-        images, labels = _split_tensor(bundle.train, stored, cache_dir, workers)
+        images, labels = _train_split(bundle.train, stored, cache_dir, workers)
         data = cls(images.to(device), labels.to(device), {})
-        resize = eval_preprocessing(size, resolve_recipe_of(config, bundle), bundle.mean, bundle.std).resize
         for ds in (bundle.test, bundle.val):
             if ds is not None:
-                x, y = _split_tensor(ds, stored, cache_dir, workers)
-                data.eval_sets[id(ds)] = (eval_tensor(x, resize, size).to(device), y.to(device))
+                x, y = _eval_split(ds, stored, size, cache_dir, workers)
+                data.eval_sets[id(ds)] = (x.to(device), y.to(device))
         return data
 
 
@@ -205,7 +223,7 @@ class TensorTrainLoader:
                  seed: int, epoch: int, rank: int = 0, world: int = 1) -> None:
         self.images, self.labels, self.views = images, labels, views
         self.seed, self.epoch, self.rank, self.world = seed, epoch, rank, world
-        per_rank = images.shape[0] // world
+        per_rank = len(images) // world
         self.per_rank = per_rank
         # drop_last as the per-image DataLoader: only when at least one full batch exists
         self.batch_size = batch_size if per_rank >= batch_size else max(per_rank, 1)
@@ -217,7 +235,7 @@ class TensorTrainLoader:
 
     def _order(self) -> Tensor:
         g = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch, "loader"))
-        perm = torch.randperm(self.images.shape[0], generator=g)
+        perm = torch.randperm(len(self.images), generator=g)
         if self.world > 1:
             perm = perm[: self.per_rank * self.world][self.rank :: self.world]
         return perm.to(self.images.device)

@@ -37,6 +37,7 @@ from . import colour as C
 from . import geometry as G
 from . import params as RP
 from .randaugment import RandAugmentSpec, rand_augment
+from ..ragged import RaggedImages, ragged_first_geometry
 
 __all__ = ["RECIPES", "ViewSpec", "BatchedViews", "ViewConfigError", "recipe_specs"]
 
@@ -139,8 +140,15 @@ def _crop_map(g: torch.Generator, b: int, spec: ViewSpec, h: int, w: int, size: 
     return fit, (None if spec.has_affine else whole)
 
 
-def _geometry(x: Tensor, g: torch.Generator, spec: ViewSpec, size: int) -> Tensor:
-    """(B,3,h,w) [0,1] → (B,3,S,S): crop/fit, affine and flip in one grid_sample."""
+def _geometry(x: Tensor | RaggedImages, g: torch.Generator, spec: ViewSpec, size: int) -> Tensor:
+    """(B,3,h,w) [0,1] → (B,3,S,S): crop/fit, affine and flip in one grid_sample.
+
+    RaggedImages (image files, whole and of their own sizes): first the RRC cut from each whole
+    image and resized to S (or the image fitted to S for fit/pad), then the rest (pad crop,
+    affine, flip) on that S×S batch — see `ecl.data.ragged`."""
+    if isinstance(x, RaggedImages):
+        x = ragged_first_geometry(x, g, spec.crop, spec.rrc_scale, spec.rrc_ratio, size)
+        spec = replace(spec, crop="fit") if spec.crop == "rrc" else spec
     if spec.crop != "rrc":
         x = _centre_square(x, size)
     b, _, h, w = x.shape
@@ -223,8 +231,10 @@ class BatchedViews:
             f"num_contrastive_views={self.num_contrastive_views})"
         )
 
-    def _check(self, images: Tensor) -> Tensor:
-        """(B,3,h,w) uint8 or float in [0,1] → float32 [0,1]."""
+    def _check(self, images: Tensor | RaggedImages) -> Tensor | RaggedImages:
+        """(B,3,h,w) uint8 or float in [0,1] → float32 [0,1]; RaggedImages as they are (B ≥ 1)."""
+        if isinstance(images, RaggedImages) and len(images) >= 1:
+            return images
         if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[1] != 3 or images.shape[0] < 1:
             shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
             raise ViewConfigError(f"images: expected a (B,3,H,W) tensor with B ≥ 1, got {shape}")
@@ -234,8 +244,8 @@ class BatchedViews:
             raise ViewConfigError(f"images: expected uint8 or float, got {images.dtype}")
         return images.to(torch.float32)
 
-    def view(self, x: Tensor, g: torch.Generator, spec: ViewSpec) -> Tensor:
-        """One view of a [0,1] float batch (B,3,h,w) → (B,3,S,S) float32 normalised."""
+    def view(self, x: Tensor | RaggedImages, g: torch.Generator, spec: ViewSpec) -> Tensor:
+        """One view of a [0,1] float batch (B,3,h,w) or RaggedImages → (B,3,S,S) float32 normalised."""
         y = _colour(_geometry(x, g, spec, self.size), g, spec)
         if spec.randaugment is not None:
             levels = y.mul(255.0).round_()
@@ -247,13 +257,14 @@ class BatchedViews:
             y = C.erase(y, boxes, apply, self.erase_value)
         return C.normalise(y, self.mean.to(y.device), self.std.to(y.device))
 
-    def __call__(self, images: Tensor, generator: torch.Generator) -> list[Tensor]:
-        """images (B,3,h,w) uint8 → [classifier view, contrastive views…], each (B,3,S,S) float32."""
+    def __call__(self, images: Tensor | RaggedImages, generator: torch.Generator) -> list[Tensor]:
+        """images (B,3,h,w) uint8 (or RaggedImages of B whole images) → [classifier view,
+        contrastive views…], each (B,3,S,S) float32."""
         x = self._check(images)
         views = [self.view(x, generator, self.classifier_spec)]
         if self.num_contrastive_views:  # all contrastive views as one batch of V·B: fewer, larger ops
             rep = x.repeat(self.num_contrastive_views, 1, 1, 1)
-            views += list(self.view(rep, generator, self.contrastive_spec).split(x.shape[0]))
+            views += list(self.view(rep, generator, self.contrastive_spec).split(len(x)))
         return views
 
     def eval_view(self, images: Tensor) -> Tensor:
