@@ -4,8 +4,9 @@ For each parameter (colour-jitter factors and hue, RandomResizedCrop boxes, Rand
 whether one fits, RandomAffine angle/shift/scale, the Bernoulli rates) we draw many values with
 `ecl.data.batched.params` (or the view code that draws them) and many with torchvision's
 `get_params` (the independent reference) and check, with tolerances set by the sampling noise:
-the support (never outside the theoretical range, reaching the reference's outer quantiles), the mean and the spread (within 4.5 standard errors), and the whole distribution
-(two-sample Kolmogorov–Smirnov, p > 1e-4). RandAugment: each op's rate and argument (its
+the support (never outside the theoretical range, reaching the reference's outer quantiles),
+the mean and the spread (within 4.5 standard errors), and the whole distribution (two-sample
+Kolmogorov–Smirnov, p > 1e-4). RandAugment: each op's rate and argument (its
 magnitude through timm's level function, with the random sign) against timm's own RandAugment.
 """
 

@@ -155,6 +155,8 @@ def test_tensor_views_are_fresh_each_epoch_step_rank_and_seed() -> None:
     for other in (_same_image_loader(epoch=3), _same_image_loader(epoch=1), _same_image_loader(epoch=2, seed=1)):
         assert all(_all_samples_differ(a, b) for a, b in zip(base, _views_of(other)))
     assert all(_all_samples_differ(base[0], later) for later in base[1:])  # each step (chunk) its own draws
+    first = base[0][:4]  # the classifier views of one step's 4 copies: each image its own draws
+    assert all(_all_samples_differ(first[i:i + 1], first[j:j + 1]) for i in range(4) for j in range(i + 1, 4))
     ranks = [_views_of(_same_image_loader(epoch=2, rank=r, world=2)) for r in range(2)]
     assert all(_all_samples_differ(a, b) for a, b in zip(*ranks))
 
