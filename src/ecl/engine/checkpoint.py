@@ -2,7 +2,7 @@
 
 A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts (no pickled objects),
 so that the restricted unpickler reads it and a file carrying code is refused, never run. Keys:
-format, model, objective, optimizer, scheduler, scaler, epoch, weights, rng, config, classes,
+format, model, objective, optimizer, scheduler, scaler, epoch, weights, config, classes,
 train_counts, data (the preprocessing, `Preprocess.as_dict`), best_val, record (the epoch's
 metrics line, restored when a kill prevented its append).
 """
@@ -134,7 +134,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 def build_checkpoint(ctx: Any, *, epoch: int, best_val: float, record: dict[str, Any]) -> dict[str, Any]:
     """The checkpoint dict of a RunContext after `epoch` completed epochs."""
     from ecl.config import config_to_dict
-    from ecl.engine.seeding import capture_rng_state
 
     config, bundle = ctx.config, ctx.bundle
     return {
@@ -147,7 +146,6 @@ def build_checkpoint(ctx: Any, *, epoch: int, best_val: float, record: dict[str,
         "scaler": ctx.scaler.state_dict() if ctx.scaler.is_enabled() else {},
         "epoch": epoch,
         "weights": {k: float(v) for k, v in ctx.objective.weights.items()},
-        "rng": capture_rng_state(),
         "config": config_to_dict(config),
         "classes": list(bundle.classes),
         "train_counts": [int(c) for c in bundle.train_counts],

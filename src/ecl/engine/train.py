@@ -16,7 +16,6 @@ from ecl.engine.preprocess import PREPROCESS_KEY, Preprocess
 from ecl.engine.protocol import classifier_rate, resolve_config, resolve_protocol
 from ecl.engine.results import finish_run
 from ecl.engine.run_folder import RunFolder, RunFolderError, default_run_name
-from ecl.engine.seeding import restore_rng_state
 from ecl.engine.setup import RunContext, build_run
 from ecl.engine.startup import startup_lines
 
@@ -140,13 +139,14 @@ def _write_run_files(run: RunFolder, config: Config, bundle: Any, world: int = 1
 
 
 def _restore(ctx: RunContext, run: RunFolder, state: dict[str, Any], log: Log) -> tuple[int, float]:
-    """Weights, objective, optimiser, scaler and RNG of last.pt; metrics.jsonl cut back to it."""
+    """Weights, objective, optimiser and scaler of last.pt; metrics.jsonl cut back to it.
+
+    No generator state: every epoch reseeds all of them from (seed, epoch) (loop._run_epoch)."""
     ctx.network.load_state_dict(state["model"])
     ctx.objective.load_state_dict(state["objective"])
     ctx.optimizer.load_state_dict(state["optimizer"])
     if ctx.scaler.is_enabled() and state.get("scaler"):
         ctx.scaler.load_state_dict(state["scaler"])
-    restore_rng_state(state["rng"])
     start_epoch = int(state["epoch"])
     if ctx.is_main:
         records = [r for r in run.read_metrics() if r.get("epoch", 0) <= start_epoch]
