@@ -101,11 +101,21 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output", help="also write the metrics to this JSON file (never over an existing one)")
     evaluate.add_argument("overrides", nargs="*", help="data.* overrides to evaluate on another dataset")
 
-    predict = sub.add_parser("predict", help="class names and probabilities for images")
+    predict = sub.add_parser(
+        "predict", help="class names and probabilities for images",
+        description="Class names and probabilities for images. An image that cannot be read gets its own "
+                    "entry with the reason (field/column `error`); the others are still predicted.",
+        epilog="exit status: 0 when every image was predicted, 1 when some could not be read (their "
+               "entries say why), 2 on a usage, checkpoint or input-path error (nothing predicted)")
     predict.add_argument("checkpoint", help="a run folder, checkpoint or .safetensors export")
     predict.add_argument("inputs", nargs="+", help="image files or folders")
     predict.add_argument("--top-k", type=int, default=3)
-    predict.add_argument("--json", action="store_true", help="print JSON")
+    predict.add_argument("--json", action="store_true",
+                         help="print JSON: per image path, class, probability, probabilities (every class), "
+                              "error, top_k")
+    predict.add_argument("--csv", metavar="FILE",
+                         help="also write a CSV: path, class, probability, one prob_<class> column per class, "
+                              "error (never over an existing file)")
 
     export = sub.add_parser("export", help="write an inference model (encoder + cosine classifier)")
     export.add_argument("checkpoint", help="a run folder or checkpoint")
@@ -222,12 +232,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from ecl.engine.predict import format_predictions, predict_images
+    from ecl.engine.predict import failed_count, format_predictions, predict_images
 
     if args.top_k < 1:
         raise _UsageError(f"--top-k must be ≥ 1, got {args.top_k}")
-    predictions = predict_images(args.checkpoint, args.inputs, top_k=args.top_k)
+    predictions = predict_images(args.checkpoint, args.inputs, top_k=args.top_k, csv=args.csv)
     print(json.dumps(predictions, indent=2) if args.json else format_predictions(predictions))
+    if args.csv:
+        print(f"wrote {args.csv}", file=sys.stderr)
+    failed = failed_count(predictions)
+    if failed:
+        print(f"error: {failed} of {len(predictions)} images could not be read (see their error entries)",
+              file=sys.stderr)
+        return 1
     return 0
 
 
