@@ -195,7 +195,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from ecl.data import build_datasets, check_dataset, format_summary, summarize
+    from ecl.data import build_datasets, check_dataset, format_problems, format_summary, summarize
 
     if args.data_command is None:
         raise _UsageError("ecl data needs an action: summary or check")
@@ -210,11 +210,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
     if not problems:
         print(f"{config.data.name}: every image opened and every row is valid")
         return 0
-    for line in problems[:20]:
-        print(line, file=sys.stderr)
-    if len(problems) > 20:
-        print(f"... and {len(problems) - 20} more problems", file=sys.stderr)
-    print(f"error: {len(problems)} problem(s) found in {config.data.name}", file=sys.stderr)
+    print(f"error: {format_problems(problems, config.data.name)}", file=sys.stderr)  # as `ecl train` says it
     return 2
 
 

@@ -12,7 +12,7 @@ stores), images.py (safe decoding), summary.py (data summary), views.py (view tr
 """
 
 from ecl.data.bundle import DataBundle, split_record
-from ecl.data.errors import DataError
+from ecl.data.errors import DataError, format_problems
 from ecl.data.images import IMAGE_EXTENSIONS, decode_image, load_rgb, to_rgb, verify_image
 from ecl.data.profiles import class_counts, long_tail_counts, select_long_tail
 from ecl.data.registry import DATASETS, DatasetSpec, build_datasets, check_dataset
@@ -29,6 +29,7 @@ __all__ = [
     "DatasetSpec",
     "DataBundle",
     "DataError",
+    "format_problems",
     "ArrayDataset",
     "ImageFileDataset",
     "ViewsDataset",
