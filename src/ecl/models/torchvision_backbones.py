@@ -1,8 +1,8 @@
 """ImageNet-scale backbones from torchvision.
 
 Randomly initialised by default; ``pretrained=True`` loads torchvision's ImageNet weights
-(the architecture's ``DEFAULT`` weights enum), downloading them when they are not cached; a failed
-download raises :class:`~ecl.models.weights.WeightsError`. The final ``fc`` is replaced by
+(the architecture's ``DEFAULT`` weights enum), downloading them when they are not cached; no cache
+and no network, or a failed download, raises :class:`~ecl.models.weights.WeightsError`. The final ``fc`` is replaced by
 ``Identity``, so ``forward``: (N,3,H,W) -> (N, out_dim).
 """
 
@@ -13,7 +13,7 @@ from typing import Callable
 from torch import nn
 from torchvision import models as tvm
 
-from .weights import download_errors
+from .weights import pretrained_download, url_source
 
 __all__ = ["resnet18", "resnet34", "resnet50", "resnext50_32x4d"]
 
@@ -24,7 +24,7 @@ def _headless(ctor: Callable[..., nn.Module], out_dim: int, pretrained: bool = F
     kwargs["weights"] = None
     if pretrained:
         kwargs["weights"] = tvm.get_model_weights(ctor).DEFAULT
-        with download_errors(ctor.__name__):
+        with pretrained_download(ctor.__name__, url_source(kwargs["weights"].url)):
             net = ctor(**kwargs)
     else:
         net = ctor(**kwargs)
