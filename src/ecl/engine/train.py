@@ -60,7 +60,7 @@ def train(config: Config | None = None, *, resume: str | Path | None = None, ove
     if state is not None:
         check_matches_data(state, run.last_checkpoint, config.data.name, bundle.classes, bundle.train_counts)
     ctx = build_run(config, bundle, rank=rank, world=world, local_rank=local_rank,
-                    pretrained_download=resume is None)
+                    pretrained_download=state is None)  # no last.pt: start weights as a new run has them
     if resume is None:
         run = _create_run(config, bundle, overwrite, rank, world)
     start_epoch, best_val = _restore(ctx, run, state, log) if state is not None else (0, -math.inf)
@@ -120,6 +120,8 @@ def _resume_state(run: RunFolder, config: Config, log: Log | None) -> dict[str, 
         run.check_writable()
         for tmp in run.clean_stale_temporaries():
             log(f"removed {tmp} (left by an interrupted write)")
+        if state is None:
+            log(f"{run.path} has no checkpoint yet: starting from epoch 1 with its saved configuration")
     return state
 
 
