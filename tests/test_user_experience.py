@@ -225,7 +225,7 @@ def test_a_failed_start_keeps_a_users_existing_empty_folder(tmp_path: Path, caps
 
 # -- 5. interruption messages; final.json is written last ---------------------------------------------
 
-def test_ctrl_c_in_epoch_1_says_there_is_nothing_to_resume(tmp_path: Path, capsys, monkeypatch) -> None:
+def test_ctrl_c_in_epoch_1_says_resume_starts_again(tmp_path: Path, capsys, monkeypatch) -> None:
     import signal
 
     from ecl.engine import loop
@@ -240,7 +240,8 @@ def test_ctrl_c_in_epoch_1_says_there_is_nothing_to_resume(tmp_path: Path, capsy
     out = tmp_path / "run"
     code, err = _main(capsys, "train", "train.epochs=2", *FAST, f"out={out}")
     assert code == 128 + signal.SIGINT
-    assert "no complete epoch yet; nothing to resume — run again" in err
+    assert "before the first checkpoint" in err and f"--resume {out}` starts the run again from epoch 1" in err
+    assert "nothing to resume" not in err  # --resume does train it (tests/test_reliability.py checks how)
     assert "holds epoch 0" not in err and not (out / "checkpoints" / "last.pt").exists()
 
 
