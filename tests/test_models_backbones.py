@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 from urllib.error import URLError
 
@@ -203,6 +204,20 @@ def test_cached_torchvision_weights_load_offline(monkeypatch: pytest.MonkeyPatch
         assert torch.equal(value, tensors[key]), key
 
 
+def test_fail_fast_check_names_the_cache_of_each_library(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from ecl.models import check_pretrained_weights
+
+    torch_dir, hub_dir = _empty_caches(monkeypatch, tmp_path)
+    asked = _probe(monkeypatch, "timed out")
+    for name, cache in (("resnet50", torch_dir / "checkpoints"), ("timm:resnet18", hub_dir)):
+        with pytest.raises(WeightsError, match=rf"{name}.*not in the local cache \({re.escape(str(cache))}\)"):
+            check_pretrained_weights(name)
+    check_pretrained_weights("small_cnn")  # no library weights: left to build_backbone's own error
+    assert asked == ["download.pytorch.org", "huggingface.co"]
+    _probe(monkeypatch, None)
+    check_pretrained_weights("timm:resnet18")  # online: nothing to say
+
+
 def test_connectivity_probe_on_a_local_port(monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 
@@ -226,9 +241,16 @@ def test_train_offline_pretrained_is_one_line_error(monkeypatch: pytest.MonkeyPa
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     from ecl.cli import main
 
+    import ecl.data
+
     _empty_caches(monkeypatch, tmp_path)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     _refuse_any_download(monkeypatch)
+
+    def no_data(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the data was read before the weights were checked")
+
+    monkeypatch.setattr(ecl.data, "build_datasets", no_data)
     out = tmp_path / "run"
     code = main(["train", "model.backbone=timm:resnet18", "model.pretrained=true", "train.epochs=1",
                  "train.progress=false", f"out={out}"])

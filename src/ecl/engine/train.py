@@ -90,6 +90,10 @@ def _new_run(config: Config | None, overwrite: bool, is_main: bool) -> tuple[Con
     """Validate the config and name the run folder; rank 0 checks that it may be used (nothing is
     created until the data, device and network are ready)."""
     config = validate(config if config is not None else Config())
+    if config.model.pretrained:  # offline without a cached copy: one line now, not after reading the data
+        from ecl.models import check_pretrained_weights
+
+        check_pretrained_weights(config.model.backbone)
     if config.out is None:
         config.out = default_run_name(config.loss.method, config.data.name, config.seed)
     run = RunFolder.check_new(config.out, overwrite=overwrite) if is_main else RunFolder(config.out)

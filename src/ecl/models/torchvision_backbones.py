@@ -13,9 +13,14 @@ from typing import Callable
 from torch import nn
 from torchvision import models as tvm
 
-from .weights import pretrained_download, url_source
+from .weights import WeightsSource, pretrained_download, url_source
 
-__all__ = ["resnet18", "resnet34", "resnet50", "resnext50_32x4d"]
+__all__ = ["resnet18", "resnet34", "resnet50", "resnext50_32x4d", "torchvision_weights_source"]
+
+
+def torchvision_weights_source(name: str) -> WeightsSource:
+    """Where torchvision's ``DEFAULT`` ImageNet weights of architecture ``name`` come from (torch.hub)."""
+    return url_source(tvm.get_model_weights(getattr(tvm, name)).DEFAULT.url)
 
 
 def _headless(ctor: Callable[..., nn.Module], out_dim: int, pretrained: bool = False, **kwargs: object) -> nn.Module:

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 __all__ = ["WeightsError", "PREFIXES", "HEAD_PREFIXES", "read_weights_file", "load_backbone_weights",
            "download_errors", "WeightsSource", "hub_source", "url_source", "unreachable", "hub_offline",
-           "pretrained_download", "PROBE_TIMEOUT_S"]
+           "require_pretrained", "pretrained_download", "PROBE_TIMEOUT_S"]
 
 PREFIXES = ("module.", "encoder.", "backbone.", "model.")
 HEAD_PREFIXES = ("fc.", "head.", "classifier.")
@@ -162,26 +162,39 @@ def _hub_offline_mode() -> Iterator[None]:
         constants.HF_HUB_OFFLINE = before
 
 
+def _network_missing(source: WeightsSource) -> str | None:
+    """Why ``source`` cannot be downloaded now (``HF_HUB_OFFLINE``, or the host does not answer); None: it can."""
+    if source.hub and hub_offline():
+        return "HF_HUB_OFFLINE is set"
+    reason = unreachable(source.host)
+    return None if reason is None else f"{source.host} cannot be reached ({reason})"
+
+
+def require_pretrained(backbone: str, source: WeightsSource | None) -> str | None:
+    """One-line :class:`WeightsError` at once when ``backbone``'s library weights are neither cached
+    nor downloadable (no network, or ``HF_HUB_OFFLINE`` for the hub); a few seconds at most.
+
+    Returns why the network is missing when the cached copy will be used instead (None: online, or
+    ``source=None``: nothing to check).
+    """
+    if source is None:
+        return None
+    missing = _network_missing(source)
+    if missing and source.cached is None:
+        raise WeightsError(f"model.pretrained: the ImageNet weights of model.backbone={backbone!r} are not in "
+                           f"the local cache ({source.cache}) and {missing}; {_ADVICE}")
+    return missing
+
+
 @contextlib.contextmanager
 def pretrained_download(backbone: str, source: WeightsSource | None) -> Iterator[None]:
-    """Load ``backbone``'s library weights inside this block, offline-safe.
-
-    Not cached and no network (``HF_HUB_OFFLINE`` for the hub, else the host does not answer
-    within ``PROBE_TIMEOUT_S``): one-line :class:`WeightsError` at once. Cached: the hub is put in
-    offline mode when the network is missing, so the cached copy loads without retries. Any other
-    failure of the download itself is turned into a :class:`WeightsError` (:func:`download_errors`).
-    ``source=None``: nothing to check (weights from a local file).
+    """Load ``backbone``'s library weights inside this block, offline-safe (:func:`require_pretrained`
+    first). Cached but offline: the hub is put in offline mode, so the cached copy loads without
+    retries. Any failure of the download itself becomes a :class:`WeightsError` (:func:`download_errors`).
     """
-    offline = source is not None and source.hub and hub_offline()
-    reason = None
-    if source is not None and not offline:
-        reason = unreachable(source.host)
-    if source is not None and source.cached is None and (offline or reason):
-        why = "HF_HUB_OFFLINE is set" if offline else f"{source.host} cannot be reached ({reason})"
-        raise WeightsError(f"model.pretrained: the ImageNet weights of model.backbone={backbone!r} are not in "
-                           f"the local cache ({source.cache}) and {why}; {_ADVICE}")
-    mode = _hub_offline_mode() if source is not None and source.hub and (offline or reason) else contextlib.nullcontext()
-    with mode, download_errors(backbone):
+    missing = require_pretrained(backbone, source)
+    offline_hub = source is not None and source.hub and missing is not None
+    with _hub_offline_mode() if offline_hub else contextlib.nullcontext(), download_errors(backbone):
         yield
 
 
