@@ -67,6 +67,24 @@ class _Parser(argparse.ArgumentParser):
         super().error(message)
 
 
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    predict = sub.add_parser(
+        "predict", help="class names and probabilities for images",
+        description="Class names and probabilities for images. An image that cannot be read gets its own "
+                    "entry with the reason (field/column `error`); the others are still predicted.",
+        epilog="exit status: 0 when every image was predicted, 1 when some could not be read (their "
+               "entries say why), 2 on a usage, checkpoint or input-path error (nothing predicted)")
+    predict.add_argument("checkpoint", help="a run folder, checkpoint or .safetensors export")
+    predict.add_argument("inputs", nargs="+", help="image files or folders")
+    predict.add_argument("--top-k", type=int, default=3)
+    predict.add_argument("--json", action="store_true",
+                         help="print JSON: per image path, class, probability, probabilities (every class), "
+                              "error, top_k")
+    predict.add_argument("--csv", metavar="FILE",
+                         help="also write a CSV: path, class, probability, one prob_<class> column per class, "
+                              "error (never over an existing file)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="ecl",
@@ -101,21 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output", help="also write the metrics to this JSON file (never over an existing one)")
     evaluate.add_argument("overrides", nargs="*", help="data.* overrides to evaluate on another dataset")
 
-    predict = sub.add_parser(
-        "predict", help="class names and probabilities for images",
-        description="Class names and probabilities for images. An image that cannot be read gets its own "
-                    "entry with the reason (field/column `error`); the others are still predicted.",
-        epilog="exit status: 0 when every image was predicted, 1 when some could not be read (their "
-               "entries say why), 2 on a usage, checkpoint or input-path error (nothing predicted)")
-    predict.add_argument("checkpoint", help="a run folder, checkpoint or .safetensors export")
-    predict.add_argument("inputs", nargs="+", help="image files or folders")
-    predict.add_argument("--top-k", type=int, default=3)
-    predict.add_argument("--json", action="store_true",
-                         help="print JSON: per image path, class, probability, probabilities (every class), "
-                              "error, top_k")
-    predict.add_argument("--csv", metavar="FILE",
-                         help="also write a CSV: path, class, probability, one prob_<class> column per class, "
-                              "error (never over an existing file)")
+    _add_predict(sub)
 
     export = sub.add_parser("export", help="write an inference model (encoder + cosine classifier)")
     export.add_argument("checkpoint", help="a run folder or checkpoint")
