@@ -168,6 +168,17 @@ def _timm_reference_state(seed: int) -> dict[str, torch.Tensor]:
             timm.create_model("resnet18", pretrained=False, num_classes=1000).state_dict().items()}
 
 
+def _assert_loads_offline(monkeypatch: pytest.MonkeyPatch, name: str, tensors: dict[str, torch.Tensor]) -> None:
+    """With no network (probe fails, sockets refused), `name` pretrained holds exactly the cached tensors."""
+    _probe(monkeypatch, "gaierror: simulated")
+    attempts = _refuse_any_download(monkeypatch)
+    torch.manual_seed(0)  # another random start
+    net = build_backbone(name, pretrained=True)
+    assert attempts == []
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, tensors[key]), key
+
+
 def test_cached_hub_weights_load_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Weights in the hub cache load with no network and no retries: exactly the cached tensors."""
     _, hub_dir = _empty_caches(monkeypatch, tmp_path)
@@ -178,13 +189,7 @@ def test_cached_hub_weights_load_offline(monkeypatch: pytest.MonkeyPatch, tmp_pa
     (repo / "refs" / "main").write_text("0" * 40)
     tensors = _timm_reference_state(seed=11)
     save_file(tensors, str(snapshot / "model.safetensors"))
-    _probe(monkeypatch, "gaierror: simulated")
-    attempts = _refuse_any_download(monkeypatch)
-    torch.manual_seed(0)  # another random start
-    net = build_backbone("timm:resnet18", pretrained=True)
-    assert attempts == []
-    for key, value in net.state_dict().items():
-        assert torch.equal(value, tensors[key]), key
+    _assert_loads_offline(monkeypatch, "timm:resnet18", tensors)
 
 
 def test_cached_torchvision_weights_load_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -195,13 +200,7 @@ def test_cached_torchvision_weights_load_offline(monkeypatch: pytest.MonkeyPatch
     torch.manual_seed(12)
     tensors = {k: v.clone() for k, v in tvm.resnet18().state_dict().items()}
     torch.save(tensors, torch_dir / "checkpoints" / Path(tvm.ResNet18_Weights.DEFAULT.url).name)
-    _probe(monkeypatch, "gaierror: simulated")
-    attempts = _refuse_any_download(monkeypatch)
-    torch.manual_seed(0)
-    net = build_backbone("resnet18", pretrained=True)
-    assert attempts == []
-    for key, value in net.state_dict().items():
-        assert torch.equal(value, tensors[key]), key
+    _assert_loads_offline(monkeypatch, "resnet18", tensors)
 
 
 def test_fail_fast_check_names_the_cache_of_each_library(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
