@@ -1,7 +1,9 @@
 """`ecl predict`: class names and probabilities of image files with a trained model.
 
 Takes a run folder, a checkpoint (read only through `load_checkpoint`, weights_only=True) or a
-`.safetensors` export; the eval view is the checkpoint's own preprocessing (`Preprocess`).
+`.safetensors` export; the eval view is the checkpoint's own preprocessing (`Preprocess`). Every
+image gets one entry (text, JSON, or a CSV row); one that cannot be decoded carries its reason in
+`error` and does not stop the others.
 """
 
 from __future__ import annotations
