@@ -69,6 +69,24 @@ class _Parser(argparse.ArgumentParser):
         super().error(message)
 
 
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    predict = sub.add_parser(
+        "predict", help="class names and probabilities for images",
+        description="Class names and probabilities for images. An image that cannot be read gets its own "
+                    "entry with the reason (field/column `error`); the others are still predicted.",
+        epilog="exit status: 0 when every image was predicted, 1 when some could not be read (their "
+               "entries say why), 2 on a usage, checkpoint or input-path error (nothing predicted)")
+    predict.add_argument("checkpoint", help="a run folder, checkpoint or .safetensors export")
+    predict.add_argument("inputs", nargs="+", help="image files or folders")
+    predict.add_argument("--top-k", type=int, default=3)
+    predict.add_argument("--json", action="store_true",
+                         help="print JSON: per image path, class, probability, probabilities (every class), "
+                              "error, top_k")
+    predict.add_argument("--csv", metavar="FILE",
+                         help="also write a CSV: path, class, probability, one prob_<class> column per class, "
+                              "error (never over an existing file)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="ecl",
@@ -110,11 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output", help="also write the metrics to this JSON file (never over an existing one)")
     evaluate.add_argument("overrides", nargs="*", help="data.* overrides to evaluate on another dataset")
 
-    predict = sub.add_parser("predict", help="class names and probabilities for images")
-    predict.add_argument("checkpoint", help="a run folder, checkpoint or .safetensors export")
-    predict.add_argument("inputs", nargs="+", help="image files or folders")
-    predict.add_argument("--top-k", type=int, default=3)
-    predict.add_argument("--json", action="store_true", help="print JSON")
+    _add_predict(sub)
 
     export = sub.add_parser("export", help="write an inference model (encoder + cosine classifier)")
     export.add_argument("checkpoint", help="a run folder or checkpoint")
@@ -198,7 +212,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from ecl.data import build_datasets, check_dataset, format_summary, summarize
+    from ecl.data import build_datasets, check_dataset, format_problems, format_summary, summarize
 
     if args.data_command is None:
         raise _UsageError("ecl data needs an action: summary, check or preview")
@@ -218,11 +232,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
     if not problems:
         print(f"{config.data.name}: every image opened and every row is valid")
         return 0
-    for line in problems[:20]:
-        print(line, file=sys.stderr)
-    if len(problems) > 20:
-        print(f"... and {len(problems) - 20} more problems", file=sys.stderr)
-    print(f"error: {len(problems)} problem(s) found in {config.data.name}", file=sys.stderr)
+    print(f"error: {format_problems(problems, config.data.name)}", file=sys.stderr)  # as `ecl train` says it
     return 2
 
 
@@ -240,12 +250,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from ecl.engine.predict import format_predictions, predict_images
+    from ecl.engine.predict import failed_count, format_predictions, predict_images
 
     if args.top_k < 1:
         raise _UsageError(f"--top-k must be ≥ 1, got {args.top_k}")
-    predictions = predict_images(args.checkpoint, args.inputs, top_k=args.top_k)
+    predictions = predict_images(args.checkpoint, args.inputs, top_k=args.top_k, csv=args.csv)
     print(json.dumps(predictions, indent=2) if args.json else format_predictions(predictions))
+    if args.csv:
+        print(f"wrote {args.csv}", file=sys.stderr)
+    failed = failed_count(predictions)
+    if failed:
+        print(f"error: {failed} of {len(predictions)} images could not be read (see their error entries)",
+              file=sys.stderr)
+        return 1
     return 0
 
 

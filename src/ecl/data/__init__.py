@@ -13,7 +13,7 @@ summary.py (data summary), views.py (view transforms).
 """
 
 from ecl.data.bundle import DataBundle, split_record
-from ecl.data.errors import DataError
+from ecl.data.errors import DataError, format_problems
 from ecl.data.images import IMAGE_EXTENSIONS, decode_image, load_rgb, to_rgb, verify_image
 from ecl.data.profiles import class_counts, long_tail_counts, select_long_tail
 from ecl.data.registry import DATASETS, DatasetSpec, build_datasets, check_dataset
@@ -31,6 +31,7 @@ __all__ = [
     "DatasetSpec",
     "DataBundle",
     "DataError",
+    "format_problems",
     "ArrayDataset",
     "ImageFileDataset",
     "ViewsDataset",

@@ -81,11 +81,23 @@ def _file_splits(bundle: DataBundle) -> list[tuple[str, ImageFileDataset]]:
     return out
 
 
-def verify_bundle_images(bundle: DataBundle) -> None:
-    """Header-check every image file of the bundle (PIL verify + pixel limit); first failure raises."""
+def _image_problems(bundle: DataBundle, check: Callable[..., object]) -> list[str]:
+    """`check(path, source)` on every image file of the bundle; the problem of each that fails."""
+    problems: list[str] = []
     for _, ds in _file_splits(bundle):
         for path, source in zip(ds.paths, ds.sources):
-            verify_image(path, source or None)
+            try:
+                check(path, source or None)
+            except DataError as exc:
+                problems.append(str(exc))
+    return problems
+
+
+def verify_bundle_images(bundle: DataBundle, where: str = "the data") -> None:
+    """Header-check every image file of the bundle (PIL verify + pixel limit); one DataError lists each failure."""
+    problems = Problems(collect=True)
+    problems.items = _image_problems(bundle, verify_image)
+    problems.raise_if_any(where)
 
 
 def build_datasets(cfg: DataConfig, saved_split: dict | None = None) -> DataBundle:
@@ -94,14 +106,26 @@ def build_datasets(cfg: DataConfig, saved_split: dict | None = None) -> DataBund
     `saved_split`: the split record of an earlier build of this run (readers that draw their own
     split, ISIC, reuse it; the engine reads it from the run folder). Every cheap check (files
     exist, rows parse, labels in range, paths inside data.root, every class has training images)
-    runs before returning (first: at most one validation source, `validation.validation_source`), plus an image-header check of every file when `cfg.verify_images`.
-    Problems raise `DataError` naming the file and row/line.
+    runs before returning (first: at most one validation source, `validation.validation_source`),
+    plus an image-header check of every file when `cfg.verify_images`.
+    Problems are collected, not stopped at the first: one `DataError` lists every bad row and file
+    (`format_problems`: up to 20, then a count; the same message as `ecl data check`), each naming
+    the file and row/line; a problem that stops reading altogether (missing root or list file) is
+    the last.
     """
     spec = _spec_of(cfg)
     validation_source(cfg)  # refuses two validation splits before anything is read
-    bundle = spec(cfg, Problems(collect=False), saved_split if spec.reuses_split else None)
-    if cfg.verify_images:
-        verify_bundle_images(bundle)
+    problems = Problems(collect=True)
+    try:
+        bundle = spec(cfg, problems, saved_split if spec.reuses_split else None)
+    except DataError as exc:
+        if not problems.items:
+            raise
+        problems.items.append(str(exc))
+    else:
+        if cfg.verify_images:
+            problems.items += _image_problems(bundle, verify_image)
+    problems.raise_if_any(cfg.name)
     return bundle
 
 
@@ -117,10 +141,4 @@ def check_dataset(cfg: DataConfig) -> list[str]:
         bundle = _spec_of(cfg)(cfg, problems, None)
     except DataError as exc:
         return problems.items + [str(exc)]
-    for _, ds in _file_splits(bundle):
-        for path, source in zip(ds.paths, ds.sources):
-            try:
-                decode_image(path, source or None)
-            except DataError as exc:
-                problems.items.append(str(exc))
-    return problems.items
+    return problems.items + _image_problems(bundle, decode_image)

@@ -23,16 +23,22 @@ __all__ = ["TrainingInterrupted", "FinishInterrupted", "DataLoaderWorkerError", 
 
 
 class TrainingInterrupted(RuntimeError):
-    """SIGTERM/SIGINT arrived: the current epoch was abandoned; the last checkpoint is complete."""
+    """SIGTERM/SIGINT arrived: the current epoch was abandoned; the last checkpoint is complete.
+
+    The message says what `ecl train --resume` will do: continue after the epoch in last.pt, or —
+    before the first checkpoint — start again from epoch 1 with the run's saved config.yaml (the
+    folder holds it; `_resume_state` finds no last.pt and the run is built afresh).
+    """
 
     def __init__(self, signum: int, run: RunFolder, epoch: int):
         name = signal.Signals(signum).name
         if epoch > 0 and run.last_checkpoint.is_file():
             text = (f"{name} received: stopped; {run.last_checkpoint} holds epoch {epoch} "
-                    f"— continue with `ecl train --resume {run.path}`")
+                    f"— `ecl train --resume {run.path}` continues from epoch {epoch + 1}")
         else:
-            text = (f"{name} received: stopped in epoch 1; no complete epoch yet; nothing to resume "
-                    f"— run again (remove {run.path} first, or add --overwrite)")
+            text = (f"{name} received: stopped in epoch {epoch + 1}, before the first checkpoint; "
+                    f"`ecl train --resume {run.path}` starts the run again from epoch 1 with its saved "
+                    f"configuration ({run.config_file.name})")
         super().__init__(text)
         self.signum = signum
         self.exit_code = 128 + signum

@@ -59,7 +59,7 @@ def train(config: Config | None = None, *, resume: str | Path | None = None, ove
     if state is not None:
         check_matches_data(state, run.last_checkpoint, config.data.name, bundle.classes, bundle.train_counts)
     ctx = build_run(config, bundle, rank=rank, world=world, local_rank=local_rank,
-                    pretrained_download=resume is None)
+                    pretrained_download=state is None)  # no last.pt: start weights as a new run has them
     if resume is None:
         run = _create_run(config, bundle, overwrite, rank, world)
     start_epoch, best_val = _restore(ctx, run, state, log) if state is not None else (0, -math.inf)
@@ -91,6 +91,10 @@ def _new_run(config: Config | None, overwrite: bool, is_main: bool) -> tuple[Con
     """Validate the config and name the run folder; rank 0 checks that it may be used (nothing is
     created until the data, device and network are ready)."""
     config = validate(config if config is not None else Config())
+    if config.model.pretrained:  # offline without a cached copy: one line now, not after reading the data
+        from ecl.models import check_pretrained_weights
+
+        check_pretrained_weights(config.model.backbone)
     if config.out is None:
         config.out = default_run_name(config.loss.method, config.data.name, config.seed)
     run = RunFolder.check_new(config.out, overwrite=overwrite) if is_main else RunFolder(config.out)
@@ -121,6 +125,8 @@ def _resume_state(run: RunFolder, config: Config, log: Log | None) -> dict[str, 
         run.check_writable()
         for tmp in run.clean_stale_temporaries():
             log(f"removed {tmp} (left by an interrupted write)")
+        if state is None:
+            log(f"{run.path} has no checkpoint yet: starting from epoch 1 with its saved configuration")
     return state
 
 

@@ -3,12 +3,13 @@
 from .export import InferenceModel, export_model, load_safetensors_model
 from .heads import CLASSIFIER_INITS, CosineClassifier, ProjectionHead, PrototypeMap, PrototypeMLP, normed_uniform_
 from .network import PROTOTYPE_HEADS, ECLNetwork, ECLOutput
-from .registry import BACKBONES, build_backbone
+from .registry import BACKBONES, build_backbone, check_pretrained_weights
 from .weights import WeightsError, load_backbone_weights
 
 __all__ = [
     "BACKBONES",
     "build_backbone",
+    "check_pretrained_weights",
     "WeightsError",
     "load_backbone_weights",
     "ECLOutput",
