@@ -69,6 +69,25 @@ class _Parser(argparse.ArgumentParser):
         super().error(message)
 
 
+def _add_data(sub: argparse._SubParsersAction) -> None:
+    data = sub.add_parser("data", help="inspect or check a dataset")
+    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION")
+    summary = data_sub.add_parser("summary", help="sizes, per-class counts, imbalance, shot groups")
+    summary.add_argument("--config", help="a YAML file or preset name")
+    summary.add_argument("--json", action="store_true", help="print JSON")
+    summary.add_argument("overrides", nargs="*", help=_overrides_help())
+    check = data_sub.add_parser("check", help="open every image and validate every row")
+    check.add_argument("--config", help="a YAML file or preset name")
+    check.add_argument("overrides", nargs="*", help=_overrides_help())
+    show = data_sub.add_parser("preview", help="write N training samples' views as PNGs (what the network sees)")
+    show.add_argument("--config", help="a YAML file or preset name")
+    show.add_argument("--count", type=int, default=16, help="samples to write (default 16)")
+    show.add_argument("--out", required=True, metavar="DIR",
+                      help="folder for <k>-v0.png (classifier view), <k>-v1.png, <k>-v2.png and preview.json")
+    show.add_argument("--overwrite", action="store_true", help="write into an existing non-empty DIR")
+    show.add_argument("overrides", nargs="*", help=_overrides_help())
+
+
 def _add_predict(sub: argparse._SubParsersAction) -> None:
     predict = sub.add_parser(
         "predict", help="class names and probabilities for images",
@@ -105,22 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print the resolved configuration and protocol; train nothing, write nothing")
     train.add_argument("overrides", nargs="*", help=_overrides_help())
 
-    data = sub.add_parser("data", help="inspect or check a dataset")
-    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION")
-    summary = data_sub.add_parser("summary", help="sizes, per-class counts, imbalance, shot groups")
-    summary.add_argument("--config", help="a YAML file or preset name")
-    summary.add_argument("--json", action="store_true", help="print JSON")
-    summary.add_argument("overrides", nargs="*", help=_overrides_help())
-    check = data_sub.add_parser("check", help="open every image and validate every row")
-    check.add_argument("--config", help="a YAML file or preset name")
-    check.add_argument("overrides", nargs="*", help=_overrides_help())
-    show = data_sub.add_parser("preview", help="write N training samples' views as PNGs (what the network sees)")
-    show.add_argument("--config", help="a YAML file or preset name")
-    show.add_argument("--count", type=int, default=16, help="samples to write (default 16)")
-    show.add_argument("--out", required=True, metavar="DIR",
-                      help="folder for <k>-v0.png (classifier view), <k>-v1.png, <k>-v2.png and preview.json")
-    show.add_argument("--overwrite", action="store_true", help="write into an existing non-empty DIR")
-    show.add_argument("overrides", nargs="*", help=_overrides_help())
+    _add_data(sub)
 
     evaluate = sub.add_parser("evaluate", help="recompute final metrics of a run or checkpoint")
     evaluate.add_argument("target", help="a run folder or a checkpoint file")

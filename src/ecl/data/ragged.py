@@ -1,4 +1,4 @@
-"""Whole images of different sizes in one buffer, for the tensor path on image files (DESIGN.md §4).
+"""Whole images of different sizes in one buffer, for the tensor path on image files (docs/METHOD.md, views).
 
 Storage (`RaggedImages`): one flat uint8 buffer `pixels` (T,) holding every image as a
 C-contiguous (3, h_i, w_i) block, `offsets` (N,) int64 (where image i starts) and `shapes`
