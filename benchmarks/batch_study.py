@@ -28,6 +28,9 @@ have all finished is skipped, and `ecl compare` continues an interrupted one. Ra
 tuning records used, every driver invocation and the `ecl compare` command of every cell go to
 benchmarks/results/fashion-mnist-lt-if100-batch/batch.json; the plots beside it; the generated section
 to BATCH.md there and between its markers in docs/RESULTS.md (only when --results is the default).
+
+Cost (measured 2026-12-02, one thread, 2 shared cores under load ~5): one ECL epoch at B = 16 (924
+steps) took 57 s, the smoke run `--methods ecl --batches 16 --seeds 0 --epochs 1` about 1.5 min in all.
 """
 
 from __future__ import annotations
@@ -121,6 +124,11 @@ class Cell:
 def scaled_lr(lr_ref: float, batch: int, ref_batch: int) -> float:
     """The linear rule: lr_B = lr_ref × B / B_ref."""
     return lr_ref * batch / ref_batch
+
+
+def _link(folder: Path) -> str:
+    """The figures' folder as docs/RESULTS.md links it (relative inside the checkout)."""
+    return f"../{_shown(folder)}" if folder.is_relative_to(study.ROOT) else str(folder)
 
 
 def _shown(path: Path) -> str:
@@ -350,7 +358,8 @@ def _mean_sd(values: list[float | None], metric: str) -> str:
 def _setting_lines(data: dict) -> list[str]:
     batches = ", ".join(map(str, data["batches"]))
     lines = [f"- setting: fashion-mnist-lt IF {data['imbalance_factor']}, `{data['backbone']}`, {data['image_size']} "
-             f"px, {data['epochs']} epochs at every batch, B ∈ {{{batches}}}, seeds {', '.join(map(str, data['seeds']))}; "
+             f"px, {data['epochs']} epochs at every batch, B ∈ {{{batches}}}, seeds "
+             f"{', '.join(map(str, data['seeds']))}; "
              f"shot groups many > {data['shot_groups']['many_above']} / few < {data['shot_groups']['few_below']} "
              f"training images; validation {data['val_per_class']} images per class (unused for selection here)",
              f"- learning rate: {data['lr_rule']}; the λ rows are ECL's tuned row with only λ changed",
@@ -369,7 +378,8 @@ def _table(data: dict) -> list[str]:
     lines = ["| method | B | lr | seeds | " + " | ".join(HEADERS[m] for m in METRICS) + " |",
              "| --- | ---: | ---: | ---: | " + " | ".join("---:" for _ in METRICS) + " |"]
     for row in data["cells"].values():
-        flag = " †" if data["tuning"][row["tuned_from"]]["predates_fix"] and row["method"] == row["tuned_from"] else ""
+        own = row["method"] == row["tuned_from"]
+        flag = " †" if own and data["tuning"][row["tuned_from"]]["predates_fix"] else ""
         lines.append(f"| {row['method']} | {row['batch']} | {row['lr']:g}{flag} | {row['finished']} | "
                      + " | ".join(_mean_sd(row["values"][m], m) for m in METRICS) + " |")
     return lines
@@ -377,7 +387,8 @@ def _table(data: dict) -> list[str]:
 
 def _drop_table(data: dict, family: dict) -> list[str]:
     rows = {(r["method"], r["batch"]): r for r in data["cells"].values()}
-    heads = [f"drop {DROP_FROM}→{to}" for to in DROP_TO] + [f"its drop − ECL's, {DROP_FROM}→{to}" for to in DROP_TO]
+    heads = ([f"drop {DROP_FROM}→{to}" for to in DROP_TO]
+             + [f"its drop − ECL's, {DROP_FROM}→{to}" for to in DROP_TO])
     lines = [f"| method | bal. acc at B = {DROP_FROM} | " + " | ".join(heads) + " |",
              "| --- | ---: | " + " | ".join("---:" for _ in heads) + " |"]
     for method in [m for m in (*RIVALS, CONTROL, "ecl") if (m, DROP_FROM) in rows]:
@@ -409,14 +420,15 @@ def _lambda_lines(data: dict) -> list[str]:
              "| row | B | seeds | bal. acc | few | row − ECL |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for (method, batch), call in family.items():
         r = rows[(method, batch)]
-        lines.append(f"| {method} | {batch} | {r['finished']} | {_mean_sd(r['values']['balanced_accuracy'], 'balanced_accuracy')} | "
+        accuracy = _mean_sd(r["values"]["balanced_accuracy"], "balanced_accuracy")
+        lines.append(f"| {method} | {batch} | {r['finished']} | {accuracy} | "
                      f"{_mean_sd(r['values']['few'], 'few')} | {calls.interval_text(call)} |")
     return lines + [""]
 
 
 def _command_lines(data: dict) -> list[str]:
     if not data["commands"]:
-        return ["No cell trained yet. `python benchmarks/batch_study.py --dry-run` lists the runs and their "
+        return ["No command recorded yet. `python benchmarks/batch_study.py --dry-run` lists the runs and their "
                 "learning rates; `python benchmarks/batch_study.py --jobs 2` trains them (resumable).", ""]
     lines = ["Commands that produced the raw files (as recorded in batch.json; each resumable):", ""]
     lines += [f"- driver: `{d}`" for d in data["drivers"]]
@@ -437,9 +449,11 @@ def section(data: dict, folder: Path) -> str:
         lines += [f"- raw: `{_shown(folder)}/{RAW}`; updated {data['date']}", ""]
     if done:
         lines += ["#### Accuracy and geometry against the batch", "",
-                  "Mean ± std over seeds (accuracies in %, FC/MS/SD lower is better); † the method's tuning predates "
-                  "the baseline-weighting fix.", "", *_table(data), ""]
-        lines += [f"![{name}](../{_shown(folder)}/{name})" for name in FIGURES if (folder / name).is_file()] + [""]
+                  "Mean ± std over seeds (accuracies in %, FC/MS/SD lower is better); † the method's tuning "
+                  "predates the baseline-weighting fix.", "", *_table(data), ""]
+        figures = [f"![{name}]({_link(folder)}/{name})" for name in FIGURES if (folder / name).is_file()]
+        lines += ["Figures: mean over seeds per method against B (log 2 axis); the band spans the seeds' "
+                  "minimum to maximum.", "", *figures, ""] if figures else []
         lines += _drop_lines(data)
         lines += _lambda_lines(data)
     lines += _command_lines(data)
@@ -488,7 +502,8 @@ def plot(data: dict, folder: Path) -> None:
             axis.set_xscale("log", base=2)
             axis.set_xticks(data["batches"], [str(b) for b in data["batches"]])
             axis.set(xlabel="global batch B", title=HEADERS[metric] + ("" if scale == 1.0 else " (%)"))
-        axes[0][0].legend(fontsize=7)
+        if axes[0][0].get_legend_handles_labels()[0]:
+            axes[0][0].legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(folder / name, dpi=110)
         plt.close(fig)
@@ -529,7 +544,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--batches", default=BATCHES, help="global batch sizes (comma list)")
     parser.add_argument("--seeds", default=SEEDS, help="report seeds (3; 0,1,2,3,4 where a difference is close)")
-    parser.add_argument("--lambdas", default="", help="λ rows of ECL at the smallest and largest batch, e.g. 0.25,0.75")
+    parser.add_argument("--lambdas", default="",
+                        help="λ rows of ECL at the smallest and largest batch, e.g. 0.25,0.75")
     parser.add_argument("--tuning", default=None, help="a newer tuning.json whose methods override the base record")
     parser.add_argument("--tuning-date", default=None, help="YYYY-MM-DD: when --tuning's tuning runs were made")
     parser.add_argument("--base-tuning", default=str(TUNING), help=argparse.SUPPRESS)

@@ -100,17 +100,40 @@ def test_a_finished_run_is_skipped_and_another_batch_does_not_count(tmp_path):
     assert data["cells"][la16.label]["values"]["balanced_accuracy"] == [0.7, None]
 
 
-def test_dry_run_lists_only_the_runs_to_make(tmp_path, capsys):
+def _finish(args, cell, seed: int) -> None:
+    """Fake a finished run of `cell` (config.yaml of its setting and a final.json), no training."""
     from ecl.config import load_config
     from ecl.engine.run_folder import RunFolder
 
-    args = _args(tmp_path, "--methods", "ecl", "--batches", "16", "--seeds", "0,1")
-    cells, tuned = _plan(args)
-    run = RunFolder(batch.run_dir(args, cells[0], 0))
+    run = RunFolder(batch.run_dir(args, cell, seed))
     run.path.mkdir(parents=True)
-    run.write_config(load_config(None, ["train.batch_size=16", f"train.lr={cells[0].lr}", "train.epochs=4",
+    run.write_config(load_config(None, [f"train.batch_size={cell.batch}", f"train.lr={cell.lr}", "train.epochs=4",
                                         "model.backbone=small_cnn_w16", "data.image_size=28"]))
     run.write_final({"balanced_accuracy": 0.7})
+
+
+def test_run_calls_ecl_compare_only_for_cells_with_unfinished_runs(tmp_path, monkeypatch):
+    import ecl.cli
+
+    args = _args(tmp_path, "--methods", "la", "--batches", "16,32", "--seeds", "0,1")
+    cells, tuned = _plan(args)
+    for seed in (0, 1):
+        _finish(args, cells[0], seed)  # la at B = 16: every seed finished
+    _finish(args, cells[1], 0)  # la at B = 32: seed 1 missing
+    invoked = []
+    monkeypatch.setattr(ecl.cli, "main", lambda argv: invoked.append(argv) or 0)
+    batch.run(args, cells, tuned)
+    assert len(invoked) == 1 and "train.batch_size=32" in invoked[0]
+    raw = json.loads((tmp_path / "results" / batch.FOLDER / batch.RAW).read_text(encoding="utf-8"))
+    assert list(raw["commands"]) == [cells[1].label]  # only the cell this invocation trained
+    assert raw["status"] == {"finished": 3, "planned": 4}
+    assert (tmp_path / "results" / batch.FOLDER / batch.PAGE).is_file()
+
+
+def test_dry_run_lists_only_the_runs_to_make(tmp_path, capsys):
+    args = _args(tmp_path, "--methods", "ecl", "--batches", "16", "--seeds", "0,1")
+    cells, tuned = _plan(args)
+    _finish(args, cells[0], 0)
     batch.dry_run(args, cells, tuned)
     out = capsys.readouterr().out
     runs = [line for line in out.splitlines() if line.startswith("run ")]
