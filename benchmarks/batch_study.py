@@ -275,6 +275,7 @@ def record(args: argparse.Namespace, cells: list[Cell], tuned: dict[str, Tuning]
                            "predates_fix": t.predates_fix} for m, t in tuned.items() if m in used},
             "cells": rows, "commands": dict((previous or {}).get("commands", {})),
             "drivers": list((previous or {}).get("drivers", [])),
+            "plan": plan_record(args),
             "status": {"finished": sum(r["finished"] for r in rows.values()), "planned": len(cells) * len(seeds(args))}}
 
 
@@ -530,13 +531,36 @@ def write(args: argparse.Namespace, data: dict) -> None:
     print(f"[batch-study] wrote {study.DOC} (batch-size section)", file=sys.stderr)
 
 
-def docs_only(args: argparse.Namespace, cells: list[Cell], tuned: dict[str, Tuning]) -> None:
-    """From batch.json as recorded (refreshed first when the run folders are here); the stub without it."""
-    raw = Path(args.results) / FOLDER / RAW
-    previous = study.read_json(raw)
+PLAN_KEYS = ("methods", "batches", "seeds", "lambdas", "epochs", "tuning", "tuning_date", "base_tuning",
+             "base_tuning_date")
+
+
+def plan_record(args: argparse.Namespace) -> dict[str, Any]:
+    """The options that decide the plan and its learning rates (paths inside the checkout made relative)."""
+    return {k: _shown(Path(getattr(args, k))) if k in ("tuning", "base_tuning") and getattr(args, k) else
+            getattr(args, k) for k in PLAN_KEYS}
+
+
+def adopt_plan(args: argparse.Namespace, recorded: dict[str, Any]) -> None:
+    """Set the recorded plan's options on `args` (--docs-only refreshes the study as it was run)."""
+    for key, value in recorded.items():
+        if key in ("tuning", "base_tuning") and value:
+            value = str(value if Path(value).is_absolute() else study.ROOT / value)
+        setattr(args, key, value)
+
+
+def docs_only(args: argparse.Namespace) -> None:
+    """From batch.json as recorded (refreshed first, for its recorded plan, when the run folders are here);
+    without batch.json, the pending stub of the plan the options describe."""
+    previous = study.read_json(Path(args.results) / FOLDER / RAW)
     if previous is not None and (Path(args.runs) / FOLDER).is_dir():
-        previous = collect(args, cells, tuned, [])
-    write(args, previous if previous is not None else record(args, cells, tuned, None))
+        adopt_plan(args, previous.get("plan", {}))
+        tuned = tunings(args, study.split_list(args.methods) + (["ecl"] if args.lambdas else []))
+        previous = collect(args, plan(args, tuned), tuned, [])
+    elif previous is None:
+        tuned = tunings(args, study.split_list(args.methods) + (["ecl"] if args.lambdas else []))
+        previous = record(args, plan(args, tuned), tuned, None)
+    write(args, previous)
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -556,7 +580,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runs", default=str(study.ROOT / "runs" / "batch-study"), help="run folders (outside git)")
     parser.add_argument("--results", default=str(study.RESULTS))
     parser.add_argument("--dry-run", action="store_true", help="list the runs still to make, with their lrs")
-    parser.add_argument("--docs-only", action="store_true", help="only rewrite the section from batch.json")
+    parser.add_argument("--docs-only", action="store_true",
+                        help="only rewrite the section from batch.json (refreshed for its recorded plan)")
     args = parser.parse_args(argv)
     args.backbone, args.image_size = study.BACKBONE, study.IMAGE_SIZE
     if args.tuning and not args.tuning_date:
@@ -568,7 +593,10 @@ def check(args: argparse.Namespace) -> None:
     """One clear error for an unknown method, λ or batch, before anything is read or trained."""
     from ecl.losses import METHODS as KNOWN
 
-    lambdas = [f"ecl-lambda{float(x):g}" for x in study.split_list(args.lambdas)]
+    try:
+        lambdas = [f"ecl-lambda{float(x):g}" for x in study.split_list(args.lambdas)]
+    except ValueError:
+        raise SystemExit(f"[batch-study] --lambdas: {args.lambdas!r} is not a list of numbers") from None
     unknown = [m for m in [*study.split_list(args.methods), *lambdas] if m not in KNOWN]
     if unknown:
         raise SystemExit(f"[batch-study] --methods/--lambdas: unknown {', '.join(unknown)} "
@@ -580,13 +608,13 @@ def check(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     check(args)
-    methods = study.split_list(args.methods) + (["ecl"] if args.lambdas else [])
-    tuned = tunings(args, methods)
+    if args.docs_only:
+        docs_only(args)
+        return
+    tuned = tunings(args, study.split_list(args.methods) + (["ecl"] if args.lambdas else []))
     cells = plan(args, tuned)
     if args.dry_run:
         dry_run(args, cells, tuned)
-    elif args.docs_only:
-        docs_only(args, cells, tuned)
     else:
         run(args, cells, tuned)
 

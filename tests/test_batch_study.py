@@ -130,6 +130,21 @@ def test_run_calls_ecl_compare_only_for_cells_with_unfinished_runs(tmp_path, mon
     assert (tmp_path / "results" / batch.FOLDER / batch.PAGE).is_file()
 
 
+def test_docs_only_refreshes_the_recorded_plan_not_the_default_one(tmp_path, monkeypatch):
+    import ecl.cli
+
+    args = _args(tmp_path, "--methods", "ecl", "--batches", "16,256", "--seeds", "0,1", "--lambdas", "0.25")
+    cells, tuned = _plan(args)
+    _finish(args, cells[0], 0)
+    monkeypatch.setattr(ecl.cli, "main", lambda argv: 0)
+    batch.run(args, cells, tuned)
+    again = _args(tmp_path, "--docs-only")  # the default plan: five methods, five batches, seeds 0,1,2, no λ
+    batch.docs_only(again)
+    raw = json.loads((tmp_path / "results" / batch.FOLDER / batch.RAW).read_text(encoding="utf-8"))
+    assert raw["seeds"] == [0, 1] and raw["status"] == {"finished": 1, "planned": 8}
+    assert sorted(c["method"] for c in raw["cells"].values()) == ["ecl", "ecl", "ecl-lambda0.25", "ecl-lambda0.25"]
+
+
 def test_dry_run_lists_only_the_runs_to_make(tmp_path, capsys):
     args = _args(tmp_path, "--methods", "ecl", "--batches", "16", "--seeds", "0,1")
     cells, tuned = _plan(args)
