@@ -108,8 +108,9 @@ def word(call: Call | None, higher_is_better: bool = True) -> str:
 
 
 def verdict_line(subject: str, outcomes: Sequence[tuple[str, Call | None]], higher_is_better: bool = True,
-                 words: tuple[str, str] = ("better than", "worse than")) -> str:
-    """'ECL better than ce (Holm), la; inside the noise of bcl; worse than supcon' from rival − subject calls."""
+                 words: tuple[str, str] = ("better than", "worse than"), same: str = "inside the noise of") -> str:
+    """'ECL better than ce (Holm), la; inside the noise of bcl; worse than supcon' from rival − subject calls
+    (`words`: the better/worse phrases, `same`: the inside-the-noise phrase)."""
     groups: dict[str, list[str]] = {"better": [], "inside the noise": [], "worse": [], "untestable": []}
     for name, call in outcomes:
         groups[word(call, higher_is_better)].append(name + (HOLM_MARK if call is not None and call.holm else ""))
@@ -117,7 +118,7 @@ def verdict_line(subject: str, outcomes: Sequence[tuple[str, Call | None]], high
     if groups["better"]:
         parts.append(f"{words[0]} {', '.join(groups['better'])}")
     if groups["inside the noise"]:
-        parts.append(f"inside the noise of {', '.join(groups['inside the noise'])}")
+        parts.append(f"{same} {', '.join(groups['inside the noise'])}")
     if groups["worse"]:
         parts.append(f"{words[1]} {', '.join(groups['worse'])}")
     if groups["untestable"]:

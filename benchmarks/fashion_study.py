@@ -505,20 +505,24 @@ def fashion_section(results: Path) -> str:
     return "\n".join(lines + [END]) + "\n"
 
 
+def place_section(text: str, begin: str, end: str, section: str) -> str:
+    """`text` with `section` between its markers `begin`…`end` (replaced), else inserted before
+    "## Reproducing the paper protocols", else appended (batch_study.py places its section the same way)."""
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        return head + section.rstrip("\n") + rest.split(end, 1)[1]
+    if "## Reproducing the paper protocols" in text:
+        head, tail = text.split("## Reproducing the paper protocols", 1)
+        return head + section + "\n## Reproducing the paper protocols" + tail
+    return text.rstrip("\n") + "\n\n" + section
+
+
 def write_docs(results: Path) -> None:
     """benchmarks/results/FASHION.md, and the section between the markers of docs/RESULTS.md."""
     section = fashion_section(results)
     atomic_write_text(FASHION_DOC if results == RESULTS else results / "FASHION.md", section)
     text = DOC.read_text(encoding="utf-8") if DOC.is_file() else "# Results\n\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section.rstrip("\n") + rest.split(END, 1)[1]
-    elif "## Reproducing the paper protocols" in text:
-        head, tail = text.split("## Reproducing the paper protocols", 1)
-        text = head + section + "\n## Reproducing the paper protocols" + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    atomic_write_text(DOC, text)
+    atomic_write_text(DOC, place_section(text, BEGIN, END, section))
     print(f"[fashion-study] wrote {DOC} (fashion-mnist-lt section)", file=sys.stderr)
 
 

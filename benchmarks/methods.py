@@ -336,6 +336,8 @@ def write_doc(results: Path, doc: Path) -> None:
     notes = notes_file.read_text(encoding="utf-8").strip() + "\n" if notes_file.is_file() else ""
     fashion_file = results / "FASHION.md"  # written by benchmarks/fashion_study.py (kept on regeneration)
     notes += ("\n" + fashion_file.read_text(encoding="utf-8")) if fashion_file.is_file() else ""
+    batch_file = results / "BATCH.md"  # written by benchmarks/batch_study.py (kept on regeneration)
+    notes += ("\n" + batch_file.read_text(encoding="utf-8")) if batch_file.is_file() else ""
     text = "\n".join([
         "# Results",
         "",
