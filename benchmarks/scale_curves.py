@@ -275,11 +275,12 @@ def _ccge_note(report: dict[str, Any]) -> list[str]:
     alone = report.get("ccge_alone")
     if not alone:
         return []
-    return [f"What ecl adds to bcl is CC-GE's (C, d) work: alone, at C = {alone['C']:,} and d = {alone['d']}, its "
-            f"forward+backward peaks at {_fmt_bytes(alone['peak_bytes'])} MiB ({alone['buffers']:.1f} float32 (C, d) "
-            f"buffers: the two normalised matrices, their difference and the gradients) and takes "
+    return [f"The (C, d) work ecl adds to bcl is CC-GE's: alone, at C = {alone['C']:,} and d = {alone['d']}, "
+            f"its forward+backward peaks at {_fmt_bytes(alone['peak_bytes'])} MiB ({alone['buffers']:.1f} float32 "
+            "(C, d) buffers: the two normalised matrices, their difference and the gradients) and takes "
             f"{1e3 * alone['seconds']:.0f} ms; it does not depend on B. A closed form "
-            "(‖W/‖W‖ − P/‖P‖‖² = 2 − 2⟨W, P⟩/(‖W‖·‖P‖)) would need no (C, d) temporaries beyond the two gradients (it cancels when W ∝ P, so it needs care there; not changed here).", ""]
+            "(‖W/‖W‖ − P/‖P‖‖² = 2 − 2⟨W, P⟩/(‖W‖·‖P‖)) would need no (C, d) temporaries beyond the two "
+            "gradients (it cancels when W ∝ P, so it needs care there; not changed here).", ""]
 
 
 def write_section(path: Path, text: str) -> None:
@@ -295,13 +296,15 @@ def write_section(path: Path, text: str) -> None:
 
 def write_docs(report: dict[str, Any], doc: Path, speed_doc: Path | None, plot_path: Path, json_path: Path) -> None:
     """The section into ``doc`` (and into ``speed_doc``, the page tail methods.py copies in)."""
-    def rel(p: Path) -> str:
-        try:
-            return Path(*[".."] * len(doc.resolve().parent.relative_to(ROOT).parts), p.resolve().relative_to(ROOT)).as_posix()
-        except ValueError:
-            return p.name
-    json_rel = json_path.resolve().relative_to(ROOT).as_posix() if json_path.resolve().is_relative_to(ROOT) else json_path.name
-    text = section(report, rel(plot_path), json_rel)
+    def in_repo(p: Path) -> Path | None:
+        return p.resolve().relative_to(ROOT) if p.resolve().is_relative_to(ROOT) else None
+
+    page_dir = in_repo(doc.parent)  # the plot link is relative to the page (a file outside: its name)
+    plot = in_repo(plot_path)
+    plot_rel = (Path(*[".."] * len(page_dir.parts), plot).as_posix() if page_dir is not None and plot is not None
+                else plot_path.name)
+    json_rel = in_repo(json_path).as_posix() if in_repo(json_path) is not None else json_path.name
+    text = section(report, plot_rel, json_rel)
     for path in (doc, speed_doc):
         if path is not None:
             write_section(path, text)
