@@ -8,7 +8,9 @@ columns, per-column class counts built from a Python list over a bincount, and m
 
 Memory: on CUDA the peak allocated memory of one forward+backward; on CPU the bytes of the
 tensors autograd saves for backward (the activation memory of the loss), measured with
-``torch.autograd.graph.saved_tensors_hooks``.
+``torch.autograd.graph.saved_tensors_hooks``. ``_peak_memory`` (the peak of forward+backward on
+either device; on CPU tracked op by op with a dispatch mode) and ``_times_interleaved`` (every
+round's seconds) are shared with ``benchmarks/scale_curves.py``.
 """
 
 from __future__ import annotations
