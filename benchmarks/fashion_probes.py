@@ -1,17 +1,21 @@
-"""Why ECL does not win on fashion-mnist-lt (issue 13, item 5): one measured row per suspect.
+"""Probes on fashion-mnist-lt (issue 13, item 5): the tuned main row with one setting changed, per suspect.
 
     python benchmarks/fashion_probes.py --dry-run        # the commands
     python benchmarks/fashion_probes.py --jobs 2         # train what is missing (resumable), then the docs
-    python benchmarks/fashion_probes.py --docs-only      # rewrite the section from the raw results
+    python benchmarks/fashion_probes.py --docs-only      # rewrite the section from probes.json as recorded
 
 Every probe is the tuned main row of one method (its lr / τ / weight decay as chosen on validation by
-`benchmarks/fashion_study.py`, read from that study's summary.json) with ONE change, trained on the same
+`benchmarks/fashion_study.py`, read from that study's summary.json) with ONE setting changed, trained on the same
 report seeds 0-4 as the main table, so that probe − main and probe − baseline are paired by seed (same
 split, same initialisation seed). Each (probe, method) is one `ecl compare` into
 runs/fashion-study/fashion-mnist-lt-<key>-probes/<probe>-<method>/ (outside git; finished runs are
 skipped). Raw per-seed results, the calibrated α, β, γ of every ECL run and the commands go to
 benchmarks/results/fashion-mnist-lt-<key>-probes/probes.json; the generated section to PROBES.md in the
-same folder, which `fashion_study.py` places under its IF section of docs/RESULTS.md.
+same folder, which `fashion_study.py` places under its IF section of docs/RESULTS.md. One setting can
+move several training factors (batch 256 at lr × 2 also halves the optimiser steps): each probe lists
+in PROBES the factors it moves, and the page names them; its verdict sentences and the Holm marks over
+the table's family come from benchmarks/calls.py. probes.json records every driver invocation and the
+`ecl compare` command of every row; `--docs-only` reads it as recorded (no run folder needed).
 
 The suspects (issue 13): the first-epoch calibration of α, β, γ (fixed weights; calibration one epoch
 later), the batch size (contrastive losses want large batches), the temperature (beyond the tuned
@@ -30,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import calls
 import fashion_study as study
 
 from ecl.atomic import atomic_write_json, atomic_write_text
@@ -43,34 +48,56 @@ MAIN = ("ecl", "la", "procondual")  # the main rows the probes start from or are
 
 @dataclass(frozen=True)
 class Probe:
-    """One change to the tuned main row of `methods` (`lr_scale` multiplies the tuned lr)."""
+    """One change to the tuned main row of `methods` (`lr_scale` multiplies the tuned lr).
+
+    `factors`: every training factor that differs from the main row because of the change (what
+    moved together); a probe with more than one cannot say which of them made a difference.
+    """
 
     methods: tuple[str, ...]
     changes: tuple[str, ...]
     why: str
+    factors: tuple[str, ...]
     lr_scale: float = 1.0
 
 
 PROBES = {
     "fixed-weights": Probe(("ecl", "procondual"), ("loss.weighting=fixed",),
                            "α = β = γ = 1, no calibration (is the first-epoch calibration the problem?); "
-                           "ProConDual, the best main row, calibrates the same way, so it gets the same change"),
+                           "ProConDual calibrates the same way, so it gets the same change",
+                           ("loss weights (calibrated α, β, γ → 1, 1, 1)",)),
     "calibrate-epoch2": Probe(("ecl", "procondual"), ("train.warmup_epochs=1",),
                               "one linear warm-up epoch, so α, β, γ are calibrated on epoch 2 on a trained network "
-                              "(ProConDual calibrates the same way: same change)"),
+                              "(ProConDual calibrates the same way: same change)",
+                              ("a linear learning-rate warm-up over epoch 1",
+                               "the epoch the loss weights are calibrated on (1 → 2)")),
     "batch256": Probe(("ecl",), ("train.batch_size=256",),
                       "batch 256 instead of 128 (twice the positives and negatives per anchor), lr × 2 (linear scaling)",
+                      ("batch size (128 → 256)", "learning rate (× 2)", "optimiser steps per epoch (÷ 2)",
+                       "the batches the loss weights are calibrated on"),
                       lr_scale=2.0),
     "batch256-fixed": Probe(("ecl",), ("train.batch_size=256", "loss.weighting=fixed"),
-                            "batch 256, lr × 2, α = β = γ = 1: separates the batch size from its calibration",
+                            "batch 256, lr × 2, α = β = γ = 1 (the batch-256 row without the calibration)",
+                            ("batch size (128 → 256)", "learning rate (× 2)", "optimiser steps per epoch (÷ 2)",
+                             "loss weights (calibrated α, β, γ → 1, 1, 1)"),
                             lr_scale=2.0),
-    "tau0.2": Probe(("ecl",), ("loss.temperature=0.2",), "τ 0.2, beyond the tuned grid {0.07, 0.1}"),
+    "tau0.2": Probe(("ecl",), ("loss.temperature=0.2",), "τ 0.2, beyond the tuned grid {0.07, 0.1}",
+                    ("temperature τ",)),
     "tau0.1": Probe(("ecl",), ("loss.temperature=0.1",),
                     "τ 0.1, the value every contrastive rival chose at IF 10, where ECL's one-seed tuning chose 0.07 "
-                    "(by 0.3 pp of validation accuracy); at IF 100 ECL's tuned row already has τ 0.1"),
+                    "(by 0.3 pp of validation accuracy); at IF 100 ECL's tuned row already has τ 0.1",
+                    ("temperature τ",)),
     "epochs8": Probe(("ecl", "la"), ("train.epochs=8", "eval.every=8"),
-                     "8 epochs instead of 4, for ECL and for LA (does the gap open with training length?)"),
+                     "8 epochs instead of 4, for ECL and for LA (does the gap change with training length?)",
+                     ("epochs (4 → 8: twice the optimiser steps)", "the cosine learning-rate schedule's length")),
 }
+
+
+def factors_text(factors: list[str] | tuple[str, ...]) -> str:
+    """'one factor: τ' or 'N factors moved together, not separated by this probe: a; b'."""
+    if len(factors) == 1:
+        return f"one factor: {factors[0]}"
+    return f"{len(factors)} factors moved together, not separated by this probe: {'; '.join(factors)}"
 
 
 def tuned(key: str, args: argparse.Namespace) -> dict[str, dict[str, str]]:
@@ -146,9 +173,11 @@ def collect(key: str, args: argparse.Namespace, names: list[str]) -> dict[str, A
         if folder.is_dir():
             rows[f"{name}-{method}"] = _per_seed(folder / method, seeds)
         commands[f"{name}-{method}"] = "ecl " + " ".join(map(shlex.quote, command(key, args, name, method)))
+    driver = "python benchmarks/fashion_probes.py " + " ".join(map(shlex.quote, sys.argv[1:]))  # every invocation
     data = {"key": key, "seeds": seeds, "tuned": tuned(key, args), "rows": rows, "commands": commands,
+            "drivers": list(dict.fromkeys([*previous.get("drivers", []), driver])),
             "probes": {n: {"methods": list(p.methods), "changes": list(p.changes), "why": p.why,
-                           "lr_scale": p.lr_scale} for n, p in PROBES.items()},
+                           "factors": list(p.factors), "lr_scale": p.lr_scale} for n, p in PROBES.items()},
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": study.machine()}
     dest.mkdir(parents=True, exist_ok=True)
     atomic_write_json(dest / "probes.json", data)
@@ -167,25 +196,15 @@ def _mean(values: list[float | None], scale: float = 100.0, spread: bool = True)
     return f"{scale * mean:.2f} ± {scale * sd:.2f}"
 
 
-def _delta(a: list, b: list) -> str:
+def _delta(a: list, b: list, holm: bool = False) -> str:
     interval = paired_interval(a, b)
     if interval is None:
         return "—"
     if interval["low"] is None:
         return f"{100 * interval['mean']:+.2f} (n=1)"
-    star = "*" if interval["low"] > 0 or interval["high"] < 0 else ""
-    return f"{100 * interval['mean']:+.2f} [{100 * interval['low']:+.2f}, {100 * interval['high']:+.2f}]{star}"
-
-
-def _row(data: dict, label: str, reference: str, rival: str) -> str:
-    rows = data["rows"]
-    row = rows[label]
-    weights = "/".join(_mean(row[w], 1.0, spread=False) for w in WEIGHTS) if row["alpha"][0] is not None else "—"
-    ref = rows.get(reference, {}).get("balanced_accuracy", [None] * len(row["balanced_accuracy"]))
-    riv = rows.get(rival, {}).get("balanced_accuracy", [None] * len(row["balanced_accuracy"]))
-    own = "(reference)" if label == reference else _delta(row["balanced_accuracy"], ref)
-    return (f"| {label} | {row['finished']} | " + " | ".join(_mean(row[m]) for m in METRICS)
-            + f" | {weights} | {own} | {_delta(row['balanced_accuracy'], riv)} |")
+    star = "*" if interval["excludes_zero"] else ""
+    return (f"{100 * interval['mean']:+.2f} [{100 * interval['low']:+.2f}, {100 * interval['high']:+.2f}]{star}"
+            + (calls.HOLM_MARK if holm else ""))
 
 
 def _rival(name: str, method: str, methods: list[str]) -> str:
@@ -196,39 +215,110 @@ def _rival(name: str, method: str, methods: list[str]) -> str:
     return f"{name}-{others[0]}" if others else "main-procondual"
 
 
-def section(data: dict) -> str:
-    """The generated markdown of the probes (placed by fashion_study.py under the IF section)."""
-    lines = [f"#### Why ECL does not win here: one measured row per suspect (IF {study.DATASETS[data['key']]})", "",
-             "_Generated by `python benchmarks/fashion_probes.py`._ Each probe is the tuned main row "
-             "(values chosen on validation above) with one change, on the same report seeds, so the "
-             "differences are paired by seed: mean [95% t-interval] in pp of balanced accuracy, * when the "
-             "interval excludes 0. α/β/γ: the weights in force at the end (mean over seeds; calibrated "
-             "once by `auto`, 1/1/1 when fixed). No default was changed.", "",
-             "| row | seeds | bal. acc | many | medium | few | α/β/γ | − same method, main row | − rival |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |"]
-    for label in ("main-ecl", "main-procondual", "main-la"):
-        if label in data["rows"]:
-            lines.append(_row(data, label, label, "main-procondual" if label == "main-ecl" else "main-ecl"))
+def table_rows(data: dict) -> list[tuple[str, str, str]]:
+    """(label, its main row, its rival) of every row the table shows, in table order."""
+    rows = [(label, label, "main-procondual" if label == "main-ecl" else "main-ecl")
+            for label in ("main-ecl", "main-procondual", "main-la") if label in data["rows"]]
     for name, probe in data["probes"].items():
         for method in probe["methods"]:
-            label = f"{name}-{method}"
-            if label in data["rows"]:
-                lines.append(_row(data, label, f"main-{method}", _rival(name, method, probe["methods"])))
-    lines += ["", "Rival column (row − rival, paired by seed): for an ECL row, the best baseline under the same "
-              "change when the probe trains one (else main-procondual, the best mean of the main table); for a "
-              "baseline row, ECL under the same change.", "",
-              "| probe | change | why |", "| --- | --- | --- |"]
+            if f"{name}-{method}" in data["rows"]:
+                rows.append((f"{name}-{method}", f"main-{method}", _rival(name, method, probe["methods"])))
+    return rows
+
+
+def probe_family(data: dict) -> dict[tuple[str, str], calls.Call]:
+    """The table's family: each distinct pair (row, main row or rival) once, balanced accuracy, Holm over all."""
+    rows = data["rows"]
+    pairs = {}
+    for label, reference, rival in table_rows(data):
+        for other in (reference, rival):
+            if other != label and other in rows:
+                a, b = sorted((label, other))
+                pairs[(a, b)] = (rows[a]["balanced_accuracy"], rows[b]["balanced_accuracy"])
+    return calls.family(pairs)
+
+
+def _holm(family: dict, a: str, b: str) -> bool:
+    call = family.get(tuple(sorted((a, b))))
+    return bool(call and call.holm)
+
+
+def _row(data: dict, label: str, reference: str, rival: str, family: dict) -> str:
+    rows = data["rows"]
+    row = rows[label]
+    weights = "/".join(_mean(row[w], 1.0, spread=False) for w in WEIGHTS) if row["alpha"][0] is not None else "—"
+    ref = rows.get(reference, {}).get("balanced_accuracy", [None] * len(row["balanced_accuracy"]))
+    riv = rows.get(rival, {}).get("balanced_accuracy", [None] * len(row["balanced_accuracy"]))
+    own = "(reference)" if label == reference else _delta(row["balanced_accuracy"], ref, _holm(family, label, reference))
+    return (f"| {label} | {row['finished']} | " + " | ".join(_mean(row[m]) for m in METRICS)
+            + f" | {weights} | {own} | {_delta(row['balanced_accuracy'], riv, _holm(family, label, rival))} |")
+
+
+def _factors(name: str, probe: dict) -> list[str]:
+    """The factors a probe moved: the script's PROBES table (probes.json of older runs lacks them)."""
+    return list(PROBES[name].factors) if name in PROBES else list(probe.get("factors") or probe["changes"])
+
+
+def verdicts(data: dict, family: dict) -> list[str]:
+    """One generated sentence per probe row: against its main row and its rival, with what moved."""
+    lines = []
+    for label, reference, rival in table_rows(data):
+        if label == reference:
+            continue
+        name = label[: label.rindex("-")]
+        parts = []
+        for other in (reference, rival):
+            call = family.get(tuple(sorted((label, other))))
+            if call is None:
+                continue
+            if call.p is None:
+                parts.append(f"untestable against {other}")
+            elif call.sign == 0:
+                parts.append(f"inside the noise of {other}")
+            else:  # the stored call is a − b of the sorted pair; turn it into label − other
+                above = (call.sign > 0) == (label < other)
+                parts.append(f"{'above' if above else 'below'} {other} beyond the noise"
+                             + (calls.HOLM_MARK if call.holm else ""))
+        lines.append(f"- `{label}` — {factors_text(_factors(name, data['probes'][name]))}. "
+                     f"Balanced accuracy: {'; '.join(parts)}.")
+    return lines
+
+
+def section(data: dict) -> str:
+    """The generated markdown of the probes (placed by fashion_study.py under the IF section)."""
+    family = probe_family(data)
+    lines = [f"#### Probes: the tuned main row with one setting changed (IF {study.DATASETS[data['key']]})", "",
+             "_Generated by `python benchmarks/fashion_probes.py`._ Each probe is the tuned main row "
+             "(values chosen on validation above) with one setting changed, on the same report seeds, so the "
+             "differences are paired by seed: mean [95% t-interval] in pp of balanced accuracy, * when the "
+             "interval excludes 0. One setting can move several training factors at once; the change table "
+             "says which. α/β/γ: the weights in force at the end (mean over seeds; calibrated "
+             "once by `auto`, 1/1/1 when fixed). No default was changed. "
+             + calls.family_note(family, "this table (each distinct pair of rows once)"), "",
+             "| row | seeds | bal. acc | many | medium | few | α/β/γ | − same method, main row | − rival |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |"]
+    lines += [_row(data, label, reference, rival, family) for label, reference, rival in table_rows(data)]
+    lines += ["", "Rival column (row − rival, paired by seed): for an ECL row, the baseline under the same "
+              "change when the probe trains one, else main-procondual; for a baseline row, ECL under the same "
+              "change.", "",
+              "| probe | change | factors that moved | why |", "| --- | --- | --- | --- |"]
     ran = {n: p for n, p in data["probes"].items() if any(f"{n}-{m}" in data["rows"] for m in p["methods"])}
     lines += [f"| {n} | {', '.join(f'`{c}`' for c in p['changes'])}" + (f", lr × {p['lr_scale']:g}" if p["lr_scale"] != 1 else "")
-              + f" | {p['why']} |" for n, p in ran.items()]
-    lines += ["", "Commands (each resumable):", ""]
-    lines += [f"- `{c.replace(str(study.ROOT) + '/', '')}`" for c in data["commands"].values()]
+              + f" | {'; '.join(_factors(n, p))} | {PROBES[n].why if n in PROBES else p['why']} |" for n, p in ran.items()]
+    lines += ["", "Generated verdicts (balanced accuracy, row against its main row and its rival; (Holm): "
+              "survives the correction over this table's family):", "", *verdicts(data, family)]
+    lines += ["", "Commands that trained these rows (as recorded in probes.json; each resumable):", ""]
+    lines += [f"- driver: `{d}`" for d in data.get("drivers", [])]
+    lines += [f"- `{study.portable(c)}`" for c in data["commands"].values()]
     return "\n".join(lines) + "\n"
 
 
-def write(key: str, args: argparse.Namespace, names: list[str]) -> None:
-    data = collect(key, args, names)
+def write(key: str, args: argparse.Namespace, names: list[str], refresh: bool = True) -> None:
+    """PROBES.md (and the docs) from probes.json; `refresh` first collects the run folders into it."""
     dest = Path(args.results) / f"fashion-mnist-lt-{key}-probes"
+    data = collect(key, args, names) if refresh else study.read_json(dest / "probes.json")
+    if data is None:
+        raise SystemExit(f"[fashion-probes] {dest / 'probes.json'}: missing or unreadable; nothing to write")
     atomic_write_text(dest / "PROBES.md", section(data))
     study.write_docs(Path(args.results))
 
@@ -271,7 +361,7 @@ def main() -> None:
                 raise SystemExit(f"[fashion-probes] {name}-{method}: ecl compare exited {code}; rerun to continue")
             write(args.dataset, args, names)  # after every row, so an interrupted study keeps its docs
         return
-    write(args.dataset, args, names)
+    write(args.dataset, args, names, refresh=False)  # --docs-only: from probes.json as recorded, no run folders
 
 
 if __name__ == "__main__":

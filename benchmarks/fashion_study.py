@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import shutil
 import sys
@@ -57,7 +58,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from ecl.atomic import atomic_write_json, atomic_write_text  # noqa: E402
 from ecl.engine.run_folder import RunFolder  # noqa: E402
 from ecl.engine.tuning import combination_label, method_grids  # noqa: E402
-from ecl.evaluation.comparison import GEOMETRY_METRICS, HEADERS, format_table, paired_interval  # noqa: E402
+from ecl.data.profiles import long_tail_counts  # noqa: E402
+from ecl.data.readers.fashion_mnist import FASHION_CLASSES  # noqa: E402
+from ecl.evaluation.comparison import GEOMETRY_METRICS, HEADERS, format_table  # noqa: E402
+from ecl.evaluation.comparison import METRICS as METRICS_ALL  # noqa: E402
+from ecl.evaluation.metrics import shot_groups  # noqa: E402
+
+import calls  # noqa: E402
 
 DATASETS = {"if100": 100, "if10": 10}
 METHODS = ("ce", "la", "supcon", "bcl", "procondual", "ecl",
@@ -89,6 +96,12 @@ RESULTS = ROOT / "benchmarks" / "results"
 DOC = ROOT / "docs" / "RESULTS.md"
 FASHION_DOC = RESULTS / "FASHION.md"
 BEGIN, END = "<!-- fashion-mnist-lt:begin -->", "<!-- fashion-mnist-lt:end -->"
+
+
+def portable(text: str) -> str:
+    """A recorded command with this checkout's root and any absolute path to a runs/ folder made relative
+    (the commands were recorded on other machines: `out=/somewhere/runs/x` → `out=runs/x`)."""
+    return re.sub(r"(?<![\w.-])/\S*?/(?=runs/)", "", text.replace(str(ROOT) + "/", ""))
 
 
 def split_list(text: str) -> list[str]:
@@ -243,14 +256,16 @@ def collect(key: str, args: argparse.Namespace, argv: list[str] | None, wall: fl
     plan = planned_runs(key, args)
     seconds = [s for runs in plan.values() for s in map(_run_seconds, runs) if s]
     previous = read_json(dest / "study.json") or {}
+    finals = [RunFolder(p).read_final() for p in plan["report"] if RunFolder(p).is_finished()]
+    counts = next((f["train_counts"] for f in finals if f.get("train_counts")), previous.get("train_counts"))
     study = {
         "dataset": "fashion-mnist-lt", "key": key, "imbalance_factor": DATASETS[key],
         "methods": split_list(args.methods), "seeds": [int(s) for s in split_list(args.seeds)],
         "tune_seeds": [int(s) for s in split_list(args.tune_seeds)], "tune_axes": tune_axes(split_list(args.methods)),
         "backbone": args.backbone, "image_size": args.image_size, "epochs": args.epochs, "batch_size": BATCH,
-        "driver": previous.get("driver") if argv is None else
-        "python benchmarks/fashion_study.py " + " ".join(map(shlex.quote, sys.argv[1:])),
-        "val_per_class": VAL_PER_CLASS, "commands": {**previous.get("commands", {}), **(
+        "drivers": drivers(previous) if argv is None else list(dict.fromkeys(
+            [*drivers(previous), "python benchmarks/fashion_study.py " + " ".join(map(shlex.quote, sys.argv[1:]))])),
+        "val_per_class": VAL_PER_CLASS, "train_counts": counts, "commands": {**previous.get("commands", {}), **(
             {argv[argv.index("--stage") + 1]: "ecl " + " ".join(map(shlex.quote, argv))} if argv else {})},
         "status": status(key, args), "last_exit_code": previous.get("last_exit_code") if code is None else code,
         "wall_seconds_last_invocation": previous.get("wall_seconds_last_invocation") if wall is None else round(wall, 1),
@@ -262,6 +277,11 @@ def collect(key: str, args: argparse.Namespace, argv: list[str] | None, wall: fl
         plot_curves(out, split_list(args.methods), [int(s) for s in split_list(args.seeds)], dest / "curves.png", key)
     except Exception as exc:  # a figure must never cost the study its numbers
         print(f"[fashion-study] warning: curves.png not drawn: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+def drivers(record: dict) -> list[str]:
+    """The driver invocations a study.json records (older files: one "driver")."""
+    return list(record.get("drivers") or ([record["driver"]] if record.get("driver") else []))
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -317,33 +337,100 @@ def plot_curves(out: Path, methods: list[str], seeds: list[int], path: Path, key
 # docs
 
 
-def _verdict(summary: dict, base: str, metric: str) -> str:
-    """ECL against `base` on `metric` from the paired interval base − ecl over report seeds."""
-    interval = paired_interval(summary[base][metric]["values"], summary["ecl"][metric]["values"])
-    if interval is None:
-        return "n/a"
+VERDICT_METRICS = ("balanced_accuracy", "many", "medium", "few", "FC", "MS", "SD")
+FASHION_TRAIN_PER_CLASS = 6000  # Fashion-MNIST: 60,000 training images, 10 classes
+
+
+def main_family(summary: dict) -> dict[tuple[str, str], calls.Call]:
+    """The paired table's family: every (row, metric) of row − ecl over the report seeds."""
+    present = [m for m in METRICS_ALL if summary["ecl"][m]["mean"] is not None]
+    return calls.family({(row, m): (summary[row][m]["values"], summary["ecl"][m]["values"])
+                         for row in summary if row != "ecl" for m in present})
+
+
+def _cell(call: calls.Call, metric: str) -> str:
+    """A verdict-table cell: 'ECL better: -9.01 [-11.16, -6.86] pp (Holm)'."""
     scale, unit = (1.0, "") if metric in GEOMETRY_METRICS else (100.0, " pp")
-    if interval["low"] is None:
-        return f"n/a (one seed; {scale * interval['mean']:+.2f}{unit})"
-    text = f"{scale * interval['mean']:+.2f} [{scale * interval['low']:+.2f}, {scale * interval['high']:+.2f}]{unit}"
-    lower_better = metric in GEOMETRY_METRICS
-    ecl_higher, ecl_lower = interval["high"] < 0, interval["low"] > 0
-    if not (ecl_higher or ecl_lower):
-        return f"inside the noise: {text}"
-    return f"ECL {'better' if ecl_higher != lower_better else 'worse'}: {text}"
+    verdict = calls.word(call, metric not in GEOMETRY_METRICS)
+    head = verdict if verdict in ("inside the noise", "untestable") else f"ECL {verdict}"
+    return f"{head}: {calls.interval_text(call, scale, unit)}"
+
+
+def verdict_lines(summary: dict, family: dict) -> list[str]:
+    """One generated sentence per metric: ECL against the baselines, then against its ablations."""
+    present = [m for m in VERDICT_METRICS if summary["ecl"][m]["mean"] is not None]
+    groups = [("baselines", [b for b in BASELINES if b in summary]),
+              ("ablations", [m for m in summary if m.startswith("ecl-")])]
+    lines = []
+    for label, rows in groups:
+        if not rows:
+            continue
+        for metric in present:
+            outcomes = [(row, family[(row, metric)]) for row in rows]
+            lines.append(f"- {HEADERS[metric]}, {label}: "
+                         + calls.verdict_line("ECL", outcomes, metric not in GEOMETRY_METRICS))
+    return lines
 
 
 def _verdict_table(summary: dict) -> list[str]:
-    metrics = ("balanced_accuracy", "many", "medium", "few", "FC", "MS", "SD")
-    present = [m for m in metrics if summary["ecl"][m]["mean"] is not None]
-    lines = ["ECL against each baseline, per shot group and geometry: the paired difference baseline − ecl "
-             "over the report seeds with its 95% t-interval; \"better\"/\"worse\" only when the interval "
-             "excludes 0 (accuracies: higher is better; FC/MS/SD: lower is better).", "",
-             "| baseline | " + " | ".join(HEADERS[m] for m in present) + " |",
+    present = [m for m in VERDICT_METRICS if summary["ecl"][m]["mean"] is not None]
+    family = main_family(summary)
+    lines = ["ECL against each baseline and ablation, per shot group and geometry: the paired difference "
+             "row − ecl over the report seeds with its 95% t-interval; \"better\"/\"worse\" only when the "
+             "interval excludes 0 (accuracies: higher is better; FC/MS/SD: lower is better). "
+             + calls.family_note(family, "the paired table above (every row and metric column)"), "",
+             "| row | " + " | ".join(HEADERS[m] for m in present) + " |",
              "| --- | " + " | ".join("---" for _ in present) + " |"]
     for base in [b for b in BASELINES if b in summary] + [m for m in summary if m.startswith("ecl-")]:
-        lines.append(f"| {base} | " + " | ".join(_verdict(summary, base, m) for m in present) + " |")
+        lines.append(f"| {base} | " + " | ".join(_cell(family[(base, m)], m) for m in present) + " |")
+    survivors = [f"{row} {HEADERS[m]}" for (row, m), c in family.items() if c.holm]
+    lines += ["", "Generated verdicts (from the table above; (Holm): survives the correction over the family):", "",
+              *verdict_lines(summary, family), "",
+              f"Calls that survive Holm: {', '.join(survivors) if survivors else 'none'}."]
     return lines
+
+
+def train_counts(study_record: dict) -> list[int]:
+    """Training images per class: recorded in study.json, else Fashion-MNIST's LDAM-DRW counts minus the
+    validation images a class with no unused pool gives up (data.readers.balanced_pool.carve_validation)."""
+    if study_record.get("train_counts"):
+        return [int(c) for c in study_record["train_counts"]]
+    counts = long_tail_counts(FASHION_TRAIN_PER_CLASS, len(FASHION_CLASSES), study_record["imbalance_factor"])
+    val = study_record["val_per_class"]
+    return [n - max(0, val - (FASHION_TRAIN_PER_CLASS - n)) for n in counts]
+
+
+def shot_group_text(counts: list[int], many: int = MANY, few: int = FEW) -> str:
+    """'many (> 1000): T-shirt/top (5900), …; medium (200–1000): …; few (< 200): none' from the counts."""
+    groups = shot_groups(counts, many, few)
+    bounds = {"many": f"> {many}", "medium": f"{few}–{many}", "few": f"< {few}"}
+    parts = []
+    for name, members in groups.items():
+        names = ", ".join(f"{FASHION_CLASSES[c]} ({counts[c]})" for c in members) or "none"
+        parts.append(f"{name} ({bounds[name]}, {len(members)} classes): {names}")
+    return "; ".join(parts)
+
+
+def grid_edges(summary: dict) -> list[str]:
+    """Generated notes on a tuned key that every row tuning it chose at the same end of its grid."""
+    choices: dict[str, list[tuple[str, list[str]]]] = {}
+    for entry in summary.values():
+        record = entry.get("tuning") or {}
+        for key, value in (record.get("chosen") or {}).items():
+            choices.setdefault(key, []).append((value, sorted(record["grid"][key], key=float)))
+    notes = []
+    for key, picks in choices.items():
+        values = {value for value, _ in picks}
+        grids = {tuple(grid) for _, grid in picks}
+        if len(values) != 1 or len(grids) != 1 or len(next(iter(grids))) < 2:
+            continue
+        value, grid = picks[0]
+        if value in (grid[0], grid[-1]):
+            side = "lowest" if value == grid[0] else "highest"
+            notes.append(f"- every one of the {len(picks)} rows tuning `{key}` chose {value}, the {side} value of "
+                         f"its grid {{{', '.join(grid)}}}: the optimum may lie {'below' if side == 'lowest' else 'above'} "
+                         "the grid for all of them")
+    return notes
 
 
 def _dataset_section(folder: Path) -> list[str]:
@@ -363,9 +450,11 @@ def _dataset_section(folder: Path) -> list[str]:
              f"report seeds {', '.join(map(str, study['seeds']))}, tuning seed(s) "
              f"{', '.join(map(str, study['tune_seeds']))}",
              f"- backbone: {BACKBONE_WHY}" if study["backbone"] == BACKBONE else f"- backbone: `{study['backbone']}`",
+             f"- shot groups by training images per class: {shot_group_text(train_counts(study))}",
              f"- tuning grid (same size for every method): {', '.join(f'`{a}`' for a in study['tune_axes'])}",
-             f"- driver: `{study.get('driver', 'python benchmarks/fashion_study.py')}`, which ran:",
-             *[f"- command ({stage}): `{text.replace(str(ROOT) + '/', '')}`" for stage, text in study["commands"].items()],
+             f"- driver{'s' if len(drivers(study)) > 1 else ''}: "
+             f"{', '.join(f'`{d}`' for d in drivers(study)) or '`python benchmarks/fashion_study.py`'}, which ran:",
+             *[f"- command ({stage}): `{portable(text)}`" for stage, text in study["commands"].items()],
              f"- mean training time per finished run: {study['train_seconds_per_finished_run_mean']} s "
              f"({study['machine']['cpu']}, {study['machine']['cores']} cores, torch {study['machine']['torch']}); "
              f"updated {study['date']}",
@@ -375,6 +464,9 @@ def _dataset_section(folder: Path) -> list[str]:
         return lines + ["No report runs finished yet: no table.", ""]
     table = format_table(summary, seeds=study["seeds"])
     lines += [table.replace("## ", "#### "), ""]
+    edges = grid_edges(summary)
+    if edges:
+        lines += ["Tuning on the edge of its grid:", "", *edges, ""]
     if "ecl" in summary:
         lines += _verdict_table(summary) + [""]
     for figure in ("curves.png", "shot_groups.png"):
@@ -413,20 +505,24 @@ def fashion_section(results: Path) -> str:
     return "\n".join(lines + [END]) + "\n"
 
 
+def place_section(text: str, begin: str, end: str, section: str) -> str:
+    """`text` with `section` between its markers `begin`…`end` (replaced), else inserted before
+    "## Reproducing the paper protocols", else appended (batch_study.py places its section the same way)."""
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        return head + section.rstrip("\n") + rest.split(end, 1)[1]
+    if "## Reproducing the paper protocols" in text:
+        head, tail = text.split("## Reproducing the paper protocols", 1)
+        return head + section + "\n## Reproducing the paper protocols" + tail
+    return text.rstrip("\n") + "\n\n" + section
+
+
 def write_docs(results: Path) -> None:
     """benchmarks/results/FASHION.md, and the section between the markers of docs/RESULTS.md."""
     section = fashion_section(results)
     atomic_write_text(FASHION_DOC if results == RESULTS else results / "FASHION.md", section)
     text = DOC.read_text(encoding="utf-8") if DOC.is_file() else "# Results\n\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section.rstrip("\n") + rest.split(END, 1)[1]
-    elif "## Reproducing the paper protocols" in text:
-        head, tail = text.split("## Reproducing the paper protocols", 1)
-        text = head + section + "\n## Reproducing the paper protocols" + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    atomic_write_text(DOC, text)
+    atomic_write_text(DOC, place_section(text, BEGIN, END, section))
     print(f"[fashion-study] wrote {DOC} (fashion-mnist-lt section)", file=sys.stderr)
 
 

@@ -8,7 +8,9 @@ columns, per-column class counts built from a Python list over a bincount, and m
 
 Memory: on CUDA the peak allocated memory of one forward+backward; on CPU the bytes of the
 tensors autograd saves for backward (the activation memory of the loss), measured with
-``torch.autograd.graph.saved_tensors_hooks``.
+``torch.autograd.graph.saved_tensors_hooks``. ``_peak_memory`` (the peak of forward+backward on
+either device; on CPU tracked op by op with a dispatch mode) and ``_times_interleaved`` (every
+round's seconds) are shared with ``benchmarks/scale_curves.py``.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import weakref
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 from ecl.losses import BCECLLoss
 
@@ -63,10 +68,10 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _time_interleaved(fns: dict[str, Callable[[], torch.Tensor]], inputs, device: torch.device,
-                      repeats: int) -> dict[str, float]:
-    """Best-of-``repeats`` seconds per forward+backward; the methods alternate in every round so
-    that load from other processes hits all of them alike."""
+def _times_interleaved(fns: dict[str, Callable[[], torch.Tensor]], inputs, device: torch.device,
+                       repeats: int, warmup: int = 3) -> dict[str, list[float]]:
+    """Seconds of each of ``repeats`` forward+backward passes per method; the methods alternate in
+    every round so that load from other processes hits all of them alike."""
 
     def step(fn: Callable[[], torch.Tensor]) -> float:
         for t in inputs:
@@ -78,16 +83,57 @@ def _time_interleaved(fns: dict[str, Callable[[], torch.Tensor]], inputs, device
         return time.perf_counter() - start
 
     for fn in fns.values():
-        for _ in range(3):
+        for _ in range(warmup):
             step(fn)
     times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
         for k, fn in fns.items():
             times[k].append(step(fn))
-    return {k: min(v) for k, v in times.items()}
+    return times
 
 
-def _memory(fn: Callable[[], torch.Tensor], inputs, device: torch.device) -> int:
+def _time_interleaved(fns: dict[str, Callable[[], torch.Tensor]], inputs, device: torch.device,
+                      repeats: int) -> dict[str, float]:
+    """Best-of-``repeats`` seconds per forward+backward (:func:`_times_interleaved`)."""
+    return {k: min(v) for k, v in _times_interleaved(fns, inputs, device, repeats).items()}
+
+
+class _PeakTracker(TorchDispatchMode):
+    """Live and peak bytes of the tensor storages created while active (forward and backward ops
+    alike): each new storage counts from the op that made it until it is freed (a finalizer on the
+    storage object, which torch keeps alive as long as the storage itself). An output that shares
+    an argument's storage (a view, an in-place op) allocates nothing and is not counted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live = 0
+        self.peak = 0
+        self._seen: set[int] = set()
+
+    def _free(self, key: int, nbytes: int) -> None:
+        self.live -= nbytes
+        self._seen.discard(key)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        given = {a.untyped_storage().data_ptr() for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)}
+        for t in tree_flatten(out)[0]:
+            if not isinstance(t, torch.Tensor):
+                continue
+            storage = t.untyped_storage()
+            key, nbytes = storage.data_ptr(), storage.nbytes()
+            if nbytes == 0 or key in self._seen or key in given:  # a view or an in-place result
+                continue
+            self._seen.add(key)
+            self.live += nbytes
+            self.peak = max(self.peak, self.live)
+            weakref.finalize(storage, self._free, key, nbytes)
+        return out
+
+
+def _peak_memory(fn: Callable[[], torch.Tensor], inputs, device: torch.device) -> int:
+    """Peak bytes allocated by one forward+backward beyond what was alive before it (the inputs'
+    gradients included). CUDA: ``torch.cuda.max_memory_allocated``; CPU: :class:`_PeakTracker`."""
     for t in inputs:
         t.grad = None
     if device.type == "cuda":
@@ -97,6 +143,18 @@ def _memory(fn: Callable[[], torch.Tensor], inputs, device: torch.device) -> int
         fn().backward()
         torch.cuda.synchronize(device)
         return torch.cuda.max_memory_allocated(device) - base
+    tracker = _PeakTracker()
+    with tracker:
+        fn().backward()
+    return tracker.peak
+
+
+def _memory(fn: Callable[[], torch.Tensor], inputs, device: torch.device) -> int:
+    """CUDA: :func:`_peak_memory`; CPU: bytes of the storages autograd saves for backward."""
+    if device.type == "cuda":
+        return _peak_memory(fn, inputs, device)
+    for t in inputs:
+        t.grad = None
     seen: dict[tuple[int, int], int] = {}
 
     def pack(t: torch.Tensor):

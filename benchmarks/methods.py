@@ -10,7 +10,8 @@ resumable: rerunning the same command skips finished runs and continues interrup
 trained in stages (first three seeds on every dataset, then the rest), so an interrupted benchmark still
 leaves complete comparisons. After each stage the summary.json, table.md and shot_groups.png of every
 dataset are copied to benchmarks/results/<dataset>/ with meta.json (command, date, machine, wall time,
-what was run), and docs/RESULTS.md is regenerated from that folder.
+what was run), and docs/RESULTS.md is regenerated from that folder: its invocation list from the
+meta.json files present, its verdicts (with the Holm marks over each paired table) from benchmarks/calls.py.
 """
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from ecl.atomic import atomic_write_json, atomic_write_text  # noqa: E402
 from ecl.engine.compare import run_comparison  # noqa: E402
 from ecl.engine.run_folder import RunFolder  # noqa: E402
-from ecl.evaluation.comparison import GEOMETRY_METRICS, HEADERS, format_table, paired_interval  # noqa: E402
+from ecl.evaluation.comparison import GEOMETRY_METRICS, HEADERS, METRICS, format_table  # noqa: E402
+
+import calls  # noqa: E402
 
 PRESETS = {"digits-lt": "digits_lt", "mnist-lt": "mnist_lt"}
 IMBALANCE = {"digits-lt": 10, "mnist-lt": 100}
@@ -182,23 +186,28 @@ def _pp(metric: str, value: float) -> str:
     return f"{value:+.3f}" if metric in GEOMETRY_METRICS else f"{100 * value:+.2f} pp"
 
 
-def _verdict(summary: dict, method: str, metric: str, higher_is_better: bool) -> tuple[str, str]:
-    """(verdict, "mean [low, high]") for ECL against `method` on `metric`, from the paired interval
-    method − ecl (the sign convention of table.md)."""
-    interval = paired_interval(summary[method][metric]["values"], summary["ecl"][metric]["values"])
+def paired_family(summary: dict) -> dict[tuple[str, str], calls.Call]:
+    """The paired table's family: every (method, metric) of method − ecl over the seeds, Holm over all."""
+    present = [m for m in METRICS if summary["ecl"][m]["mean"] is not None]
+    return calls.family({(method, m): (summary[method][m]["values"], summary["ecl"][m]["values"])
+                         for method in summary if method != "ecl" for m in present})
+
+
+def _verdict(call: calls.Call, metric: str) -> tuple[str, str]:
+    """(verdict, "mean [low, high]" + Holm mark) for ECL from the call method − ecl."""
+    interval = call.interval
     if interval is None:
         return "n/a", "no paired values"
-    mean = interval["mean"]
     if interval["low"] is None:
-        return "n/a", f"{_pp(metric, mean)} (one seed: no interval)"
-    text = f"{_pp(metric, mean)} [{_pp(metric, interval['low'])}, {_pp(metric, interval['high'])}]"
-    # method − ecl < 0 everywhere in the interval: ECL's value is higher
-    ecl_higher, ecl_lower = interval["high"] < 0, interval["low"] > 0
-    if (ecl_higher and higher_is_better) or (ecl_lower and not higher_is_better):
-        return "ECL better", text
-    if ecl_higher or ecl_lower:
-        return "ECL worse", text
-    return "within noise", text
+        return "n/a", f"{_pp(metric, interval['mean'])} (one seed: no interval)"
+    text = f"{_pp(metric, interval['mean'])} [{_pp(metric, interval['low'])}, {_pp(metric, interval['high'])}]"
+    verdict = calls.word(call, metric not in GEOMETRY_METRICS)
+    verdict = "within noise" if verdict == "inside the noise" else (
+        f"ECL {verdict}" if verdict in ("better", "worse") else verdict)
+    return verdict, text + (calls.HOLM_MARK if call.holm else "")
+
+
+GOAL_METRICS = (("balanced_accuracy", "balanced accuracy ≥ baseline"), ("few", "few-shot accuracy ≥ baseline"))
 
 
 def _goal_section(name: str, summary: dict, meta: dict) -> list[str]:
@@ -206,22 +215,31 @@ def _goal_section(name: str, summary: dict, meta: dict) -> list[str]:
              f"{len(meta['seeds'])} seeds)", ""]
     if "ecl" not in summary:
         return lines + ["ecl was not run on this dataset.", ""]
+    family = paired_family(summary)
     lines += ["Paired difference baseline − ecl over seeds (as in the tables), 95% t-interval. "
-              "\"ECL better/worse\": the interval excludes 0; \"within noise\": it contains 0.", "",
+              "\"ECL better/worse\": the interval excludes 0; \"within noise\": it contains 0. "
+              + calls.family_note(family, f"the {name} paired table (every method and metric column)"), "",
               "| question | baseline | verdict | baseline − ecl [95% CI] |", "| --- | --- | --- | --- |"]
-    for metric, label in (("balanced_accuracy", "balanced accuracy ≥ baseline"), ("few", "few-shot accuracy ≥ baseline")):
+    for metric, label in GOAL_METRICS:
         if summary["ecl"][metric]["mean"] is None:
             lines.append(f"| {label} | all | n/a | no class in this shot group |")
             continue
         for base in BASELINES:
             if base in summary:
-                verdict, text = _verdict(summary, base, metric, True)
+                verdict, text = _verdict(family[(base, metric)], metric)
                 lines.append(f"| {label} | {base} | {verdict} | {text} |")
     if "bcl" in summary:
         for metric in GEOMETRY_METRICS:
-            verdict, text = _verdict(summary, "bcl", metric, False)
+            verdict, text = _verdict(family[("bcl", metric)], metric)
             lines.append(f"| {metric} lower than BCL's | bcl | {verdict} | {text} |")
-    lines.append("")
+    lines += ["", "Generated verdicts ((Holm): survives the correction over the family):", ""]
+    for metric in ("balanced_accuracy", "many", "medium", "few", *GEOMETRY_METRICS):
+        if summary["ecl"][metric]["mean"] is not None:
+            outcomes = [(b, family[(b, metric)]) for b in BASELINES if b in summary]
+            lines.append(f"- {HEADERS[metric]}: "
+                         + calls.verdict_line("ECL", outcomes, metric not in GEOMETRY_METRICS))
+    survivors = [f"{method} {HEADERS[m]}" for (method, m), c in family.items() if c.holm]
+    lines += ["", f"Calls that survive Holm: {', '.join(survivors) if survivors else 'none'}.", ""]
     ablations = [m for m in summary if m.startswith("ecl-")]
     if ablations:
         lines += ["Ablations against full ECL (paired intervals, ablation − ecl):", ""]
@@ -230,7 +248,7 @@ def _goal_section(name: str, summary: dict, meta: dict) -> list[str]:
             for metric in ("balanced_accuracy", "few", "FC", "MS", "SD"):
                 if summary["ecl"][metric]["mean"] is None:
                     continue
-                verdict, text = _verdict(summary, ab, metric, metric not in GEOMETRY_METRICS)
+                verdict, text = _verdict(family[(ab, metric)], metric)
                 parts.append(f"{HEADERS[metric]}: {text} ({verdict})")
             lines.append(f"- `{ab}`: " + "; ".join(parts))
         lines.append("")
@@ -261,35 +279,56 @@ def _dataset_section(folder: Path) -> tuple[list[str], dict, dict]:
         f"Python {m['python']}",
         f"- summed training time (epochs only) of all {len(meta['methods']) * len(meta['seeds'])} runs: "
         f"{meta['train_seconds_sum']:.0f} s (mean {meta['train_seconds_per_run_mean']:.0f} s per run, "
-        f"{meta['threads']} thread(s) per run, {meta['jobs']} runs at once, CPU shared with other work)",
+        f"{meta['threads']} thread(s) per run, {meta['jobs']} runs at once, CPU shared with other work)"
+        + _time_note(meta),
         f"- raw numbers: `{rel}/summary.json`, table `{rel}/table.md`, plot `{rel}/shot_groups.png`",
         "",
         table.replace("## Paired difference", "#### Paired difference"),
     ], summary, meta
 
 
-def _wall_text(results: Path) -> str:
-    """The "Benchmark invocations" paragraph from results/wall*.json."""
-    wall_lines = []
+def _time_note(meta: dict) -> str:
+    """A generated caveat when the runs' summed time exceeds what the recording invocation could train."""
+    wall = meta.get("wall_seconds_this_invocation")
+    if not wall or meta["train_seconds_sum"] <= wall * meta["jobs"]:
+        return ""
+    return (f"; this exceeds the recording invocation's {wall:.0f} s wall time × {meta['jobs']} jobs: runs found "
+            "finished in its runs folder were trained by an earlier invocation and are summed here too")
+
+
+def _invocations(results: Path, metas: list[dict]) -> str:
+    """The invocations that wrote the tables' raw files (meta.json), with a wall file's total when it matches."""
+    walls = {}
     for wall_file in sorted(results.glob("wall*.json")):
         w = json.loads(wall_file.read_text(encoding="utf-8"))
-        m = w["machine"]
-        wall_lines.append(
-            f"- `{w['command']}`: wall time {w['wall_seconds'] / 60:.1f} min"
-            f"{'' if w['complete'] else ' (interrupted: not every stage finished)'}, finished {w['finished']} "
-            f"on {m['cpu']} ({m['cores']} cores), torch {m['torch']} (finished runs found by a later "
-            f"invocation are skipped, so each run was trained once)" + (f"; note: {w['note']}" if w.get("note") else ""))
-    return ("Benchmark invocations:\n\n" + "\n".join(wall_lines) + "\n") if wall_lines else ""
+        walls[w["command"]] = w
+    by_command: dict[str, list[dict]] = {}
+    for meta in metas:
+        by_command.setdefault(meta["command"], []).append(meta)
+    lines = []
+    for command, group in by_command.items():
+        wall = walls.get(command)
+        tables = ", ".join(f"{m['dataset']} (its meta.json written {m['date']} after a stage of "
+                           f"{m['wall_seconds_this_invocation'] / 60:.1f} min on it)" for m in group)
+        total = (f"wall time of the whole invocation {wall['wall_seconds'] / 60:.1f} min"
+                 + ("" if wall["complete"] else " (interrupted: not every stage finished)")) if wall else \
+            "no wall file of this invocation among the raw files (no total wall time)"
+        lines.append(f"- `{command}`: wrote the tables of {tables}; {total}")
+    return ("Invocations that wrote the raw files of the tables below (from their meta.json; finished runs "
+            "found by a later invocation are skipped, so each run was trained once):\n\n" + "\n".join(lines) + "\n"
+            ) if lines else ""
 
 
 def write_doc(results: Path, doc: Path) -> None:
     sections: list[str] = []
     goal: list[str] = []
+    metas: list[dict] = []
     for folder in sorted(p for p in results.iterdir() if (p / "meta.json").is_file()):  # not fashion_study.py's
         lines, summary, meta = _dataset_section(folder)
         sections += lines
         goal += _goal_section(meta["dataset"], summary, meta)
-    wall_line = _wall_text(results)
+        metas.append(meta)
+    wall_line = _invocations(results, metas)
     speed_file = results / "SPEED.md"  # hand-kept: latest loss_speed.py / throughput.py figures
     speed = (speed_file.read_text(encoding="utf-8") if speed_file.is_file()
              else "## Speed\n\nNo figures recorded yet (benchmarks/loss_speed.py, benchmarks/throughput.py).\n")
@@ -297,6 +336,8 @@ def write_doc(results: Path, doc: Path) -> None:
     notes = notes_file.read_text(encoding="utf-8").strip() + "\n" if notes_file.is_file() else ""
     fashion_file = results / "FASHION.md"  # written by benchmarks/fashion_study.py (kept on regeneration)
     notes += ("\n" + fashion_file.read_text(encoding="utf-8")) if fashion_file.is_file() else ""
+    batch_file = results / "BATCH.md"  # written by benchmarks/batch_study.py (kept on regeneration)
+    notes += ("\n" + batch_file.read_text(encoding="utf-8")) if batch_file.is_file() else ""
     text = "\n".join([
         "# Results",
         "",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +75,74 @@ def test_predict_missing_file_exit_2(run_dir, images, tmp_path, capsys):
     assert out == ""
     assert err.startswith("error: ") and str(missing) in err
     assert "Traceback" not in err
+
+
+def _truncated_jpeg(path: Path) -> Path:
+    """A JPEG cut in half: its header reads, its pixels cannot be decoded."""
+    rng = np.random.default_rng(5)
+    Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(path, quality=95)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def _softmax_rows(run_dir: Path, paths: list[Path]) -> list[list[float]]:
+    """Softmax of the network's logits, by hand (float64), one row per image."""
+    _, logits = _eval_batch(run_dir, paths)
+    out = []
+    for row in logits.double().tolist():
+        exp = [math.exp(v - max(row)) for v in row]
+        out.append([e / sum(exp) for e in exp])
+    return out
+
+
+def test_predict_csv_keeps_going_past_an_unreadable_image(run_dir, images, tmp_path, capsys):
+    folder = images[0].parent
+    bad = _truncated_jpeg(folder / "cut.jpg")
+    out_csv = tmp_path / "out.csv"
+    code, out, err = _run(capsys, "predict", str(run_dir), str(folder), "--csv", str(out_csv), "--json")
+    assert code == 1, err
+    assert "1 of 6 images could not be read" in err and "Traceback" not in err
+    with out_csv.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    classes = [str(c) for c in open_checkpoint(str(run_dir))[2]["classes"]]
+    assert list(rows[0]) == ["path", "class", "probability", *[f"prob_{c}" for c in classes], "error"]
+    assert sorted(r["path"] for r in rows) == sorted(str(p) for p in [*images, bad])
+    by_path = {r["path"]: r for r in rows}
+    broken = by_path[str(bad)]
+    assert broken["class"] == "" and broken["probability"] == "" and "truncated" in broken["error"].lower()
+    assert all(broken[f"prob_{c}"] == "" for c in classes)
+    expected = _softmax_rows(run_dir, images)
+    for path, probs in zip(images, expected):
+        row = by_path[str(path)]
+        best = max(range(len(probs)), key=lambda c: probs[c])
+        assert row["error"] == "" and row["class"] == str(classes[best])
+        assert abs(float(row["probability"]) - probs[best]) < 1e-5
+        assert all(abs(float(row[f"prob_{c}"]) - q) < 1e-5 for c, q in zip(classes, probs))
+    entries = {e["path"]: e for e in json.loads(out)}  # --json carries the same fields
+    assert entries[str(bad)]["error"] == broken["error"] and entries[str(bad)]["class"] is None
+    for path in images:
+        entry, row = entries[str(path)], by_path[str(path)]
+        assert entry["error"] is None and entry["class"] == row["class"]
+        assert [entry["probabilities"][str(c)] for c in classes] == [float(row[f"prob_{c}"]) for c in classes]
+
+
+def test_predict_csv_never_overwrites(run_dir, images, tmp_path, capsys):
+    out_csv = tmp_path / "out.csv"
+    out_csv.write_text("mine\n")
+    code, out, err = _run(capsys, "predict", str(run_dir), str(images[0]), "--csv", str(out_csv))
+    assert code == 2 and out == "" and str(out_csv) in err and "overwrite" in err
+    assert out_csv.read_text() == "mine\n"
+
+
+def test_predict_all_readable_exit_0_with_csv(run_dir, images, tmp_path, capsys):
+    out_csv = tmp_path / "sub" / "all.csv"
+    code, _, err = _run(capsys, "predict", str(run_dir), str(images[0]), "--csv", str(out_csv))
+    assert code == 0, err
+    rows = list(csv.DictReader(out_csv.open(newline="")))
+    assert len(rows) == 1 and rows[0]["error"] == ""
+    probs = [float(v) for k, v in rows[0].items() if k.startswith("prob_")]
+    assert abs(sum(probs) - 1.0) < 1e-9 and max(probs) == float(rows[0]["probability"])
 
 
 def test_predict_bad_top_k_exit_2(run_dir, images, capsys):

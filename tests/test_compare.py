@@ -46,7 +46,7 @@ def test_summary_matches_final_json(compared):
     for method in ("la", "ecl"):
         final = json.loads((compared / method / "seed0" / "final.json").read_text())
         assert final["method"] == method and final["seed"] == 0 and final["epochs"] == 1
-        assert set(summary[method]) == set(METRICS)
+        assert set(summary[method]) == {*METRICS, "setting"}  # + the fairness record (not tuned, weighting)
         for metric in METRICS:
             stats = summary[method][metric]
             assert set(stats) == {"mean", "std", "values"}
@@ -219,10 +219,45 @@ def test_paired_interval_hand_computed():
     assert interval["low"] == pytest.approx(0.0366667 - 0.0379457, abs=1e-6)
     assert interval["high"] == pytest.approx(0.0366667 + 0.0379457, abs=1e-6)
     # pairs with a None are dropped; one pair: no interval; none: None
-    assert paired_interval([0.5, None], [0.4, 0.3]) == {"mean": pytest.approx(0.1), "low": None, "high": None, "n": 1}
+    assert interval["excludes_zero"] is False and interval["why_not"] is None  # 0 inside [−0.0013, 0.0746]
+    assert paired_interval([0.5, None], [0.4, 0.3]) == {"mean": pytest.approx(0.1), "low": None, "high": None,
+                                                        "n": 1, "excludes_zero": False, "why_not": "n < 3"}
     assert paired_interval([None], [0.3]) is None
     with pytest.raises(ValueError, match="equal lengths"):
         paired_interval([0.1], [0.1, 0.2])
+
+
+def _hand_interval(diffs: list[float], t: float) -> tuple[float, float]:
+    """mean ± t·sd/√n written out here (sd with n−1), independent of the module."""
+    n = len(diffs)
+    mean = sum(diffs) / n
+    sd = (sum((d - mean) ** 2 for d in diffs) / (n - 1)) ** 0.5
+    return mean - t * sd / n ** 0.5, mean + t * sd / n ** 0.5
+
+
+def test_star_needs_three_seeds_and_a_spread():
+    # n = 3, d = [0.10, 0.11, 0.12]: t_{0.975,2} = 4.302653 → [0.0852, 0.1348] excludes 0: starred
+    low, high = _hand_interval([0.10, 0.11, 0.12], 4.302653)
+    interval = paired_interval([0.60, 0.71, 0.82], [0.50, 0.60, 0.70])
+    assert (interval["low"], interval["high"]) == (pytest.approx(low, abs=1e-6), pytest.approx(high, abs=1e-6))
+    assert low > 0 and interval["excludes_zero"] is True and interval["why_not"] is None
+    # n = 2, d = [0.20, 0.21]: t_{0.975,1} = 12.7062 → [0.1565, 0.2635] excludes 0, yet n < 3: no star
+    low, high = _hand_interval([0.20, 0.21], 12.7062)
+    interval = paired_interval([0.70, 0.71], [0.50, 0.50])
+    assert interval["low"] == pytest.approx(low, abs=1e-4) and low > 0
+    assert interval["excludes_zero"] is False and interval["why_not"] == "n < 3"
+    # n = 3, every difference 0.1 (up to float noise): a zero-width interval, never starred
+    interval = paired_interval([0.9, 0.8, 0.7], [0.8, 0.7, 0.6])
+    assert interval["low"] == pytest.approx(0.1) and interval["high"] == pytest.approx(0.1)
+    assert interval["excludes_zero"] is False and interval["why_not"] == "identical differences"
+    # the table: the star only on the judged interval, the reason beside the others
+    finals = {name: [{"top1": v, "geometry": {}} for v in values] for name, values in
+              {"a": [0.60, 0.71, 0.82], "b": [0.6, 0.7, 0.8], "ecl": [0.50, 0.60, 0.70]}.items()}
+    paired = format_table(comparison.summarize(finals), seeds=[0, 1, 2]).split("## Paired")[1]
+    cells = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in paired.splitlines()
+             if line.startswith(("| a ", "| b "))}
+    assert cells["a"] == "+11.00 [+8.52, +13.48]*"
+    assert cells["b"] == "+10.00 [+10.00, +10.00] (identical differences)"
 
 
 def test_t_quantile_with_and_without_scipy(monkeypatch):
@@ -258,7 +293,8 @@ def test_table_bold_and_plot(tmp_path):
     assert rows["bcl"][col["few"]] == "—"
     assert rows["bcl"][col["macro_f1"]].startswith("**")
     paired = table.split("## Paired")[1]
-    assert "| bcl | +10.00 [+10.00, +10.00]*" in paired  # constant difference: zero-width interval
+    # constant difference over 2 seeds: a zero-width interval, never starred, and the table says why
+    assert "| bcl | +10.00 [+10.00, +10.00] (n < 3; identical differences) |" in paired
     png = plot_shot_groups(summary, tmp_path / "p.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
     fig = shot_group_figure(summary, title="t")

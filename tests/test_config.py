@@ -11,7 +11,7 @@ from ecl.config import (PRESET_DIR, Config, ConfigError, config_from_dict, confi
                         parse_override)
 
 PRESETS = ["digits_lt", "mnist_lt", "cifar10_lt_r32", "cifar100_lt_r32", "cifar100_lt_r34_224",
-           "imagenet_lt_x50", "isic2019_r50"]
+           "imagenet_lt_x50", "imagenet_lt_x50_bcl", "isic2019_r50"]
 
 
 @pytest.mark.parametrize("name", PRESETS)
@@ -32,6 +32,8 @@ def test_dataclass_defaults_equal_the_default_preset() -> None:
     default = config_to_dict(config)
     assert preset["data"].pop("recipe") == plan.recipe == "small" and default["data"].pop("recipe") is None
     assert plan.flip is False and preset["data"].pop("flip") is None and default["data"].pop("flip") is None
+    assert plan.erasing is False and preset["data"].pop("erasing") is None  # small: none
+    assert default["data"].pop("erasing") is None
     default["loss"] = config_to_dict(load_config(None))["loss"]  # nulls on both sides
     assert preset == default
 

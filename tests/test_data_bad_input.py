@@ -311,3 +311,55 @@ def test_grey_and_16bit_images_in_a_dataset(tmp_path):
         assert img.mode == "RGB"
     assert np.asarray(bundle.train[n - 3][0]).max() == 255
     assert check_dataset(cfg(tmp_path)) == []
+
+
+# --- every problem in one message ------------------------------------------------------------------
+
+def _csv_with_missing_files(root: Path) -> tuple[list[str], list[str]]:
+    """A 2-class CSV dataset whose train.csv names two files that do not exist (lines 4 and 6)."""
+    for i in range(4):
+        write_image(root / f"{i}.png", i)
+    rows = ["0.png,a", "1.png,b", "ghost1.png,a", "2.png,b", "ghost2.png,b"]
+    (root / "train.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
+    (root / "test.csv").write_text("path,label\n3.png,a\n")
+    return ["train.csv line 4", "train.csv line 6"], ["ghost1.png", "ghost2.png"]
+
+
+def test_build_lists_every_bad_row_like_check(tmp_path):
+    where, names = _csv_with_missing_files(tmp_path)
+    config = cfg(tmp_path, name="csv", train_list=None, test_list=None, train_csv="train.csv", test_csv="test.csv")
+    with pytest.raises(DataError) as info:
+        build_datasets(config)
+    message = str(info.value)
+    assert message.splitlines()[0] == "2 problems found in csv:"
+    assert sorted(line.strip() for line in message.splitlines()[1:]) == sorted(check_dataset(config))
+    for text in (*where, *names):
+        assert text in message
+
+
+def test_train_cli_names_both_missing_rows_and_writes_nothing(tmp_path, capsys):
+    from ecl.cli import main
+
+    where, names = _csv_with_missing_files(tmp_path / "data")
+    out = tmp_path / "run"
+    code = main(["train", "data.name=csv", f"data.root={tmp_path / 'data'}", "data.train_csv=train.csv",
+                 "data.test_csv=test.csv", "train.epochs=1", "train.progress=false", f"out={out}"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith("error: 2 problems found in csv:")
+    for text, name in zip(where, names):
+        assert any(text in line and name in line for line in err.splitlines())
+    assert not out.exists()
+    code = main(["data", "check", "data.name=csv", f"data.root={tmp_path / 'data'}", "data.train_csv=train.csv",
+                 "data.test_csv=test.csv"])
+    assert code == 2 and capsys.readouterr().err == err  # the same message as `ecl data check`
+
+
+def test_more_than_twenty_problems_are_counted(tmp_path):
+    setup_lists(tmp_path, train_extra=[f"tr/ghost{i:02d}.png 0" for i in range(23)])
+    with pytest.raises(DataError) as info:
+        build_datasets(cfg(tmp_path))
+    lines = str(info.value).splitlines()
+    assert lines[0] == "23 problems found in imagenet-lt:"
+    assert len([line for line in lines if "ghost" in line]) == 20
+    assert lines[-1].strip() == "... and 3 more problems"

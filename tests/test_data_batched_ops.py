@@ -252,3 +252,29 @@ def test_grid_equals_affine_grid():
     theta = torch.randn(7, 2, 3, generator=torch.Generator().manual_seed(0))
     ref = torch.nn.functional.affine_grid(theta, [7, 3, 5, 9], align_corners=False)
     assert (G._grid(theta, (5, 9), "cpu") - ref).abs().max() <= 1e-5
+
+
+_FRACTIONAL = [  # moves of a fraction of a pixel (a whole-pixel shift is the same in both resamplers)
+    ("Rotate", aa.rotate, [30.0, -30.0, 17.0, -5.0, 12.0]),
+    ("ShearX", aa.shear_x, [0.3, -0.3, 0.1, 0.07, 0.2]),
+    ("ShearY", aa.shear_y, [0.3, -0.3, 0.1, 0.07, 0.2]),
+    ("TranslateXRel", aa.translate_x_rel, [0.45, -0.45, 0.1, 0.3, -0.2]),  # of 24 px
+    ("TranslateYRel", aa.translate_y_rel, [0.33, -0.17, 0.12, 0.27, -0.43]),  # of 20 px
+]
+
+
+@pytest.mark.parametrize("name,fn,args", _FRACTIONAL, ids=[g[0] for g in _FRACTIONAL])
+def test_bicubic_geometric_ops_are_closer_to_timms_bicubic(batch, name, fn, args):
+    """The bicubic resampling is PIL's bicubic up to the kernel (torch A = −0.75): closer to timm's
+    BICUBIC op than to its BILINEAR one, and not the bilinear output."""
+    x, pil = batch
+    fill = (124, 116, 104)
+    op, arg = torch.full((len(args),), R.OPS.index(name)), torch.tensor(args)
+    everywhere = torch.ones(len(args), dtype=torch.bool)
+    out = R.apply_layer(x, op, arg, torch.tensor(fill, dtype=torch.float32), bicubic=everywhere)
+    bic = _stack([fn(p, a, fillcolor=fill, resample=Image.BICUBIC) for p, a in zip(pil, args)])
+    bil = _stack([fn(p, a, fillcolor=fill, resample=Image.BILINEAR) for p, a in zip(pil, args)])
+    cover = G.warp(torch.ones(len(args), 1, H, W), R._geometry(op, arg, H, W), (H, W))
+    inside = (cover > 1 - 1e-4).expand_as(out)
+    to_bic, to_bil = (out - bic).abs()[inside].mean(), (out - bil).abs()[inside].mean()
+    assert to_bic <= 3.0 and to_bic < 0.5 * to_bil

@@ -6,6 +6,8 @@ timm's level→argument functions (`timm.data.auto_augment.LEVEL_TO_ARG`) for th
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -98,3 +100,35 @@ def test_same_generator_state_same_result():
     b = R.rand_augment(x, torch.Generator().manual_seed(9), R.RandAugmentSpec(), fill)
     c = R.rand_augment(x, torch.Generator().manual_seed(10), R.RandAugmentSpec(), fill)
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+# --- bilinear or bicubic per op application, as timm (_RANDOM_INTERPOLATION) -----------------------
+
+def test_each_geometric_op_is_bilinear_or_bicubic_half_the_time():
+    """End to end: which resampler each sample's geometric op used, read from the output (it equals
+    exactly one of the two resamplings); the bicubic share is 0.5 within binomial noise."""
+    from test_data_batched_ops import _images, _stack  # the ops tests' textured images
+
+    n = 2000
+    x = _stack(_images(1)).expand(n, -1, -1, -1).contiguous()
+    spec = R.RandAugmentSpec(num_ops=1, magnitude=10, magnitude_std=0.0, prob=1.0)
+    fill = torch.tensor([124.0, 116.0, 104.0])
+    out = R.rand_augment(x.clone(), torch.Generator().manual_seed(3), spec, fill)
+    op, mag, sign = R.sample_layer(torch.Generator().manual_seed(3), n, spec)  # the same op draws
+    arg = R.layer_arguments(op, mag, sign, spec)
+    bilinear = R.apply_layer(x.clone(), op, arg, fill)
+    bicubic = R.apply_layer(x.clone(), op, arg, fill, bicubic=torch.ones(n, dtype=torch.bool))
+    geometric = torch.isin(op, torch.tensor([R.OPS.index(k) for k in R._SIGNED]))
+    is_bil = (out == bilinear).flatten(1).all(1)
+    is_bic = (out == bicubic).flatten(1).all(1)
+    # the resamplers differ except on a whole-pixel shift (TranslateYRel: 0.45·20 = 9 px)
+    differ = geometric & ~(bilinear == bicubic).flatten(1).all(1)
+    assert bool((is_bil ^ is_bic)[differ].all())  # and exactly one of them was used
+    assert bool((is_bil & is_bic)[~differ].all())  # point ops: no resampling
+    k = int(differ.sum())
+    assert k > 0.2 * n  # 4 of the 15 ops move by a fraction of a pixel
+    share = float(is_bic[differ].float().mean())
+    assert abs(share - 0.5) <= 4 * math.sqrt(0.25 / k)
+    fixed = R.RandAugmentSpec(num_ops=1, magnitude=10, magnitude_std=0.0, prob=1.0, random_interpolation=False)
+    only = R.rand_augment(x.clone(), torch.Generator().manual_seed(3), fixed, fill)
+    assert torch.equal(only, bilinear)  # random_interpolation=False: bilinear only

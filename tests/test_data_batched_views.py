@@ -307,3 +307,15 @@ def test_each_views_geometry_is_one_grid_sample(recipe, monkeypatch):
         calls.clear()
         bv.view(x, torch.Generator().manual_seed(0), replace(spec, randaugment=None))
         assert len(calls) == 1
+
+
+@pytest.mark.parametrize("recipe", ["authors", "bcl"])
+def test_erasing_false_drops_erasing_from_every_batched_view(recipe):
+    # a mid-grey batch: every pixel ≤ 1 before normalising, so a value above (1 − mean)/std is an erased patch
+    x = torch.full((64, 3, 32, 32), 128, dtype=torch.uint8)
+    top = ((1.0 - torch.tensor(MEAN)) / torch.tensor(STD)).view(1, 3, 1, 1) + 1e-4
+    erased = BatchedViews(recipe, 32, MEAN, STD, erasing=True)(x, torch.Generator().manual_seed(0))
+    assert bool((erased[0] > top).flatten(1).any(1).float().mean() > 0.3)  # p 0.5 on the classifier view
+    views = BatchedViews(recipe, 32, MEAN, STD, erasing=False)(x, torch.Generator().manual_seed(0))
+    assert all(bool((v <= top).all()) for v in views)
+    assert all(spec.erase_p == 0 for spec in recipe_specs(recipe, erasing=False))

@@ -111,3 +111,78 @@ def test_isic_check_lists_all_problems(tmp_path):
     assert len(problems) == 3, problems
     assert f"line {n + 2}" in problems[0] and f"line {n + 3}" in problems[1]
     assert "ISIC_0000001.jpg" in problems[2] and "line 3" in problems[2]
+
+
+# --- the authors' fixed split files (their repository's dataset/ISIC2019/ISIC2019_{train,val,test}.csv) ---
+
+AUTHORS_LABEL = {"NV": 0, "SCC": 1, "VASC": 2, "DF": 3, "BCC": 4, "AK": 5, "BKL": 6, "MEL": 7}  # their numbering
+
+
+def write_authors_split(root: Path, per_split=None, layout="authors", rows_extra=None):
+    """Three CSVs `image,category,label` and the images (authors' ISIC2019_Dataset/<cat>/ or the official folder)."""
+    per_split = per_split or {"train": (4, 9, 3, 2, 3, 2, 2, 3), "val": (1, 2, 1, 1, 1, 1, 1, 1),
+                              "test": (2, 3, 1, 1, 1, 1, 1, 1)}
+    written, k = {}, 0
+    for split, counts in per_split.items():
+        lines = ["image,category,label"]
+        written[split] = []
+        for c, n in enumerate(counts):
+            category = CLASSES[c]
+            for _ in range(n):
+                image = f"ISIC_{k:07d}" + ("_downsampled" if k % 7 == 3 else "")
+                k += 1
+                folder = root / ("ISIC2019_Dataset" if layout == "authors" else "ISIC_2019_Training_Input")
+                folder = folder / category if layout == "authors" else folder
+                folder.mkdir(parents=True, exist_ok=True)
+                Image.new("RGB", (8, 6), (c * 20, 0, 0)).save(folder / f"{image}.jpg")
+                lines.append(f"{image},{category},{AUTHORS_LABEL[category]}")
+                written[split].append((image, c))
+        lines += (rows_extra or {}).get(split, [])
+        (root / f"ISIC2019_{split}.csv").write_text("\n".join(lines) + "\n")
+    return written
+
+
+SPLIT_KEYS = dict(train_list="ISIC2019_train.csv", val_list="ISIC2019_val.csv", test_list="ISIC2019_test.csv")
+
+
+@pytest.mark.parametrize("layout", ["authors", "official"])
+def test_isic_reads_the_authors_split_files(tmp_path, layout):
+    written = write_authors_split(tmp_path, layout=layout)
+    bundle = build_datasets(cfg(tmp_path, **SPLIT_KEYS))  # no ground-truth CSV needed
+    assert bundle.classes == CLASSES
+    for split, dataset in (("train", bundle.train), ("val", bundle.val), ("test", bundle.test)):
+        assert len(dataset) == len(written[split])  # exactly the files' rows, in file order
+        assert [Path(p).stem for p in dataset.paths] == [image for image, _ in written[split]]
+        assert list(dataset.labels) == [c for _, c in written[split]]  # by category name, our class order
+    assert bundle.split_record["images"]["val"] == [image for image, _ in written["val"]]
+    assert any("authors' split" in n for n in bundle.notes)
+    img, label = bundle.test[0]
+    assert img.mode == "RGB" and label == written["test"][0][1]
+    # a resumed run reads the same files and checks they still give its split
+    saved = json.loads(json.dumps(split_record(bundle)))
+    assert build_datasets(cfg(tmp_path, **SPLIT_KEYS), saved_split=saved).split_record["images"] == saved["images"]
+    saved["images"]["train"] = saved["images"]["train"][1:]
+    with pytest.raises(DataError, match="no longer give this run's split"):
+        build_datasets(cfg(tmp_path, **SPLIT_KEYS), saved_split=saved)
+
+
+@pytest.mark.parametrize("extra, why", [
+    ({"test": ["ISIC_9999999,XYZ,3"]}, "unknown category 'XYZ'"),
+    ({"test": ["ISIC_0000000,MEL,7"]}, "listed again"),  # a training image in the test file
+    ({"val": ["ISIC_9999998,NV,5"]}, "category NV has label 5"),  # not the authors' one label per class
+    ({"train": ["ISIC_9999997,NV,zero"]}, "not an integer"),
+])
+def test_isic_split_files_bad_rows_name_file_and_line(tmp_path, extra, why):
+    write_authors_split(tmp_path, rows_extra=extra)
+    with pytest.raises(DataError, match=why) as info:
+        build_datasets(cfg(tmp_path, **SPLIT_KEYS))
+    split = next(iter(extra))
+    assert f"ISIC2019_{split}.csv line" in str(info.value)
+
+
+def test_isic_split_files_need_train_and_test(tmp_path):
+    write_authors_split(tmp_path)
+    with pytest.raises(DataError, match="data.test_list"):
+        build_datasets(cfg(tmp_path, train_list="ISIC2019_train.csv"))
+    bundle = build_datasets(cfg(tmp_path, train_list="ISIC2019_train.csv", test_list="ISIC2019_test.csv"))
+    assert bundle.val is None  # val_list is optional

@@ -92,7 +92,7 @@ def test_plain_tensors_not_tv_tensor_subclasses():
     assert all(type(v) is torch.Tensor and v.is_contiguous() for v in out)
 
 
-# ---------------------------------------------------------------- recipes (DESIGN §1 "Views")
+# ---------------------------------------------------------------- recipes (docs/METHOD.md "Views")
 
 import random  # noqa: E402
 
@@ -289,7 +289,8 @@ def test_eval_resize_and_the_plans_description(recipe, size, resize):
     from ecl.data.plan import resolve_data_plan
 
     assert eval_resize(size, recipe) == resize  # 224/0.875 = 256; 64/0.875 = 73.1
-    config = SimpleNamespace(data=SimpleNamespace(name="x", recipe=recipe, image_size=size, flip=None, randaugment=True))
+    config = SimpleNamespace(data=SimpleNamespace(name="x", recipe=recipe, image_size=size, flip=None, erasing=None,
+                                                   randaugment=True))
     plan = resolve_data_plan(config, SimpleNamespace(image_size=size, recipe="bcl", mean=CIFAR_MEAN, std=CIFAR_STD))
     assert (plan.image_size, plan.resize, plan.crop, plan.recipe) == (size, resize, size, recipe)
     assert plan.mode == f"resize_shorter_then_center_crop({resize}→{size})" == plan.as_dict()["mode"]
@@ -321,3 +322,18 @@ def test_small_recipe_uses_timms_light_randaugment_like_the_batched_path() -> No
     classifier, _ = recipe_specs("small")
     spec = classifier.randaugment
     assert (spec.num_ops, spec.magnitude, spec.magnitude_std) == (ra[0].transform.num_layers, 5, 0.5)
+
+
+def test_erasing_false_drops_erasing_from_every_view():
+    # data.erasing=false (the ImageNet-LT protocols): no value-3 patch in any view, any recipe
+    img = Image.new("RGB", (32, 32), (128, 128, 128))
+    for recipe, (m, s) in [("authors", (IMAGENET_MEAN, IMAGENET_STD)), ("bcl", (CIFAR_MEAN, CIFAR_STD))]:
+        t = build_train_transform(32, recipe, CIFAR_MEAN, CIFAR_STD, num_contrastive_views=2, erasing=False)
+        assert all(first(view, v2.RandomErasing) is None for view in (t.classifier, t.contrastive))
+        top = (1.0 - torch.tensor(m)) / torch.tensor(s)  # the largest value of a pixel ≤ 1
+        torch.manual_seed(0)
+        for _ in range(30):
+            for v in t(img):
+                assert (v <= top.view(3, 1, 1) + 1e-4).all(), recipe
+        kept = build_train_transform(32, recipe, CIFAR_MEAN, CIFAR_STD, num_contrastive_views=2, erasing=True)
+        assert first(kept.classifier, v2.RandomErasing) is not None  # True keeps the recipe's erasing

@@ -15,7 +15,8 @@ from torchvision.transforms import v2
 from conftest import FAST
 from ecl.config import load_config
 from ecl.data import ImageFileDataset, build_datasets, decode_image
-from ecl.data.decode_cache import cache_paths, cached_uint8_tensor
+from ecl.data.decode_cache import cache_paths, cached_ragged, cached_uint8_tensor, ragged_layout, square_layout
+from ecl.data.ragged import RaggedImages
 from ecl.engine.setup import build_run
 from ecl.data.tensor_loader import TensorEvalLoader, TensorTrainLoader
 
@@ -51,7 +52,7 @@ def test_cache_equals_per_image_decode_and_is_reused(tmp_path: Path) -> None:
     assert images.shape == (5, 3, SIZE, SIZE) and images.dtype == torch.uint8 and labels.tolist() == ds.labels
     for i, path in enumerate(ds.paths):
         assert torch.equal(images[i], _per_image(path))
-    array, record = cache_paths(ds.paths, SIZE, str(tmp_path / "cache"))
+    array, record = cache_paths(ds.paths, square_layout(SIZE), str(tmp_path / "cache"))
     before = (array.stat().st_mtime_ns, record.stat().st_mtime_ns)
     again, _ = cached_uint8_tensor(ds, SIZE, str(tmp_path / "cache"))
     assert torch.equal(again, images) and (array.stat().st_mtime_ns, record.stat().st_mtime_ns) == before
@@ -62,7 +63,7 @@ def test_changed_file_makes_the_cache_stale_and_rebuilt(tmp_path: Path, capsys) 
     ds = _files(tmp_path / "img")
     cache = str(tmp_path / "cache")
     old, _ = cached_uint8_tensor(ds, SIZE, cache)
-    array, _ = cache_paths(ds.paths, SIZE, cache)
+    array, _ = cache_paths(ds.paths, square_layout(SIZE), cache)
     stamp = array.stat().st_mtime_ns
     Image.fromarray(np.full((16, 16, 3), 200, np.uint8)).save(ds.paths[1])  # new content and size
     os.utime(ds.paths[1], ns=(stamp + 10**9, stamp + 10**9))
@@ -82,11 +83,11 @@ def test_cache_write_is_atomic(tmp_path: Path, monkeypatch) -> None:
     ds = _files(tmp_path / "img")
     cache = tmp_path / "cache"
 
-    def broken(tmp: str, array: np.ndarray) -> None:
+    def broken(tmp: str, arrays: dict) -> None:
         Path(tmp).write_bytes(b"partial")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(dc, "_save_npy", broken)
+    monkeypatch.setattr(dc, "_save", broken)
     with pytest.raises(OSError):
         cached_uint8_tensor(ds, SIZE, str(cache))
     assert not any(cache.iterdir())  # neither a partial array nor a record under any name
@@ -107,11 +108,12 @@ def test_folder_dataset_runs_on_the_tensor_path(tmp_path: Path, capsys) -> None:
     bundle = build_datasets(config.data)
     ctx = build_run(config, bundle, device=torch.device("cpu"))
     assert ctx.plan.pipeline == "tensor" and "auto" in ctx.plan.pipeline_reason
-    assert ctx.loader.data.train_images.shape[-2:] == (82, 82)  # the authors' eval resize int(72/0.875)
+    train = ctx.loader.data.train_images  # whole images, smaller than the eval resize 82: kept as they are
+    assert isinstance(train, RaggedImages) and train.shapes.tolist() == [[30, 40]] * 6
     views, labels = next(iter(ctx.loader.train_epoch(0)))
     assert isinstance(ctx.loader.train_epoch(0), TensorTrainLoader) and views.shape[-2:] == (72, 72)
     assert isinstance(ctx.loader.eval_batches(bundle.test), TensorEvalLoader)
-    assert len(list((tmp_path / "cache").glob("*.npy"))) == 2  # train and test
+    assert len(list((tmp_path / "cache").glob("*.np[yz]"))) == 2  # train (ragged) and test (eval view)
 
 
 def test_jpeg_draft_decodes_at_least_the_target_size_and_close_to_full(tmp_path: Path) -> None:
@@ -127,3 +129,29 @@ def test_jpeg_draft_decodes_at_least_the_target_size_and_close_to_full(tmp_path:
     png = tmp_path / "big.png"
     Image.fromarray(_smooth(300, 400, 7)).save(png)
     assert decode_image(png, target=50).size == (400, 300)  # only JPEGs are drafted
+
+
+def test_ragged_cache_keeps_each_image_whole_with_its_aspect(tmp_path: Path) -> None:
+    """Each file is stored whole: aspect kept (shorter side R, longer ≤ 2R, never enlarged), the
+    pixels PIL's antialiased resize of the decoded file, reloaded unchanged from the .npz."""
+    ds = _files(tmp_path / "img")  # 20×30, 16×16, 40×25, 12×12, 50×50
+    images, labels = cached_ragged(ds, 16, str(tmp_path / "cache"))
+    expected = [(16, 24), (16, 16), (26, 16), (12, 12), (16, 16)]  # 40×25 → 25.6×16; 12×12 not enlarged
+    assert [tuple(s) for s in images.shapes.tolist()] == expected and labels.tolist() == ds.labels
+    for (h, w), path, plane in zip(expected, ds.paths, images.planes()):
+        img = decode_image(path)
+        assert abs(h / w - img.height / img.width) < 0.05  # the aspect ratio is kept
+        want = torch.from_numpy(np.array(v2.functional.resize(img, [h, w], antialias=True))).permute(2, 0, 1)
+        assert torch.equal(plane, want)
+    again, _ = cached_ragged(ds, 16, str(tmp_path / "cache"))
+    assert torch.equal(again.pixels, images.pixels) and torch.equal(again.offsets, images.offsets)
+    array, _ = cache_paths(ds.paths, ragged_layout(16), str(tmp_path / "cache"))
+    assert array.suffix == ".npz" and array.exists()
+
+
+def test_long_side_is_capped_at_twice_the_short(tmp_path: Path) -> None:
+    from ecl.data.ragged import stored_shape
+
+    assert stored_shape(480, 640, 256) == (256, 341)
+    assert stored_shape(200, 1000, 256) == (102, 512)  # longer side capped at 2R: shorter < R
+    assert stored_shape(100, 120, 256) == (100, 120)  # never enlarged

@@ -108,3 +108,86 @@ def test_the_change_table_lists_only_probes_that_ran():
     text = probes.section(data)
     assert "| tau0.1 | `loss.temperature=0.1` |" in text
     assert "| fixed-weights |" not in text and "| tau0.2 |" not in text
+
+
+# --------------------------------------------------------------------------------------------
+# generated verdicts (docs/RESULTS.md says only what its intervals show)
+
+
+def _summary(shifts: dict[str, list[float]]) -> dict:
+    """A summary.json-like dict: ECL at 0.80 + noise per seed, every other row at ECL + its per-seed shift."""
+    from ecl.evaluation.comparison import METRICS, summary_stats
+
+    ecl = [0.80, 0.81, 0.79, 0.82, 0.80]
+    rows = {"ecl": ecl, **{m: [e + s for e, s in zip(ecl, shift)] for m, shift in shifts.items()}}
+    return {m: {metric: summary_stats(values if metric != "few" else [None] * 5) for metric in METRICS}
+            for m, values in rows.items()}
+
+
+def test_study_verdicts_are_generated_from_the_intervals_with_holm_marks():
+    summary = _summary({"ce": [-0.10, -0.11, -0.10, -0.12, -0.10],       # far below ECL every seed
+                        "la": [0.01, -0.02, 0.02, -0.01, 0.00],          # inside the noise
+                        "supcon": [0.01, 0.02, 0.005, 0.015, 0.01],      # above ECL: p ≈ 0.009, not Holm
+                        "ecl-no-ccge": [0.02, -0.01, 0.03, 0.00, 0.01]})
+    rows = study._verdict_table(summary)
+    lines = "\n".join(rows)
+    assert "- bal. acc, baselines: ECL better than ce (Holm); inside the noise of la; worse than supcon" in rows
+    assert "- bal. acc, ablations: ECL inside the noise of ecl-no-ccge" in rows
+    # geometry columns follow "lower is better": the same shifts make ECL's FC *better* than supcon's
+    assert "- FC ↓, baselines: ECL better than supcon; inside the noise of la; worse than ce (Holm)" in rows
+    assert "| supcon | ECL worse: +1.20 [" in lines and "Calls that survive Holm: ce top-1, ce bal. acc" in lines
+    assert "few" not in lines.split("| row |")[1].split("\n")[0]  # no few-shot class: no column
+    tested = 4 * 8  # 4 rows × 8 metric columns with values (few has none)
+    assert f"the {tested} paired comparisons" in lines and f"0.05 × {tested} = {0.05 * tested:.1f}" in lines
+
+
+def test_shot_groups_name_their_classes_from_the_counts():
+    counts = study.train_counts({"imbalance_factor": 10, "val_per_class": 100})
+    by_hand = [int(6000 * 0.1 ** (c / 9)) for c in range(10)]  # LDAM-DRW exp profile, IF 10
+    by_hand[0] -= 100  # the head class has no unused pool: it gives its 100 validation images
+    assert counts == by_hand and sum(counts) == study.MEASURED["train_images"]["if10"]
+    text = study.shot_group_text(counts)
+    assert "medium (200–1000, 3 classes): Sneaker (1000), Bag (774), Ankle boot (600)" in text
+    assert "few (< 200, 0 classes): none" in text
+    if100 = study.shot_group_text(study.train_counts({"imbalance_factor": 100, "val_per_class": 100}))
+    assert "few (< 200, 3 classes): Sneaker (166), Bag (100), Ankle boot (60)" in if100
+
+
+@pytest.mark.parametrize("name", list(probes.PROBES))
+def test_each_probe_names_every_factor_its_change_moves(name):
+    probe = probes.PROBES[name]
+    factors = " ".join(probe.factors)
+    keys = {c.split("=", 1)[0] for c in probe.changes}
+    assert probe.factors
+    if probe.lr_scale != 1:
+        assert "learning rate" in factors
+    if "train.batch_size" in keys or "train.epochs" in keys:
+        assert "optimiser steps" in factors  # a fixed number of epochs: steps move with the batch or length
+    if "train.warmup_epochs" in keys:
+        assert "warm-up" in factors and "calibrated" in factors
+
+
+def test_probe_verdicts_say_which_factors_moved_together():
+    good = [0.80, 0.81, 0.79, 0.82, 0.80]
+    row = lambda shift: {m: [v + s for v, s in zip(good, shift)] for m in probes.METRICS} | {  # noqa: E731
+        w: [1.0] * 5 for w in probes.WEIGHTS} | {"finished": 5}
+    data = {"key": "if100", "commands": {}, "drivers": ["python benchmarks/fashion_probes.py --jobs 2"],
+            "rows": {"main-ecl": row([0] * 5), "main-procondual": row([0.01, -0.01, 0.02, 0.0, -0.02]),
+                     "batch256-ecl": row([-0.10, -0.11, -0.10, -0.12, -0.10]),
+                     "tau0.2-ecl": row([0.01, -0.02, 0.02, -0.01, 0.00])},
+            "probes": {n: {"methods": list(p.methods), "changes": list(p.changes), "why": p.why,
+                           "lr_scale": p.lr_scale} for n, p in probes.PROBES.items()}}
+    text = probes.section(data)
+    assert ("- `batch256-ecl` — 4 factors moved together, not separated by this probe: batch size (128 → 256); "
+            "learning rate (× 2)") in text
+    assert "Balanced accuracy: below main-ecl beyond the noise (Holm); below main-procondual beyond the noise" in text
+    assert ("- `tau0.2-ecl` — one factor: temperature τ. Balanced accuracy: inside the noise of main-ecl; "
+            "inside the noise of main-procondual.") in text
+    assert "- driver: `python benchmarks/fashion_probes.py --jobs 2`" in text
+    # 5 distinct pairs: main-ecl/main-procondual, and each probe row against main-ecl and main-procondual
+    assert "the 5 paired comparisons of this table" in text
+
+
+def test_recorded_commands_lose_machine_paths():
+    assert study.portable("ecl compare out=/some/where/runs/fashion-study/x") == "ecl compare out=runs/fashion-study/x"
+    assert study.portable("out=runs/bench3/digits-lt a/b/runs/c") == "out=runs/bench3/digits-lt a/b/runs/c"

@@ -1,4 +1,4 @@
-"""The layout rules of DESIGN.md §3, checked on the source tree (so they stay true)."""
+"""The layout rules of docs/ARCHITECTURE.md and CONTRIBUTING.md, checked on the source tree (so they stay true)."""
 
 from __future__ import annotations
 

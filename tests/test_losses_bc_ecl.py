@@ -1,4 +1,4 @@
-"""BC-ECL / BCL loss against independent brute-force loops of DESIGN.md §1 (Loss 2) and of BCL."""
+"""BC-ECL / BCL loss against independent brute-force loops of docs/METHOD.md (Loss 2) and of BCL."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def _dot(u: list[float], v: list[float]) -> float:
 
 
 def brute_bc_ecl(features, labels, prototypes, tau: float, lam: float) -> list[float]:
-    """ℓ_i exactly as written in DESIGN.md §1 (float64 python floats)."""
+    """ℓ_i exactly as written in docs/METHOD.md (Loss 2) (float64 python floats)."""
     zs, ys = _anchors(features, labels)
     ps = [[float(x) for x in row] for row in prototypes]
     out = []

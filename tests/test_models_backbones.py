@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 from urllib.error import URLError
 
@@ -14,8 +15,37 @@ from ecl.config import ConfigError, load_config
 from ecl.models import ECLNetwork, WeightsError, build_backbone, load_backbone_weights
 
 
-def _no_download(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any download attempt by torchvision or timm fails as it does offline."""
+def _empty_caches(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Path, Path]:
+    """torch hub's and the Hugging Face hub's caches pointed at empty folders: (torch hub dir, hub cache)."""
+    from huggingface_hub import constants
+
+    torch_dir, hub_dir = tmp_path / "torch-hub", tmp_path / "hf-hub"
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(torch_dir))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub_dir))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    return torch_dir, hub_dir
+
+
+def _probe(monkeypatch: pytest.MonkeyPatch, reason: str | None) -> list[str]:
+    """The connectivity probe answers `reason` (None: reachable) without touching the network; the
+    hosts it was asked about are listed."""
+    import ecl.models.weights as weights_module
+
+    asked: list[str] = []
+
+    def probe(host: str, timeout: float = 0.0, port: int = 443) -> str | None:
+        asked.append(host)
+        return reason
+
+    monkeypatch.setattr(weights_module, "unreachable", probe)
+    return asked
+
+
+def _no_download(monkeypatch: pytest.MonkeyPatch, tmp_path: Path | None = None) -> None:
+    """Any download attempt by torchvision or timm fails as it does offline (the pre-download check,
+    given `tmp_path`, sees empty caches and a host that answers, so the download itself is tried)."""
     import timm.models._builder as timm_builder
     import torchvision.models._api as tv_api
 
@@ -24,6 +54,9 @@ def _no_download(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(tv_api, "load_state_dict_from_url", refuse)
     monkeypatch.setattr(timm_builder, "load_pretrained", refuse)
+    if tmp_path is not None:
+        _empty_caches(monkeypatch, tmp_path)
+        _probe(monkeypatch, None)
 
 
 def test_timm_resnet18_is_a_512_feature_extractor(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -59,8 +92,9 @@ def test_config_accepts_timm_names_and_refuses_unknown_ones() -> None:
 
 
 @pytest.mark.parametrize("name", ["resnet18", "timm:resnet18"])
-def test_pretrained_without_network_is_one_line_error(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    _no_download(monkeypatch)
+def test_pretrained_without_network_is_one_line_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                     name: str) -> None:
+    _no_download(monkeypatch, tmp_path)
     with pytest.raises(WeightsError) as info:
         build_backbone(name, pretrained=True)
     msg = str(info.value)
@@ -68,9 +102,12 @@ def test_pretrained_without_network_is_one_line_error(monkeypatch: pytest.Monkey
     assert "\n" not in msg and "model.weights=PATH" in msg and name in msg and "URLError" in msg
 
 
-def test_pretrained_hub_errors_are_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pretrained_hub_errors_are_caught(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import timm.models._builder as timm_builder
     from huggingface_hub.errors import LocalEntryNotFoundError
+
+    _empty_caches(monkeypatch, tmp_path)
+    _probe(monkeypatch, None)
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise LocalEntryNotFoundError("cannot reach huggingface.co\nsecond line")
@@ -79,6 +116,149 @@ def test_pretrained_hub_errors_are_caught(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(WeightsError, match=r"timm:resnet18.*model\.weights=PATH") as info:
         build_backbone("timm:resnet18", pretrained=True)
     assert "\n" not in str(info.value)
+
+
+def _refuse_any_download(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A download or network attempt (torch.hub, a name lookup, a socket) fails the test; the
+    attempts are listed too, in case a library swallows the failure."""
+    import socket
+
+    attempts: list[str] = []
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        attempts.append(repr(args[:2]))
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)  # a cached file is read without it
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    return attempts
+
+
+@pytest.mark.parametrize("name, host", [("resnet18", "download.pytorch.org"), ("timm:resnet18", "huggingface.co")])
+def test_pretrained_offline_fails_before_any_download(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                      name: str, host: str) -> None:
+    torch_dir, hub_dir = _empty_caches(monkeypatch, tmp_path)
+    asked = _probe(monkeypatch, "gaierror: [Errno -2] Name or service not known")
+    _refuse_any_download(monkeypatch)
+    with pytest.raises(WeightsError) as info:
+        build_backbone(name, pretrained=True)
+    msg = str(info.value)
+    assert asked == [host]
+    assert "\n" not in msg and name in msg and "not in the local cache" in msg and "model.weights=PATH" in msg
+    assert f"{host} cannot be reached (gaierror" in msg
+    assert str(hub_dir if name.startswith("timm:") else torch_dir / "checkpoints") in msg
+
+
+def test_hf_hub_offline_is_respected_without_probing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _empty_caches(monkeypatch, tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    asked = _probe(monkeypatch, None)
+    _refuse_any_download(monkeypatch)
+    with pytest.raises(WeightsError, match=r"timm:resnet18.*not in the local cache.*HF_HUB_OFFLINE is set"):
+        build_backbone("timm:resnet18", pretrained=True)
+    assert asked == []
+
+
+def _timm_reference_state(seed: int) -> dict[str, torch.Tensor]:
+    import timm
+
+    torch.manual_seed(seed)
+    return {k: v.detach().clone().contiguous() for k, v in
+            timm.create_model("resnet18", pretrained=False, num_classes=1000).state_dict().items()}
+
+
+def _assert_loads_offline(monkeypatch: pytest.MonkeyPatch, name: str, tensors: dict[str, torch.Tensor]) -> None:
+    """With no network (probe fails, sockets refused), `name` pretrained holds exactly the cached tensors."""
+    _probe(monkeypatch, "gaierror: simulated")
+    attempts = _refuse_any_download(monkeypatch)
+    torch.manual_seed(0)  # another random start
+    net = build_backbone(name, pretrained=True)
+    assert attempts == []
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, tensors[key]), key
+
+
+def test_cached_hub_weights_load_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Weights in the hub cache load with no network and no retries: exactly the cached tensors."""
+    _, hub_dir = _empty_caches(monkeypatch, tmp_path)
+    repo = hub_dir / "models--timm--resnet18.a1_in1k"
+    snapshot = repo / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    tensors = _timm_reference_state(seed=11)
+    save_file(tensors, str(snapshot / "model.safetensors"))
+    _assert_loads_offline(monkeypatch, "timm:resnet18", tensors)
+
+
+def test_cached_torchvision_weights_load_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import torchvision.models as tvm
+
+    torch_dir, _ = _empty_caches(monkeypatch, tmp_path)
+    (torch_dir / "checkpoints").mkdir(parents=True)
+    torch.manual_seed(12)
+    tensors = {k: v.clone() for k, v in tvm.resnet18().state_dict().items()}
+    torch.save(tensors, torch_dir / "checkpoints" / Path(tvm.ResNet18_Weights.DEFAULT.url).name)
+    _assert_loads_offline(monkeypatch, "resnet18", tensors)
+
+
+def test_fail_fast_check_names_the_cache_of_each_library(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from ecl.models import check_pretrained_weights
+
+    torch_dir, hub_dir = _empty_caches(monkeypatch, tmp_path)
+    asked = _probe(monkeypatch, "timed out")
+    for name, cache in (("resnet50", torch_dir / "checkpoints"), ("timm:resnet18", hub_dir)):
+        with pytest.raises(WeightsError, match=rf"{name}.*not in the local cache \({re.escape(str(cache))}\)"):
+            check_pretrained_weights(name)
+    check_pretrained_weights("small_cnn")  # no library weights: left to build_backbone's own error
+    assert asked == ["download.pytorch.org", "huggingface.co"]
+    _probe(monkeypatch, None)
+    check_pretrained_weights("timm:resnet18")  # online: nothing to say
+
+
+def test_connectivity_probe_on_a_local_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from ecl.models.weights import unreachable
+
+    for key in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(key, raising=False)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    try:
+        assert unreachable("127.0.0.1", timeout=2.0, port=port) is None
+    finally:
+        server.close()
+    reason = unreachable("127.0.0.1", timeout=2.0, port=port)
+    assert reason is not None and "ConnectionRefused" in reason
+
+
+def test_train_offline_pretrained_is_one_line_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from ecl.cli import main
+
+    import ecl.data
+
+    _empty_caches(monkeypatch, tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _refuse_any_download(monkeypatch)
+
+    def no_data(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the data was read before the weights were checked")
+
+    monkeypatch.setattr(ecl.data, "build_datasets", no_data)
+    out = tmp_path / "run"
+    code = main(["train", "model.backbone=timm:resnet18", "model.pretrained=true", "train.epochs=1",
+                 "train.progress=false", f"out={out}"])
+    captured = capsys.readouterr()
+    assert code == 2 and not out.exists()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: model.pretrained:"), captured.err
+    assert "timm:resnet18" in lines[0] and "HF_HUB_OFFLINE" in lines[0] and "model.weights=PATH" in lines[0]
+    assert "Retry" not in captured.err + captured.out
 
 
 def test_pretrained_for_a_backbone_without_library_weights() -> None:

@@ -140,12 +140,16 @@ def test_training_curves_one_line_per_recorded_key(tmp_path, figures):
     records = [{"epoch": e, "lr": 0.1 / e, "loss/total": 3.0 / e, "loss/lc": 1.0 / e} for e in range(1, 6)]
     records[-1]["eval/top1"] = 0.5
     plot_training_curves(tmp_path / "t.png", records)
-    axes = {ax.get_title(): ax for ax in figures[-1].axes}
-    assert set(axes) == {"loss", "evaluation", "learning rate"}  # no loss weights recorded: no panel
+    axes = {ax.get_title().split(" (")[0]: ax for ax in figures[-1].axes}
+    assert set(axes) == {"losses", "accuracy", "learning rate"}  # no loss weights recorded: no panel
     assert all(ax.get_xlabel() == "epoch" for ax in axes.values())
-    lines = {line.get_label(): line for line in axes["loss"].get_lines() if line.get_label().startswith("loss/")}
+    lines = {line.get_gid(): line for line in axes["losses"].get_lines() if (line.get_gid() or "").startswith("loss/")}
     assert set(lines) == {"loss/total", "loss/lc"}
+    # human names in the legend, never the raw keys
+    assert not any("/" in line.get_label() for ax in axes.values() for line in ax.get_lines())
+    assert lines["loss/lc"].get_label().startswith("L_LC") and "total loss" in lines["loss/total"].get_label()
     np.testing.assert_allclose(lines["loss/total"].get_xdata(), [1, 2, 3, 4, 5])
     np.testing.assert_allclose(lines["loss/total"].get_ydata(), [3.0 / e for e in range(1, 6)])
-    [top1] = [line for line in axes["evaluation"].get_lines() if line.get_label() == "eval/top1"]
+    [top1] = [line for line in axes["accuracy"].get_lines() if line.get_gid() == "eval/top1"]
+    assert top1.get_label() == "test top-1 accuracy"
     assert list(top1.get_xdata()) == [5] and list(top1.get_ydata()) == [0.5]

@@ -36,7 +36,7 @@ def test_calibration_marker_as_the_trainer_records_it():
     recs = _records([(0.6, 0.25, 0.4)] * 5)
     fig = build_training_curves_figure(recs)
     marks = _markers(fig)
-    assert {t for t, _ in marks} == {"loss", "learning rate", "loss weights"}
+    assert {t.split(" (")[0] for t, _ in marks} == {"losses", "learning rate", "loss weights α, β, γ"}
     assert all(x == (1.0, 1.0) for _, x in marks)
     for ax in fig.axes:
         texts = [t.get_text() for t in ax.get_legend().get_texts()]
@@ -104,12 +104,20 @@ def test_feature_geometry_legend_and_caption():
     fig = build_feature_geometry_figure(feats, labels, means, means + 0.1, counts, names)
     ax = fig.axes[0]
     texts = [t.get_text() for t in ax.get_legend().get_texts()]
-    # three most and three least frequent classes, tagged head / tail with their counts
+    # three most and three least frequent classes, tagged with their shot group (> 100 many,
+    # < 20 few, else medium: the report's thresholds) and their counts
     by_count = sorted(range(8), key=lambda c: (-counts[c], c))
-    for c in by_count[:3]:
-        assert f"k{c} (head, n={counts[c]})" in texts
-    for c in by_count[-3:]:
-        assert f"k{c} (tail, n={counts[c]})" in texts
+    for c in by_count[:3] + by_count[-3:]:
+        group = "many" if counts[c] > 100 else "few" if counts[c] < 20 else "medium"
+        assert f"k{c} ({group}-shot, n={counts[c]})" in texts
+    chosen = by_count[:3] + by_count[-3:]
+    tally = {g: sum(1 for c in chosen if (counts[c] > 100, counts[c] < 20) == key)
+             for g, key in (("many", (True, False)), ("medium", (False, False)), ("few", (False, True)))}
+    title = ax.get_title()
+    assert title.startswith("Feature directions of 6 classes: ")
+    for g, n in tally.items():
+        assert (f"{n} {g}-shot" in title) == (n > 0)
+    assert "head" not in title and "tail" not in title
     for kind in ("feature of one test image (dot)", "class mean of the test features (solid arrow)",
                  "classifier weight (dashed arrow)", "prototype (dotted arrow)"):
         assert kind in texts
@@ -119,7 +127,8 @@ def test_feature_geometry_legend_and_caption():
     assert len(dots) == 6 and all(len(col.get_offsets()) == 20 for col in dots)
     captions = [t for t in fig.texts if t.get_gid() == "caption"]
     assert len(captions) == 1 and captions[0].get_text() == GEOMETRY_CAPTION
-    for word in ("dot", "solid", "dashed", "dotted", "head", "tail", "prototype", "classifier weight"):
+    for word in ("dot", "solid", "dashed", "dotted", "most frequent", "rarest", "shot group", "prototype",
+                 "classifier weight"):
         assert word in GEOMETRY_CAPTION
 
 
@@ -139,6 +148,9 @@ def test_per_class_accuracy_points_and_labels():
     assert len(pts) == 4  # the class without evaluation samples is not drawn
     assert sorted(map(tuple, np.asarray(pts))) == sorted([(500, 0.9), (150, 0.5), (3, 0.0), (40, 0.7)])
     assert "training images" in ax.get_xlabel() and ax.get_ylabel() == "per-class accuracy"
+    # the shot groups in the report's words: > 100 many-shot (500, 300, 150), 20..100 medium (40), < 20 few (3)
+    labels = sorted(t.get_text().split(",")[0] for t in ax.texts if "-shot" in t.get_text())
+    assert labels == ["few-shot: 1 class", "many-shot: 3 classes", "medium-shot: 1 class"]
 
 
 def test_make_plots_passes_counts_and_weighting(tmp_path, monkeypatch):

@@ -20,8 +20,8 @@ from ecl.engine.protocol import resolve_config, resolve_protocol
 from ecl.losses.methods import METHODS
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-PRESETS = ["cifar100_lt_r34_224", "imagenet_lt_x50", "isic2019_r50", "cifar10_lt_r32", "cifar100_lt_r32",
-           "digits_lt", "mnist_lt"]
+PRESETS = ["cifar100_lt_r34_224", "imagenet_lt_x50", "imagenet_lt_x50_bcl", "isic2019_r50", "cifar10_lt_r32",
+           "cifar100_lt_r32", "digits_lt", "mnist_lt"]
 
 
 def _cell(text: str):
@@ -56,6 +56,7 @@ def resolved_values(config: Config) -> dict[str, object]:
     return {"epochs": t.epochs, "batch": t.batch_size, "lr": t.lr, "wd": t.weight_decay,
             "τ": protocol.temperature, "d_z": protocol.projection_dim, "backbone": config.model.backbone,
             "size": config.data.image_size, "recipe": protocol.recipe, "weights": protocol.weighting,
+            "erasing": {True: "true", False: "false"}[protocol.erasing],
             "schedule": t.schedule, "warm-up": t.warmup_epochs}
 
 
@@ -185,6 +186,19 @@ def test_the_engine_builds_views_with_the_resolved_recipe() -> None:
     assert recipe == "bcl" and v2.RandomCrop in bcl_ops and v2.RandomHorizontalFlip in bcl_ops
     no_flip, _ = ops(load_config(None, ["data.recipe=bcl", "data.flip=false"]))
     assert v2.RandomHorizontalFlip not in no_flip
+    erased, _ = ops(load_config(None, ["data.recipe=authors"]))
+    not_erased, _ = ops(load_config(None, ["data.recipe=authors", "data.erasing=false"]))
+    assert v2.RandomErasing in erased and v2.RandomErasing not in not_erased
+
+
+def test_the_tensor_path_takes_the_resolved_erasing() -> None:
+    from ecl.data import build_datasets
+    from ecl.data.plan import resolve_data_plan
+
+    for erasing, expected in (("true", 0.5), ("false", 0.0)):
+        config = load_config(None, ["data.recipe=authors", f"data.erasing={erasing}"])
+        bv = resolve_data_plan(config, build_datasets(config.data)).batched_views(2)
+        assert (bv.classifier_spec.erase_p, bv.contrastive_spec.erase_p) == (expected, expected)
 
 
 # --- calibration after warm-up, from sample-weighted means ------------------------------------------
@@ -370,8 +384,66 @@ def test_dry_run_of_a_resume_prints_the_saved_config_and_changes_nothing(trained
     assert sorted((p.relative_to(trained_run), p.stat().st_mtime_ns) for p in trained_run.rglob("*")) == before
 
 
-@pytest.mark.parametrize("name", PRESETS)
+@pytest.mark.parametrize("name", [n for n in PRESETS if n != "imagenet_lt_x50_bcl"])
 def test_the_bcl_row_of_a_comparison_on_any_preset_is_bcl(name: str) -> None:
     p = resolve_protocol(load_config(name, ["loss.method=bcl"]))
-    assert (p.prototype_head, p.weighting, p.weights[:2], p.temperature, p.projection_dim) == (
-        "mlp", "fixed", (2.0, 0.6), 0.1, 128), name
+    # BCL's published values per family: ImageNet-LT (BCL's main.py) 1.0 / 0.35, τ 0.07, d_z 1024
+    expected = ((1.0, 0.35), 0.07, 1024) if name.startswith("imagenet") else ((2.0, 0.6), 0.1, 128)
+    assert (p.prototype_head, p.weighting, (p.weights[:2], p.temperature, p.projection_dim)) == (
+        "mlp", "fixed", expected), name
+    assert p.family == ("imagenet-lt" if name.startswith("imagenet") else "cifar")
+    assert f"family {p.family}" in p.line()
+
+
+def test_the_bcl_imagenet_preset_is_bcls_main_py() -> None:
+    # BCL's main.py defaults (its public code): --temp 0.07 -b 256 --lr 0.1 --wd 5e-4 --epochs 90
+    # --alpha 1.0 --beta 0.35 --feat_dim 1024 --arch resnext50, no RandomErasing
+    c = load_config("imagenet_lt_x50_bcl")
+    p = resolve_protocol(c)
+    assert (c.loss.method, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.epochs) == (
+        "bcl", 256, pytest.approx(0.1), pytest.approx(5e-4), 90)
+    assert (p.temperature, p.weighting, p.weights[:2], p.projection_dim, p.erasing) == (
+        pytest.approx(0.07), "fixed", (1.0, 0.35), 1024, False)
+    assert (c.model.backbone, p.prototype_head, p.family) == ("resnext50_32x4d", "mlp", "imagenet-lt")
+
+
+@pytest.mark.parametrize("method", ["ce", "la"])
+def test_single_loss_methods_train_at_weight_one(method: str) -> None:
+    from ecl.engine.setup import build_objective
+
+    p = resolve_protocol(load_config(None, [f"loss.method={method}"]))
+    assert (p.weighting, p.weights[0]) == ("fixed", 1.0)
+    objective = build_objective(load_config(None, [f"loss.method={method}"]), [5, 3])
+    assert bool(objective.calibrated) and objective.weights["alpha"] == 1.0
+    # loss.weighting still overrides: the authors' auto weighting on request
+    auto = build_objective(load_config(None, [f"loss.method={method}", "loss.weighting=auto"]), [5, 3])
+    assert auto.weighting == "auto" and not bool(auto.calibrated)
+
+
+@pytest.mark.parametrize("method", ["supcon", "procondual", "ecl", "ecl-no-ccge", "la-bcl-linear"])
+def test_methods_without_published_weights_keep_auto(method: str) -> None:
+    for preset in ("cifar100_lt_r34_224", "imagenet_lt_x50"):
+        assert resolve_protocol(load_config(preset, [f"loss.method={method}"])).weighting == "auto"
+
+
+@pytest.mark.parametrize("name, erasing", [("imagenet_lt_x50", False), ("imagenet_lt_x50_bcl", False),
+                                           ("cifar100_lt_r34_224", True), ("isic2019_r50", True),
+                                           ("cifar10_lt_r32", True), ("digits_lt", False)])
+def test_config_show_shows_the_protocols_erasing(name, erasing, capsys) -> None:
+    from ecl.cli import main
+
+    assert main(["config", "show", "--config", name]) == 0
+    text = capsys.readouterr().out
+    assert yaml.safe_load(text)["data"]["erasing"] is erasing
+    line = next(line for line in text.splitlines() if line.startswith("# protocol:"))
+    assert f"erasing {'on' if erasing else 'off'}" in line
+    # an explicit data.erasing wins over the protocol's default
+    assert resolve_protocol(load_config(name, [f"data.erasing={str(not erasing).lower()}"])).erasing is (not erasing)
+
+
+def test_presets_lists_the_bcl_imagenet_preset_with_its_values(capsys) -> None:
+    from ecl.cli import main
+
+    assert main(["presets"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.split()[0] == "imagenet_lt_x50_bcl")
+    assert "τ 0.07" in line and "1.0 / BCL 0.35" in line and "main.py" in line

@@ -16,7 +16,9 @@
    --resume removes the leftover .tmp and ends with the uninterrupted run's final.json. (kill -9
    during training: tests/test_train.py::test_sigkill_then_resume_gives_the_same_final_json.)
 5. SIGTERM / SIGINT to a real `python -m ecl train` process: exit 143 / 130 with a message, last.pt
-   holds the last complete epoch; --resume ends identical to the uninterrupted run.
+   holds the last complete epoch; --resume ends identical to the uninterrupted run. The Ctrl-C
+   message says what --resume does, before the first checkpoint (starts again from epoch 1 with
+   the saved configuration) and after it (continues), and --resume then does that.
 6. Non-finite losses: the step is skipped and counted (train_one_epoch unit test against a hand
    replay; "nonfinite_steps" in metrics.jsonl); N in a row (train.max_nonfinite_steps) stop with
    exit 2 and keep the last good checkpoint; a NaN validation metric never counts as best.
@@ -353,6 +355,54 @@ def test_sigterm_and_sigint_stop_cleanly_and_resume_identically(reference: Path,
     assert epochs_in(runs[signal.SIGTERM]) == [1, 2, 3]
 
 
+#: a Ctrl-C as 0-based epoch EPOCH begins (the process signals itself: the run's own SIGINT handler
+#: takes it, exactly as a key press in the terminal)
+CTRL_C_IN_EPOCH = """
+import ecl.engine.loop as loop
+_real = loop.train_one_epoch
+def _ctrl_c(ctx, loader, epoch, control):
+    if epoch == {epoch}:
+        os.kill(os.getpid(), signal.SIGINT)
+    return _real(ctx, loader, epoch, control)
+loop.train_one_epoch = _ctrl_c
+"""
+
+
+def test_ctrl_c_after_the_first_checkpoint_says_resume_continues(reference: Path, tmp_path: Path, capsys) -> None:
+    run = tmp_path / "after"
+    code, err = finish(spawn(CTRL_C_IN_EPOCH.format(epoch=1), "train", *ARGS, f"out={run}"))
+    assert code == 130 and "Traceback" not in err, err
+    assert f"holds epoch 1 — `ecl train --resume {run}` continues from epoch 2" in err, err
+    assert saved_epoch(run) == 1 and epochs_in(run) == [1]
+    code, _, err = cli(capsys, "train", "--resume", str(run))
+    assert code == 0 and f"resuming {run} after epoch 1/3" in err, err
+    assert epochs_in(run) == [1, 2, 3] and final_json(run) == final_json(reference)
+
+
+def test_ctrl_c_before_the_first_checkpoint_says_resume_starts_again(tmp_path: Path, capsys) -> None:
+    """--resume on a run stopped in epoch 1 trains it from epoch 1 with its saved configuration —
+    start weights (model.weights) included — and ends as the uninterrupted run does."""
+    from ecl.models import build_backbone
+
+    torch.manual_seed(99)  # start weights unlike any seed's random initialisation
+    weights = tmp_path / "start.pt"
+    torch.save({k: v * 1.5 if v.is_floating_point() else v for k, v in build_backbone("small_cnn").state_dict().items()},
+               weights)
+    args = ["train.epochs=2", "model.backbone=small_cnn", f"model.weights={weights}", *FAST]
+    reference = tmp_path / "reference"
+    assert main(["train", *args, f"out={reference}"]) == 0
+    run = tmp_path / "before"
+    code, err = finish(spawn(CTRL_C_IN_EPOCH.format(epoch=0), "train", *args, f"out={run}"))
+    assert code == 130 and "Traceback" not in err, err
+    assert "stopped in epoch 1, before the first checkpoint" in err, err
+    assert f"`ecl train --resume {run}` starts the run again from epoch 1 with its saved configuration" in err, err
+    assert "nothing to resume" not in err
+    assert (run / "config.yaml").is_file() and not (run / "checkpoints" / "last.pt").exists()
+    code, _, err = cli(capsys, "train", "--resume", str(run))
+    assert code == 0 and "starting from epoch 1 with its saved configuration" in err, err
+    assert epochs_in(run) == [1, 2] and final_json(run) == final_json(reference)
+
+
 # --- 6. non-finite losses ---------------------------------------------------------------------------
 
 class TinyOutput:
@@ -401,6 +451,7 @@ def tiny_context(objective, *, lr: float, max_nonfinite_steps: int = 20):
     import contextlib
 
     from ecl.config import Config
+    from ecl.data.plan import DataPlan
     from ecl.engine.setup import RunContext
 
     config = Config()
@@ -410,7 +461,9 @@ def tiny_context(objective, *, lr: float, max_nonfinite_steps: int = 20):
     config.model.channels_last = False
     net = TinyNet()
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.0)
-    return RunContext(config=config, bundle=None, spec=None, plan=None, loader=None, device=torch.device("cpu"),
+    plan = DataPlan(image_size=4, recipe="small", mean=(0.5,) * 3, std=(0.25,) * 3, resize=4, flip=False,
+                    erasing=False)  # the progress's speed hint reads the image size
+    return RunContext(config=config, bundle=None, spec=None, plan=plan, loader=None, device=torch.device("cpu"),
                       network=net, model=net, objective=objective, optimizer=optimizer,
                       scaler=torch.amp.GradScaler("cpu", enabled=False), autocast=contextlib.nullcontext())
 

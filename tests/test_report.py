@@ -79,7 +79,7 @@ def test_report_content_and_escaping(tmp_path):
     for k in ("FC", "MS", "SD"):
         assert f"{final['geometry'][k]:.4f}" in page
     # few group is None -> em dash in the shot-group table
-    few_row = re.search(r"<tr><th>few</th>.*?</tr>", page).group(0)
+    few_row = re.search(r"<tr><th>few-shot</th>.*?</tr>", page).group(0)
     assert few_row.endswith('<td class="num">\u2014</td></tr>')
     assert "None" not in re.sub(r"<pre>.*?</pre>", "", page, flags=re.S)
     assert "plots/ not found" in page
@@ -144,3 +144,115 @@ def test_report_names_no_best_epoch_on_the_test_set(tmp_path: Path) -> None:
     html = write_report(run).read_text(encoding="utf-8")
     assert "Best eval" not in html
     assert "Best validation balanced accuracy 60.00% at epoch 2" in html
+
+
+def _text(page: str) -> str:
+    """The page without its embedded pictures (base64 may hold any letters)."""
+    return re.sub(r'<img [^>]*>', "", page)
+
+
+def _row(page: str, name: str) -> str:
+    found = re.search(r"<tr><th>" + re.escape(name) + r"</th>.*?</tr>", page)
+    assert found is not None, name
+    return found.group(0)
+
+
+def _hand_made_run(run: Path, balanced: float, num_classes: int = 4) -> None:
+    """final.json / metrics.jsonl / data.json / config.yaml written by hand (no ecl code)."""
+    run.mkdir(parents=True)
+    counts = [150, 60, 30, 10][:num_classes]
+    final = {"method": "ecl", "dataset": "own", "top1": balanced, "balanced_accuracy": balanced, "macro_f1": 0.2,
+             "ece": 0.1, "many": 0.5, "medium": 0.4, "few": 0.1, "many_threshold": 100, "few_threshold": 20,
+             "train_counts": counts, "classes": [f"c{i}" for i in range(num_classes)],
+             "per_class_accuracy": [balanced] * num_classes, "geometry": {"FC": 0.5, "MS": 0.1, "SD": 0.3}}
+    (run / "final.json").write_text(json.dumps(final))
+    records = [{"epoch": 1, "lr": 0.05, "loss/total": 2.0, "loss/lc": 1.5, "loss/contrastive": 5.0, "loss/ccge": 0.4,
+                "weights/alpha": 0.47, "weights/beta": 0.06, "weights/gamma": 1.25, "eval/top1": 0.3,
+                "val/balanced_accuracy": 0.3, "seconds": 2.0}]
+    (run / "metrics.jsonl").write_text(json.dumps(records[0]) + "\n")
+    (run / "data.json").write_text(json.dumps({"image_size": 64, "preprocess": {"image_size": 64, "recipe": "authors"}}))
+    (run / "config.yaml").write_text("data:\n  name: folder\n  pipeline: tensor\n  root: imgs\n")
+
+
+def test_report_explains_every_metric_in_one_plain_sentence(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _hand_made_run(run, balanced=0.8)
+    page = _text(write_report(run).read_text(encoding="utf-8"))
+    expected = {  # metric row → words its sentence must hold (range and direction, written here by hand)
+        "top-1 accuracy": ("0–100%", "higher is better"),
+        "balanced accuracy": ("mean per-class recall", "0–100%", "higher is better", "1/C"),
+        "macro-F1": ("precision", "recall", "higher is better"),
+        "expected calibration error (ECE)": ("confidence", "0–1", "lower is better", "0.05"),
+        "FC — feature collapse": ("class mean", "lower is better", "0 or more"),
+        "MS — mean spacing": ("regular simplex", "lower is better", "−1/(C−1)"),
+        "SD — self-duality": ("classifier", "0 to 2", "lower is better", "1.41"),
+    }
+    for name, words in expected.items():
+        row = _row(page, name)
+        assert row.count('<td class="meaning">') == 1, name
+        for word in words:
+            assert word in row, (name, word)
+    # one shot-group vocabulary with the thresholds, also in the plots' titles; no head/tail wording
+    assert "more than 100 training images" in _row(page, "many-shot")
+    assert "20 to 100 training images" in _row(page, "medium-shot")
+    assert "fewer than 20 training images" in _row(page, "few-shot")
+    words = re.sub(r"<[^>]+>", " ", page.split("<body>", 1)[1])
+    assert re.search(r"\b(head|tail)\b", words) is None
+    # the data the run used, from data.json and config.yaml
+    assert "64×64 pixels" in _row(page, "image size")
+    assert _row(page, "view recipe").startswith("<tr><th>view recipe</th><td>authors (")
+    assert "tensor" in _row(page, "data path")
+
+
+def test_training_records_under_human_names_not_raw_keys(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _hand_made_run(run, balanced=0.8)
+    page = _text(write_report(run).read_text(encoding="utf-8"))
+    for raw in ("loss/", "weights/", "val/", "eval/", "weights_", "images_per_s"):
+        assert raw not in page, raw
+    for name in ("learning rate", "L_LC", "L_CC-GE", "α (weight of", "validation balanced accuracy", "test top-1"):
+        assert name in page, name
+    # the last epoch's numbers sit beside their names
+    assert '0.4700</td>' in _row(page, "α (weight of L_LC, classification)")
+    assert '30.00%</td>' in _row(page, "validation balanced accuracy")
+
+
+@pytest.mark.parametrize("balanced, classes, warned", [
+    (0.25, 4, True),    # exactly chance: 1/4
+    (0.10, 4, True),    # below chance
+    (0.80, 4, False),   # a good run
+    (0.34, 3, False),   # just above 1/3
+    (0.3333, 3, True),  # just below 1/3
+])
+def test_chance_warning_only_at_or_below_chance(tmp_path: Path, balanced: float, classes: int, warned: bool) -> None:
+    run = tmp_path / "run"
+    _hand_made_run(run, balanced=balanced, num_classes=classes)
+    page = _text(write_report(run).read_text(encoding="utf-8"))
+    warnings = re.findall(r'<p class="warn">(.*?)</p>', page)
+    assert len(warnings) == (1 if warned else 0)
+    if warned:
+        assert f"{100 * balanced:.2f}%" in warnings[0] and f"1/{classes}" in warnings[0]
+        # at the top of the page, before the first section
+        assert page.index('class="warn"') < page.index("<h2>")
+
+
+def test_report_without_data_record_skips_the_data_rows(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "final.json").write_text(json.dumps({"method": "ce", "balanced_accuracy": 0.5}))
+    page = _text(write_report(run).read_text(encoding="utf-8"))
+    assert "<th>method</th><td>ce</td>" in page
+    assert "image size" not in page and "view recipe" not in page and "data path" not in page
+    assert 'class="warn"' not in page  # C unknown: no chance level to compare with
+
+
+def test_report_takes_the_data_rows_from_the_runs_data_plan(tmp_path: Path) -> None:
+    # data.json's plan (`preprocess`) is what the run resolved: it wins over config.yaml's data section
+    run = tmp_path / "run"
+    _hand_made_run(run, balanced=0.8)
+    plan = {"image_size": 32, "recipe": "authors", "erasing": False, "pipeline": "pil"}
+    (run / "data.json").write_text(json.dumps({"image_size": 32, "preprocess": plan}))
+    page = _text(write_report(run).read_text(encoding="utf-8"))
+    assert "32×32 pixels" in _row(page, "image size")
+    assert "random erasing off for this run" in _row(page, "view recipe")
+    assert "pil" in _row(page, "data path") and "tensor" not in _row(page, "data path")

@@ -124,6 +124,49 @@ def test_views_depend_only_on_seed_epoch_step() -> None:
     assert not torch.equal(other_seed[0][1], first[0][0][1])
 
 
+def _same_image_loader(epoch: int, *, seed: int = 0, rank: int = 0, world: int = 1) -> TensorTrainLoader:
+    """24 copies of ONE image, batches of 4, each step its own chunk (so the step is a seed input):
+    the order cannot matter, so any difference between two loaders' views is their views' seed."""
+    one = torch.randint(0, 256, (1, 3, 8, 8), generator=torch.Generator().manual_seed(9), dtype=torch.uint8)
+    bv = resolve_data_plan(_config(), _fake_bundle()).batched_views(2)
+    loader = TensorTrainLoader(one.expand(24, 3, 8, 8).contiguous(), torch.zeros(24, dtype=torch.long), bv, 4,
+                               seed=seed, epoch=epoch, rank=rank, world=world)
+    loader.chunk = 1
+    return loader
+
+
+def _views_of(loader: TensorTrainLoader) -> list[torch.Tensor]:
+    """Per step: ((1+V)·B,3,S,S), all of the step's views stacked."""
+    return [views.clone() for views, _ in loader]
+
+
+def _all_samples_differ(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Every sample's view (row of (N,3,S,S)) differs between a and b."""
+    return bool((a != b).flatten(1).any(1).all())
+
+
+def test_tensor_views_are_fresh_each_epoch_step_rank_and_seed() -> None:
+    """The views' seed is derive_seed(seed, epoch, step, rank, "views"): with identical images
+    (order plays no part) changing any one input changes every sample's views; the same inputs
+    repeat them."""
+    base = _views_of(_same_image_loader(epoch=2))
+    assert all(torch.equal(a, b) for a, b in zip(base, _views_of(_same_image_loader(epoch=2))))
+    for other in (_same_image_loader(epoch=3), _same_image_loader(epoch=1), _same_image_loader(epoch=2, seed=1)):
+        assert all(_all_samples_differ(a, b) for a, b in zip(base, _views_of(other)))
+    assert all(_all_samples_differ(base[0], later) for later in base[1:])  # each step (chunk) its own draws
+    first = base[0][:4]  # the classifier views of one step's 4 copies: each image its own draws
+    assert all(_all_samples_differ(first[i:i + 1], first[j:j + 1]) for i in range(4) for j in range(i + 1, 4))
+    ranks = [_views_of(_same_image_loader(epoch=2, rank=r, world=2)) for r in range(2)]
+    assert all(_all_samples_differ(a, b) for a, b in zip(*ranks))
+
+
+def test_tensor_loader_order_follows_seed_and_epoch() -> None:
+    orders = {(s, e): torch.cat([lab for _, lab in _loader(40, 8, epoch=e, seed=s)]) for s in (0, 1) for e in (0, 1)}
+    assert torch.equal(orders[0, 0], torch.cat([lab for _, lab in _loader(40, 8, epoch=0, seed=0)]))
+    keys = list(orders)
+    assert all(not torch.equal(orders[a], orders[b]) for i, a in enumerate(keys) for b in keys[i + 1:])
+
+
 @pytest.mark.parametrize("recipe,size,shape", [("small", 16, (8, 8)), ("bcl", 32, (32, 32)),
                                                ("authors", 64, (70, 90)), ("bcl", 24, (40, 30))])
 def test_eval_view_equals_the_per_image_eval_transform(recipe, size, shape) -> None:
@@ -166,6 +209,37 @@ def test_pil_sampler_seeds_items_by_epoch_and_index() -> None:
     sampler.set_epoch(4)
     items = list(sampler)
     assert len(items) == len(sampler) == 3 and all(epoch == 4 for epoch, _ in items)
+
+
+def test_pil_sampler_order_follows_seed_and_epoch() -> None:
+    def order(seed: int, epoch: int) -> list[int]:
+        sampler = EpochSampler(30, seed=seed)
+        sampler.set_epoch(epoch)
+        return [index for _, index in sampler]
+
+    assert order(0, 3) == order(0, 3) and sorted(order(0, 3)) == list(range(30))
+    assert len({tuple(order(s, e)) for s in (0, 1) for e in (3, 4)}) == 4
+
+
+def test_pil_views_are_fresh_each_epoch_index_and_seed() -> None:
+    """SeededViewsDataset item (epoch, index): its views' generators are seeded from (seed, epoch,
+    index). Six copies of one image: changing the epoch, the index or the seed changes the views,
+    the same (seed, epoch, index) repeats them (the caller's global generators play no part)."""
+    from ecl.data import build_train_transform
+    from ecl.data.pil_loader import SeededViewsDataset
+
+    one = np.random.default_rng(3).integers(0, 256, (1, 8, 8, 3), dtype=np.uint8)
+    base = ArrayDataset(np.repeat(one, 6, axis=0), [0] * 6)
+    transform = build_train_transform(8, "small", (0.5,) * 3, (0.25,) * 3, num_contrastive_views=2)
+
+    def views(epoch: int, index: int, seed: int = 0) -> torch.Tensor:
+        return torch.stack(SeededViewsDataset(base, transform, seed)[(epoch, index)][0])  # (1+V,3,S,S)
+
+    first = views(2, 1)
+    torch.manual_seed(77)
+    assert torch.equal(first, views(2, 1))
+    for other in (views(3, 1), views(1, 1), views(2, 4), views(2, 1, seed=1)):
+        assert _all_samples_differ(first, other)
 
 
 def _train(out: Path, *overrides: str) -> dict:

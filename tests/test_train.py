@@ -189,3 +189,18 @@ def test_geometry_every_k_epochs_goes_into_metrics(tmp_path: Path) -> None:
     # the last epoch's geometry is that of the final model: the same numbers as final.json
     for key in ("FC", "MS", "SD"):
         assert records[1][f"geometry/{key}"] == pytest.approx(final["geometry"][key], rel=1e-9)
+
+
+@pytest.mark.parametrize("method", ["la", "ce"])
+def test_single_loss_methods_train_at_weight_one_in_epoch_two(method: str, tmp_path: Path) -> None:
+    """`ecl train loss.method=la|ce train.epochs=2`: the weight in force in epoch 2 is 1.0 (issue 21:
+    the authors' auto weight on a single loss was only a hidden learning-rate cut)."""
+    from ecl.cli import main
+
+    out = tmp_path / method
+    assert main(["train", f"loss.method={method}", "train.epochs=2", *FAST, f"out={out}"]) == 0
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    for record in records:
+        assert record["weights/alpha"] == 1.0
+        assert record["loss/total"] == pytest.approx(record["loss/lc"], rel=1e-6)  # total = 1·L

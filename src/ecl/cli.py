@@ -20,7 +20,9 @@ EXAMPLES = """examples:
   ecl train --config cifar100_lt_r32 data.root=~/data loss.method=bcl
   ecl train --resume runs/mnist
   ecl data summary data.name=mnist-lt --json
+  ecl data preview data.name=folder data.root=~/photos --count 8 --out preview
   ecl compare --methods ce,la,bcl,ecl --seeds 0,1,2 train.epochs=10
+  ecl compare --methods la,ecl --tune auto data.val_per_class=20 train.epochs=10
   ecl compare --methods la,ecl --tune train.lr=0.02,0.05 data.val_per_class=20 train.epochs=10
   torchrun --nproc_per_node=4 -m ecl train --config imagenet_lt_x50 data.root=/data/imagenet
 """
@@ -67,6 +69,43 @@ class _Parser(argparse.ArgumentParser):
         super().error(message)
 
 
+def _add_data(sub: argparse._SubParsersAction) -> None:
+    data = sub.add_parser("data", help="inspect or check a dataset")
+    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION")
+    summary = data_sub.add_parser("summary", help="sizes, per-class counts, imbalance, shot groups")
+    summary.add_argument("--config", help="a YAML file or preset name")
+    summary.add_argument("--json", action="store_true", help="print JSON")
+    summary.add_argument("overrides", nargs="*", help=_overrides_help())
+    check = data_sub.add_parser("check", help="open every image and validate every row")
+    check.add_argument("--config", help="a YAML file or preset name")
+    check.add_argument("overrides", nargs="*", help=_overrides_help())
+    show = data_sub.add_parser("preview", help="write N training samples' views as PNGs (what the network sees)")
+    show.add_argument("--config", help="a YAML file or preset name")
+    show.add_argument("--count", type=int, default=16, help="samples to write (default 16)")
+    show.add_argument("--out", required=True, metavar="DIR",
+                      help="folder for <k>-v0.png (classifier view), <k>-v1.png, <k>-v2.png and preview.json")
+    show.add_argument("--overwrite", action="store_true", help="write into an existing non-empty DIR")
+    show.add_argument("overrides", nargs="*", help=_overrides_help())
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    predict = sub.add_parser(
+        "predict", help="class names and probabilities for images",
+        description="Class names and probabilities for images. An image that cannot be read gets its own "
+                    "entry with the reason (field/column `error`); the others are still predicted.",
+        epilog="exit status: 0 when every image was predicted, 1 when some could not be read (their "
+               "entries say why), 2 on a usage, checkpoint or input-path error (nothing predicted)")
+    predict.add_argument("checkpoint", help="a run folder, checkpoint or .safetensors export")
+    predict.add_argument("inputs", nargs="+", help="image files or folders")
+    predict.add_argument("--top-k", type=int, default=3)
+    predict.add_argument("--json", action="store_true",
+                         help="print JSON: per image path, class, probability, probabilities (every class), "
+                              "error, top_k")
+    predict.add_argument("--csv", metavar="FILE",
+                         help="also write a CSV: path, class, probability, one prob_<class> column per class, "
+                              "error (never over an existing file)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="ecl",
@@ -85,15 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print the resolved configuration and protocol; train nothing, write nothing")
     train.add_argument("overrides", nargs="*", help=_overrides_help())
 
-    data = sub.add_parser("data", help="inspect or check a dataset")
-    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION")
-    summary = data_sub.add_parser("summary", help="sizes, per-class counts, imbalance, shot groups")
-    summary.add_argument("--config", help="a YAML file or preset name")
-    summary.add_argument("--json", action="store_true", help="print JSON")
-    summary.add_argument("overrides", nargs="*", help=_overrides_help())
-    check = data_sub.add_parser("check", help="open every image and validate every row")
-    check.add_argument("--config", help="a YAML file or preset name")
-    check.add_argument("overrides", nargs="*", help=_overrides_help())
+    _add_data(sub)
 
     evaluate = sub.add_parser("evaluate", help="recompute final metrics of a run or checkpoint")
     evaluate.add_argument("target", help="a run folder or a checkpoint file")
@@ -101,11 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output", help="also write the metrics to this JSON file (never over an existing one)")
     evaluate.add_argument("overrides", nargs="*", help="data.* overrides to evaluate on another dataset")
 
-    predict = sub.add_parser("predict", help="class names and probabilities for images")
-    predict.add_argument("checkpoint", help="a run folder, checkpoint or .safetensors export")
-    predict.add_argument("inputs", nargs="+", help="image files or folders")
-    predict.add_argument("--top-k", type=int, default=3)
-    predict.add_argument("--json", action="store_true", help="print JSON")
+    _add_predict(sub)
 
     export = sub.add_parser("export", help="write an inference model (encoder + cosine classifier)")
     export.add_argument("checkpoint", help="a run folder or checkpoint")
@@ -121,11 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--config", help="a YAML file or preset name")
     compare.add_argument("--jobs", type=int, default=1,
                          help="runs trained at once, each in its own process (use with train.threads=1)")
-    compare.add_argument("--tune", action="append", default=[], metavar="[METHOD:]KEY=V1,V2",
-                         help="a tuning axis (repeatable): every combination is trained on --tune-seeds and "
+    compare.add_argument("--tune", action="append", default=[], metavar="auto|[METHOD:]KEY=V1,V2",
+                         help="auto: the learning rate train.lr × 1/3, × 1, × 3 for every method (a factor 3 "
+                              "each way spans the ~10x range where the methods' best rates lie; they differ "
+                              "because their classifier losses run at different scales lr × α) — without "
+                              "--tune the methods share one learning rate and are not tuned. "
+                              "Or a tuning axis (repeatable): every combination is trained on --tune-seeds and "
                               "scored on final-epoch validation balanced accuracy; the best per method is reported on "
                               "--seeds. METHOD:KEY=... is an axis of that method only; every method needs "
-                              "the same number of combinations. Needs data.val_per_class>0 or data.val_list")
+                              "the same number of combinations. Needs a validation split (README: validation)")
     compare.add_argument("--tune-seeds", default="100", help="seeds of the tuning runs (default 100)")
     compare.add_argument("--stage", choices=("tune", "report", "all"), default="all",
                          help="with --tune: only the tuning runs, only the report runs (tuning finished), or both")
@@ -185,12 +216,17 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from ecl.data import build_datasets, check_dataset, data_summary, format_data_summary
+    from ecl.data import build_datasets, check_dataset, data_summary, format_data_summary, format_problems
     from ecl.data.plan import resolve_data_plan
 
     if args.data_command is None:
-        raise _UsageError("ecl data needs an action: summary or check")
+        raise _UsageError("ecl data needs an action: summary, check or preview")
     config = _load_config(args.config, args.overrides)
+    if args.data_command == "preview":
+        from ecl.engine.preview import format_record, preview
+
+        print(format_record(preview(config, args.count, args.out, overwrite=args.overwrite)))
+        return 0
     if args.data_command == "summary":
         bundle = build_datasets(config.data)
         summary = data_summary(bundle, many_threshold=config.eval.many_threshold,
@@ -201,11 +237,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
     if not problems:
         print(f"{config.data.name}: every image opened and every row is valid")
         return 0
-    for line in problems[:20]:
-        print(line, file=sys.stderr)
-    if len(problems) > 20:
-        print(f"... and {len(problems) - 20} more problems", file=sys.stderr)
-    print(f"error: {len(problems)} problem(s) found in {config.data.name}", file=sys.stderr)
+    print(f"error: {format_problems(problems, config.data.name)}", file=sys.stderr)  # as `ecl train` says it
     return 2
 
 
@@ -223,12 +255,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from ecl.engine.predict import format_predictions, predict_images
+    from ecl.engine.predict import failed_count, format_predictions, predict_images
 
     if args.top_k < 1:
         raise _UsageError(f"--top-k must be ≥ 1, got {args.top_k}")
-    predictions = predict_images(args.checkpoint, args.inputs, top_k=args.top_k)
+    predictions = predict_images(args.checkpoint, args.inputs, top_k=args.top_k, csv=args.csv)
     print(json.dumps(predictions, indent=2) if args.json else format_predictions(predictions))
+    if args.csv:
+        print(f"wrote {args.csv}", file=sys.stderr)
+    failed = failed_count(predictions)
+    if failed:
+        print(f"error: {failed} of {len(predictions)} images could not be read (see their error entries)",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -306,11 +345,12 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from ecl.engine.checkpoint import CheckpointError
     from ecl.engine.epoch import NonFiniteLossError
     from ecl.engine.loop import DataLoaderWorkerError
+    from ecl.engine.preview import PreviewError
     from ecl.engine.run_folder import RunFolderError
     from ecl.models.weights import WeightsError
 
     return (ConfigError, DataError, PipelineError, CheckpointError, RunFolderError, NonFiniteLossError,
-            DataLoaderWorkerError, WeightsError, _UsageError)
+            DataLoaderWorkerError, WeightsError, PreviewError, _UsageError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

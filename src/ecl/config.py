@@ -53,7 +53,7 @@ class DataConfig:
     profile: str = "exp"  # long-tail profile: "exp" | "step"
     test_profile: str = "balanced"  # "balanced" (standard) | "lt" (non-standard, opt-in)
     image_size: int | None = None  # None: the dataset's default
-    train_list: str | None = None  # imagenet-lt / inat2018 / places-lt split lists
+    train_list: str | None = None  # imagenet-lt / inat2018 / places-lt split lists; isic2019: the authors' CSVs
     test_list: str | None = None
     val_list: str | None = None
     train_csv: str | None = None  # csv dataset
@@ -61,10 +61,11 @@ class DataConfig:
     val_csv: str | None = None
     num_classes: int | None = None  # lists / integer-label CSV: fixes C (labels must be < C)
     split_seed: int = 0  # seed of the carved test/val splits (embedded data, ISIC, val_per_class)
-    val_per_class: int = 0  # balanced validation from the unused pool (CIFAR/MNIST/Fashion-MNIST-LT); 0: none
+    val_per_class: int = 0  # validation carved per class from the training images (ecl.data.validation); 0: none
     contrastive_views: int = 2  # views per image for the contrastive loss
     recipe: str | None = None  # view recipe: authors | bcl | small; None: the dataset's default
     flip: bool | None = None  # horizontal flip in the views; None: the recipe's default
+    erasing: bool | None = None  # RandomErasing where the recipe places it; None: the protocol's default
     randaugment: bool = True  # RandAugment(n=2, m=10) in the classifier view
     verify_images: bool = True  # open every image header before training
     pipeline: str = "auto"  # auto | tensor (one uint8 tensor on the device, batched views) | pil (per-image workers)
@@ -92,9 +93,9 @@ class LossConfig:
     prototype_weight: float | str = 0.5  # λ in (0,1), or "bcl"
     anchor_weighting: str = "sample"  # "sample" (paper) | "class" (our extension)
     lc_tau: float = 1.0  # τ of the logit compensation
-    weighting: str | None = None  # "auto" (authors' recipe) | "fixed"; None: the method's (bcl: fixed)
-    alpha: float | None = None  # fixed weights (weighting="fixed"); None: the method's (1; bcl 2.0)
-    beta: float | None = None  # None: the method's (1; bcl 0.6)
+    weighting: str | None = None  # "auto" (authors' recipe) | "fixed"; None: the method's (ce, la, bcl: fixed)
+    alpha: float | None = None  # fixed weights (weighting="fixed"); None: the method's (1; bcl 2.0 / ImageNet-LT 1.0)
+    beta: float | None = None  # None: the method's (1; bcl 0.6 / ImageNet-LT 0.35)
     gamma: float | None = None  # None: the method's (1)
 
 
@@ -156,36 +157,37 @@ KEY_HELP: dict[str, str] = {
     "data.profile": "long-tail profile: `exp` or `step`",
     "data.test_profile": "`balanced` test set (standard) or `lt` (opt-in)",
     "data.image_size": "training resolution S in px (null: the dataset's default; own images: their typical size)",
-    "data.train_list": "split list of training images (imagenet-lt, inat2018, places-lt)",
-    "data.test_list": "split list of test images",
-    "data.val_list": "split list of validation images",
+    "data.train_list": "split list of training images (imagenet-lt, inat2018, places-lt; isic2019: the authors' `ISIC2019_train.csv`, which fixes the split)",
+    "data.test_list": "split list of test images (isic2019: `ISIC2019_test.csv`)",
+    "data.val_list": "split list of validation images (isic2019: `ISIC2019_val.csv`)",
     "data.train_csv": "CSV (path,label) of training images (data.name=csv)",
     "data.test_csv": "CSV of test images",
     "data.val_csv": "CSV of validation images (optional)",
     "data.num_classes": "fixes C for split lists / integer-label CSVs (labels must be < C)",
     "data.split_seed": "seed of carved test / validation splits (embedded data, ISIC, val_per_class)",
-    "data.val_per_class": "balanced validation images per class from the pool's unused images (CIFAR/MNIST/Fashion-MNIST-LT); 0: none",
+    "data.val_per_class": "validation images per class carved from the training images (the pool's unused ones for the LT sets made from a balanced pool); not with a given val/, val_csv or val_list; 0: none",
     "data.contrastive_views": "augmented views per image for the contrastive loss",
     "data.randaugment": "RandAugment in the classifier view",
     "data.recipe": "view recipe: `authors` (ProConDual/ECL), `bcl` (BCL's CIFAR protocol) or `small` (null: the dataset's default)",
     "data.flip": "horizontal flip in the training views (null: the recipe's default: on, off for `small`)",
+    "data.erasing": "RandomErasing where the recipe places it (`authors`: every view, `bcl`: the classifier view, `small`: none); null: the protocol's default: off for ImageNet-LT (as the authors and BCL), on elsewhere",
     "data.verify_images": "open every image header before training",
     "data.pipeline": "how views are made: `tensor` (images as one uint8 tensor on the training device, batched views, no per-image Python), `pil` (per-image transforms in DataLoader workers), `auto` (tensor when the images fit in 25% of free memory at the training size; says which)",
     "data.cache_dir": "folder of the tensor path's decode cache of image files (null: `$ECL_CACHE_DIR` or ~/.cache/ecl)",
     "model.backbone": "encoder: small_cnn, resnet32, resnet18/34/50, resnext50_32x4d, or timm:NAME",
-    "model.projection_dim": "d_z of the projection head (null: the method's: d, which CC-GE requires; bcl 128)",
+    "model.projection_dim": "d_z of the projection head (null: the method's: d, which CC-GE requires; bcl 128, on ImageNet-LT 1024)",
     "model.scale": "cosine-classifier scale s",
     "model.channels_last": "channels-last memory format (GPUs)",
     "model.pretrained": "start from the library's ImageNet weights (torchvision / timm; needs a download)",
     "model.weights": "start from local backbone weights: a .safetensors file or a torch.save'd state dict",
     "loss.method": "ce, la, supcon, bcl, la-bcl-linear, procondual, ecl, or an ablation (see below)",
-    "loss.temperature": "contrastive temperature τ (null: the method's: 0.07; bcl 0.1)",
+    "loss.temperature": "contrastive temperature τ (null: the method's: 0.07; bcl 0.1, on ImageNet-LT 0.07)",
     "loss.prototype_weight": "λ in (0, 1), the prototype's share in BC-ECL, or `bcl`",
     "loss.anchor_weighting": "`sample` (the paper) or `class` (our extension)",
     "loss.lc_tau": "τ of the logit compensation",
-    "loss.weighting": "`auto` (calibrated at the end of the first epoch after warm-up, the authors' recipe) or `fixed` (null: the method's; bcl: fixed)",
-    "loss.alpha": "weight of L_LC when loss.weighting=fixed (null: the method's: 1; bcl 2.0)",
-    "loss.beta": "weight of the contrastive loss when loss.weighting=fixed (null: the method's: 1; bcl 0.6)",
+    "loss.weighting": "`auto` (calibrated at the end of the first epoch after warm-up, the authors' recipe) or `fixed` (null: the method's; ce, la, bcl: fixed)",
+    "loss.alpha": "weight of L_LC when loss.weighting=fixed (null: the method's: 1; bcl 2.0, on ImageNet-LT 1.0)",
+    "loss.beta": "weight of the contrastive loss when loss.weighting=fixed (null: the method's: 1; bcl 0.6, on ImageNet-LT 0.35)",
     "loss.gamma": "weight of L_CC-GE when loss.weighting=fixed (null: the method's: 1)",
     "train.epochs": "training epochs",
     "train.batch_size": "images per step (global under torchrun; each image gives three views)",

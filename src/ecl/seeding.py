@@ -1,7 +1,8 @@
-"""Seeds and random-number-generator state.
+"""Seeds: derived from (seed, epoch, …) parts, and set on every generator.
 
 The randomness of epoch e (shuffling, augmentation, dropout) is drawn from generators seeded by
-`derive_seed(seed, e, ...)` alone, so that a resumed run repeats the uninterrupted one exactly.
+`derive_seed(seed, e, ...)` alone, so that a resumed run repeats the uninterrupted one exactly
+(no generator state is saved or restored).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["derive_seed", "seed_everything", "capture_rng_state", "restore_rng_state", "PerItemSeeds"]
+__all__ = ["derive_seed", "seed_everything", "PerItemSeeds"]
 
 
 def derive_seed(*parts: int | str) -> int:
@@ -27,33 +28,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
-
-
-def capture_rng_state() -> dict[str, Any]:
-    """Every global generator's state, as tensors and plain values (weights_only-loadable)."""
-    version, internal, gauss = random.getstate()
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state: dict[str, Any] = {
-        "python": {"version": version, "internal": list(internal), "gauss": gauss},
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng_state(state: dict[str, Any]) -> None:
-    """Inverse of `capture_rng_state`."""
-    py = state["python"]
-    random.setstate((py["version"], tuple(py["internal"]), py["gauss"]))
-    npst = state["numpy"]
-    np.random.set_state((npst["kind"], npst["keys"].numpy().astype(np.uint32), npst["pos"],
-                         npst["has_gauss"], npst["cached_gaussian"]))
-    torch.set_rng_state(state["torch"].cpu())
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 class PerItemSeeds(torch.utils.data.Dataset):

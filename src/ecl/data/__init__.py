@@ -9,18 +9,20 @@
 
 Homes: bundle.py (DataBundle, split record), registry.py (DATASETS, build/check), readers/ (one
 module per source), profiles.py (long-tail counts and selection), torch_datasets.py (item
-stores), images.py (safe decoding), summary.py (data summary), plan.py (the run's DataPlan: the one
-place that resolves size, recipe, flip and data path), views.py / batched/ (view transforms),
-loading.py (the one loading interface) over tensor_loader.py and pil_loader.py.
+stores), images.py (safe decoding), validation.py (where the validation split comes from),
+summary.py (data summary), plan.py (the run's DataPlan: the one place that resolves size, recipe,
+flip, erasing and data path), views.py / batched/ (view transforms), ragged.py (whole images in one
+buffer), loading.py (the one loading interface) over tensor_loader.py and pil_loader.py.
 """
 
 from ecl.data.bundle import DataBundle, split_record
-from ecl.data.errors import DataError
+from ecl.data.errors import DataError, format_problems
 from ecl.data.images import IMAGE_EXTENSIONS, decode_image, load_rgb, to_rgb, verify_image
 from ecl.data.profiles import class_counts, long_tail_counts, select_long_tail
 from ecl.data.registry import DATASETS, DatasetSpec, build_datasets, check_dataset
 from ecl.data.summary import data_summary, format_data_summary
 from ecl.data.torch_datasets import ArrayDataset, ImageFileDataset, ViewsDataset
+from ecl.data.validation import validation_choices, validation_source
 from ecl.data.views import build_eval_transform, build_train_transform
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "DatasetSpec",
     "DataBundle",
     "DataError",
+    "format_problems",
     "ArrayDataset",
     "ImageFileDataset",
     "ViewsDataset",
@@ -46,4 +49,6 @@ __all__ = [
     "load_rgb",
     "to_rgb",
     "verify_image",
+    "validation_source",
+    "validation_choices",
 ]

@@ -1,4 +1,4 @@
-"""Batched tensor views (DESIGN.md §1 Views, §4 tensor path): the public entry point.
+"""Batched tensor views (docs/METHOD.md "Views"; the tensor data path): the public entry point.
 
 `BatchedViews(recipe, image_size, mean, std, num_contrastive_views=2, fill=None, flip=None)`;
 `views = bv(images_uint8 (B,3,h,w), generator)` → [classifier view, contrastive views…], each

@@ -96,10 +96,10 @@ class _Concatenated:
             yield torch.cat(list(views), dim=0), labels
 
 
-def _draft(dataset: Any, image_size: int) -> None:
-    """Let an image-file dataset decode JPEGs at reduced size, down to the eval resize side."""
-    if hasattr(dataset, "draft_size"):  # the largest side any recipe reads (authors: S/0.875)
-        dataset.draft_size = max(int(image_size), int(image_size / 0.875))
+def _draft(dataset: Any, plan: DataPlan) -> None:
+    """Let an image-file dataset decode JPEGs at reduced size, down to the plan's `draft_size`."""
+    if hasattr(dataset, "draft_size"):
+        dataset.draft_size = plan.draft_size
 
 
 class PerImageLoader:
@@ -114,7 +114,7 @@ class PerImageLoader:
             from ecl.data.pil_loader import build_pil_train_loader
 
             s = self.settings
-            _draft(self.bundle.train, self.plan.image_size)
+            _draft(self.bundle.train, self.plan)
             self._train = build_pil_train_loader(
                 self.bundle.train, self.plan.train_transform(s.num_contrastive_views), seed=s.seed,
                 batch_size=s.batch_size, num_workers=s.num_workers, rank=s.rank, world=s.world)
@@ -123,7 +123,7 @@ class PerImageLoader:
 
     def eval_batches(self, dataset: Any, *, whole: bool = False) -> Iterable[tuple[Tensor, Tensor]]:
         s = self.settings
-        _draft(dataset, self.plan.image_size)
+        _draft(dataset, self.plan)
         data: Any = ViewsDataset(dataset, self.plan.eval_transform())
         if s.world > 1 and not whole:
             data = Subset(data, list(range(s.rank, len(data), s.world)))

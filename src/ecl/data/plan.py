@@ -2,10 +2,13 @@
 once from the config and the dataset (the idea of timm's ``resolve_data_config``).
 
 `resolve_data_plan(config, bundle, device)` → a frozen :class:`DataPlan`: image size S and why,
-view recipe and why, flip, erasing, RandAugment, the eval view (shorter side → `resize`, centre
+view recipe and why, flip, erasing (`data.erasing`, else off for the datasets whose published
+protocols never erase — ImageNet-LT: neither the authors' `main_imagenet.py` nor BCL's `main.py` —
+and the recipe's otherwise: :func:`resolve_erasing`), RandAugment, the eval view (shorter side → `resize`, centre
 crop S), the recipe's mean/std, the data path (tensor | pil) and why, and the side R at which image
 files are stored for the tensor path. It is the only place that turns `data.recipe`/`data.flip`
-nulls (the dataset's default recipe, `DataBundle.recipe`) or `data.pipeline=auto` into values.
+and `data.erasing` nulls (the dataset's default recipe, `DataBundle.recipe`) or `data.pipeline=auto`
+into values.
 The run writes it once (config.yaml's data section, data.json, every checkpoint, export metadata)
 and everything that makes views reads it: both loaders (`ecl.data.loading`), evaluation, `ecl predict` and exports.
 
@@ -21,14 +24,16 @@ from typing import Any
 
 import torch
 
+from ecl.data.ragged import LONG_SIDE_CAP
 from ecl.data.torch_datasets import ArrayDataset, ImageFileDataset
 from ecl.data.views import build_train_transform, check_recipe, eval_resize, eval_transform, recipe_statistics
 
 __all__ = ["DataPlan", "PipelineError", "PlanError", "PLAN_KEY", "MEMORY_SHARE", "resolve_data_plan",
-           "choose_pipeline", "free_memory"]
+           "resolve_erasing", "choose_pipeline", "free_memory"]
 
 PLAN_KEY = "preprocess"  # the plan's key in data.json and in export metadata
 MEMORY_SHARE = 0.25  # data.pipeline=auto: the tensors may take at most this share of the device's free memory
+_ERASING_OFF = ("imagenet-lt",)  # datasets whose published protocols apply no RandomErasing
 _STYLE_RECIPE = {"cifar": "bcl", "imagenet": "authors", "small": "small"}  # records of older ecl: view style → recipe
 
 
@@ -68,6 +73,12 @@ class DataPlan:
         return self.image_size
 
     @property
+    def draft_size(self) -> int:
+        """The side JPEGs may be decoded down to (PIL draft) on either path: the largest side any
+        recipe reads, the authors' eval resize S/0.875."""
+        return max(self.image_size, int(self.image_size / 0.875))
+
+    @property
     def mode(self) -> str:
         """The eval view in one phrase, e.g. ``resize_shorter_then_center_crop(256→224)``."""
         return f"resize_shorter_then_center_crop({self.resize}→{self.image_size})"
@@ -80,7 +91,7 @@ class DataPlan:
         """PIL image → [classifier view, contrastive views…], each (3,S,S) float32."""
         return build_train_transform(self.image_size, self.recipe, self.mean, self.std,
                                      num_contrastive_views=num_contrastive_views, flip=self.flip,
-                                     randaugment=self.randaugment)
+                                     randaugment=self.randaugment, erasing=self.erasing)
 
     def batched_views(self, num_contrastive_views: int):
         """The tensor path's BatchedViews of this plan; its eval view is a plain normalisation (the
@@ -88,7 +99,7 @@ class DataPlan:
         from ecl.data.batched_views import BatchedViews
 
         views = BatchedViews(self.recipe, self.image_size, self.mean, self.std,
-                             num_contrastive_views=num_contrastive_views, flip=self.flip)
+                             num_contrastive_views=num_contrastive_views, flip=self.flip, erasing=self.erasing)
         if not self.randaugment:
             views.classifier_spec = replace(views.classifier_spec, randaugment=None)
         return views
@@ -128,6 +139,16 @@ def _resolve_recipe(config: Any, bundle: Any) -> tuple[str, str]:
     return check_recipe(bundle.recipe), f"the dataset's default for {int(bundle.image_size)} px images"
 
 
+def resolve_erasing(requested: bool | None, dataset: str, recipe: str | None) -> bool | None:
+    """RandomErasing in the views: `data.erasing` when set, off for a dataset in `_ERASING_OFF`,
+    else the recipe's (every recipe but `small` erases); None while the recipe is not known."""
+    if requested is not None:
+        return bool(requested)
+    if dataset in _ERASING_OFF:
+        return False
+    return None if recipe is None else recipe != "small"
+
+
 def _size_reason(config: Any, bundle: Any) -> str:
     if config.data.image_size is not None:
         return "data.image_size"
@@ -142,7 +163,8 @@ def resolve_data_plan(config: Any, bundle: Any, device: torch.device | None = No
     mean, std = recipe_statistics(recipe, bundle.mean, bundle.std)
     flip = config.data.flip if config.data.flip is not None else recipe != "small"
     resize = eval_resize(size, recipe)
-    plan = DataPlan(size, recipe, mean, std, resize, flip=bool(flip), erasing=recipe != "small",  # type: ignore[arg-type]
+    erasing = resolve_erasing(config.data.erasing, config.data.name, recipe)
+    plan = DataPlan(size, recipe, mean, std, resize, flip=bool(flip), erasing=bool(erasing),  # type: ignore[arg-type]
                     randaugment=bool(config.data.randaugment), stored_size=resize,
                     size_reason=_size_reason(config, bundle), recipe_reason=recipe_reason,
                     pipeline_reason="no training device: per image")
@@ -153,11 +175,13 @@ def resolve_data_plan(config: Any, bundle: Any, device: torch.device | None = No
 
 
 def _split_bytes(dataset: Any, stored: int, size: int, train: bool) -> int | None:
-    """uint8 bytes of one split on the tensor path; None when the dataset kind cannot be held."""
+    """uint8 bytes of one split on the tensor path; None when the dataset kind cannot be held.
+
+    Image files for training: the bound 3·R·(cap·R) per image (whole images, `data.ragged`)."""
     if isinstance(dataset, ArrayDataset):
         return dataset.nbytes_uint8 if train else len(dataset) * 3 * size * size
     if isinstance(dataset, ImageFileDataset):
-        return len(dataset) * 3 * (stored * stored if train else size * size)
+        return len(dataset) * 3 * (int(stored * stored * LONG_SIDE_CAP) if train else size * size)
     return None
 
 

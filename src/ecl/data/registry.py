@@ -13,6 +13,7 @@ from ecl.data.errors import DataError, Problems
 from ecl.data.images import decode_image, verify_image
 from ecl.data.torch_datasets import ImageFileDataset
 from ecl.data.settings import DataConfig
+from ecl.data.validation import validation_source
 
 
 __all__ = ["DatasetSpec", "DATASETS", "build_datasets", "check_dataset", "verify_bundle_images"]
@@ -56,7 +57,7 @@ DATASETS: dict[str, DatasetSpec] = dict(
         _spec("imagenet-lt", "split_lists", "build_imagenet_lt", "ImageNet-LT from split lists"),
         _spec("inat2018", "split_lists", "build_inat2018", "iNaturalist 2018 from split lists"),
         _spec("places-lt", "split_lists", "build_places_lt", "Places-LT from split lists"),
-        _spec("isic2019", "isic", "build_isic2019", "ISIC 2019 (8 classes), stratified 3:1:1 split", reuses_split=True),
+        _spec("isic2019", "isic", "build_isic2019", "ISIC 2019 (8 classes), stratified 3:1:1 split or the authors' split files", reuses_split=True),
         _spec("folder", "folder", "build_folder", "root/train/<class>/*, root/test/<class>/* (+ val)"),
         _spec("csv", "csv", "build_csv", "CSV files with header path,label"),
     ]
@@ -78,11 +79,23 @@ def _file_splits(bundle: DataBundle) -> list[tuple[str, ImageFileDataset]]:
     return out
 
 
-def verify_bundle_images(bundle: DataBundle) -> None:
-    """Header-check every image file of the bundle (PIL verify + pixel limit); first failure raises."""
+def _image_problems(bundle: DataBundle, check: Callable[..., object]) -> list[str]:
+    """`check(path, source)` on every image file of the bundle; the problem of each that fails."""
+    problems: list[str] = []
     for _, ds in _file_splits(bundle):
         for path, source in zip(ds.paths, ds.sources):
-            verify_image(path, source or None)
+            try:
+                check(path, source or None)
+            except DataError as exc:
+                problems.append(str(exc))
+    return problems
+
+
+def verify_bundle_images(bundle: DataBundle, where: str = "the data") -> None:
+    """Header-check every image file of the bundle (PIL verify + pixel limit); one DataError lists each failure."""
+    problems = Problems(collect=True)
+    problems.items = _image_problems(bundle, verify_image)
+    problems.raise_if_any(where)
 
 
 def build_datasets(cfg: DataConfig, saved_split: dict | None = None) -> DataBundle:
@@ -91,13 +104,26 @@ def build_datasets(cfg: DataConfig, saved_split: dict | None = None) -> DataBund
     `saved_split`: the split record of an earlier build of this run (readers that draw their own
     split, ISIC, reuse it; the engine reads it from the run folder). Every cheap check (files
     exist, rows parse, labels in range, paths inside data.root, every class has training images)
-    runs before returning, plus an image-header check of every file when `cfg.verify_images`.
-    Problems raise `DataError` naming the file and row/line.
+    runs before returning (first: at most one validation source, `validation.validation_source`),
+    plus an image-header check of every file when `cfg.verify_images`.
+    Problems are collected, not stopped at the first: one `DataError` lists every bad row and file
+    (`format_problems`: up to 20, then a count; the same message as `ecl data check`), each naming
+    the file and row/line; a problem that stops reading altogether (missing root or list file) is
+    the last.
     """
     spec = _spec_of(cfg)
-    bundle = spec(cfg, Problems(collect=False), saved_split if spec.reuses_split else None)
-    if cfg.verify_images:
-        verify_bundle_images(bundle)
+    validation_source(cfg)  # refuses two validation splits before anything is read
+    problems = Problems(collect=True)
+    try:
+        bundle = spec(cfg, problems, saved_split if spec.reuses_split else None)
+    except DataError as exc:
+        if not problems.items:
+            raise
+        problems.items.append(str(exc))
+    else:
+        if cfg.verify_images:
+            problems.items += _image_problems(bundle, verify_image)
+    problems.raise_if_any(cfg.name)
     return bundle
 
 
@@ -109,13 +135,8 @@ def check_dataset(cfg: DataConfig) -> list[str]:
     """
     problems = Problems(collect=True)
     try:
+        validation_source(cfg)
         bundle = _spec_of(cfg)(cfg, problems, None)
     except DataError as exc:
         return problems.items + [str(exc)]
-    for _, ds in _file_splits(bundle):
-        for path, source in zip(ds.paths, ds.sources):
-            try:
-                decode_image(path, source or None)
-            except DataError as exc:
-                problems.items.append(str(exc))
-    return problems.items
+    return problems.items + _image_problems(bundle, decode_image)

@@ -1,13 +1,15 @@
-"""The tensor data path (DESIGN.md §4): images as one uint8 tensor on the training device, views
+"""The tensor data path (README, "Data path"): images as one uint8 tensor on the training device, views
 made per batch by `BatchedViews` — no Python loop over images.
 
 Whether a run takes this path is the DataPlan's `pipeline` (`ecl.data.plan.choose_pipeline`);
 `ecl.data.loading.TensorLoader` puts these pieces behind the one loading interface.
 
-* `TensorData.build(plan, bundle, device)`: the training images at their stored size (arrays: as held; image
-  files: the decode cache, fitted to the eval resize R ≥ S) and the test/val images already at the
-  evaluation view (N,3,S,S) uint8 — the per-image path's Resize(R) → CenterCrop(S), done once as a
-  batched uint8 antialiased resize.
+* `TensorData.build(plan, bundle, device)`: the training images at their stored size (arrays: as
+  held; image files: the decode cache's whole images, aspect kept, shorter side R = the plan's
+  `stored_size` (the eval resize), longer side ≤ 2R, as `data.ragged.RaggedImages` —
+  RandomResizedCrop boxes are cut from each whole image) and the test/val images already at the
+  evaluation view (N,3,S,S) uint8 — the per-image path's Resize(R) → CenterCrop(S) (arrays: a
+  batched uint8 antialiased resize; image files: made per file on the PIL image, cached).
 * `TensorTrainLoader`: per epoch a permutation from `derive_seed(seed, epoch, "loader")`; the views
   of a chunk of consecutive steps made at once from a CPU generator seeded by
   `derive_seed(seed, epoch, first step, rank, "views")`, so a resumed run repeats the
@@ -29,6 +31,7 @@ from torch import Tensor
 from torchvision.transforms.v2 import functional as TF
 
 from ecl.data.batched_views import BatchedViews
+from ecl.data.ragged import LONG_SIDE_CAP
 from ecl.data.torch_datasets import ArrayDataset, ImageFileDataset
 from ecl.seeding import derive_seed
 
@@ -54,19 +57,32 @@ def eval_tensor(images: Tensor, resize: int, size: int) -> Tensor:
     return torch.cat(out).contiguous() if out else images.new_zeros((0, 3, size, size))
 
 
-def _split_tensor(dataset: Any, stored: int, cache_dir: str | None, workers: int = 0) -> tuple[Tensor, Tensor]:
+def _train_split(dataset: Any, stored: int, cache_dir: str | None, workers: int) -> tuple[Any, Tensor]:
+    """Training images: arrays as held (N,3,h,w); image files whole (RaggedImages, shorter side R)."""
     if isinstance(dataset, ArrayDataset):
         return dataset.as_uint8_tensor()
+    from ecl.data.decode_cache import cached_ragged
+
+    return cached_ragged(dataset, stored, cache_dir, workers=workers)
+
+
+def _eval_split(dataset: Any, plan: Any, cache_dir: str | None, workers: int) -> tuple[Tensor, Tensor]:
+    """Test/val images at the plan's eval view (M,3,S,S) uint8: Resize(R) → CenterCrop(S) (image
+    files: on the PIL image, as the per-image path, JPEGs drafted as its loaders do: `plan.draft_size`)."""
+    if isinstance(dataset, ArrayDataset):
+        x, y = dataset.as_uint8_tensor()
+        return eval_tensor(x, plan.resize, plan.image_size), y
     from ecl.data.decode_cache import cached_uint8_tensor
 
-    return cached_uint8_tensor(dataset, stored, cache_dir, workers=workers)
+    return cached_uint8_tensor(dataset, plan.resize, cache_dir, workers=workers, crop=plan.image_size,
+                               draft=plan.draft_size)
 
 
 @dataclass
 class TensorData:
     """The tensor path's images on the device: train at the stored size, test/val at the eval view."""
 
-    train_images: Tensor  # (N,3,h,w) uint8
+    train_images: Any  # (N,3,h,w) uint8 Tensor, or RaggedImages (image files)
     train_labels: Tensor  # (N,) int64
     eval_sets: dict[int, tuple[Tensor, Tensor]]  # id(dataset) → ((M,3,S,S) uint8, (M,) int64)
 
@@ -74,13 +90,12 @@ class TensorData:
     def build(cls, plan: Any, bundle: Any, device: torch.device, cache_dir: str | None = None,
               workers: int = 0) -> "TensorData":
         """The bundle's splits as the DataPlan `plan` stores them, on `device`."""
-        size, stored = plan.image_size, plan.stored_size
-        images, labels = _split_tensor(bundle.train, stored, cache_dir, workers)
+        images, labels = _train_split(bundle.train, plan.stored_size, cache_dir, workers)
         data = cls(images.to(device), labels.to(device), {})
         for ds in (bundle.test, bundle.val):
             if ds is not None:
-                x, y = _split_tensor(ds, stored, cache_dir, workers)
-                data.eval_sets[id(ds)] = (eval_tensor(x, plan.resize, size).to(device), y.to(device))
+                x, y = _eval_split(ds, plan, cache_dir, workers)
+                data.eval_sets[id(ds)] = (x.to(device), y.to(device))
         return data
 
 
@@ -118,7 +133,7 @@ class TensorTrainLoader:
                  seed: int, epoch: int, rank: int = 0, world: int = 1) -> None:
         self.images, self.labels, self.views = images, labels, views
         self.seed, self.epoch, self.rank, self.world = seed, epoch, rank, world
-        per_rank = images.shape[0] // world
+        per_rank = len(images) // world
         self.per_rank = per_rank
         # drop_last as the per-image DataLoader: only when at least one full batch exists
         self.batch_size = batch_size if per_rank >= batch_size else max(per_rank, 1)
@@ -130,7 +145,7 @@ class TensorTrainLoader:
 
     def _order(self) -> Tensor:
         g = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch, "loader"))
-        perm = torch.randperm(self.images.shape[0], generator=g)
+        perm = torch.randperm(len(self.images), generator=g)
         if self.world > 1:
             perm = perm[: self.per_rank * self.world][self.rank :: self.world]
         return perm.to(self.images.device)

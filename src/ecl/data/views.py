@@ -4,7 +4,7 @@ All on `torchvision.transforms.v2` applied to PIL RGB images; timm's RandAugment
 seed drawn from torch's generator, so every random draw follows `torch.manual_seed` (Python's and
 NumPy's global generators are left as they were). Output tensors are plain (3,S,S) float32.
 
-Recipes (DESIGN.md §1 "Views"), selected by name:
+Recipes (docs/METHOD.md "Views"), selected by name:
 
 - ``"authors"`` (the authors' ProConDual/ECL `main_cifar.py` recipe, any size):
   view 1: RandomResizedCrop(S, scale 0.08–1) → flip → ColorJitter(0.4,0.4,0.4,0) always →
@@ -15,8 +15,9 @@ Recipes (DESIGN.md §1 "Views"), selected by name:
   → RandomGrayscale(0.2) → to [0,1] → RandomErasing(p 0.5, value 3) → normalise.
   Normalisation always uses the ImageNet mean/std (the authors do so for CIFAR too): the mean/std
   passed by the caller are the dataset's and are replaced (see :func:`recipe_statistics`).
-- ``"bcl"`` (BCL's CIFAR protocol at 32 px). Our reading of DESIGN.md ("RandomCrop(32, pad 4) +
-  flip for the crop, no erasing on the contrastive views, and CIFAR mean/std"): every view
+- ``"bcl"`` (BCL's CIFAR protocol at 32 px). Our reading of BCL's protocol (docs/METHOD.md:
+  RandomCrop(32, pad 4) + flip for the crop, no erasing on the contrastive views, and CIFAR
+  mean/std): every view
   replaces RandomResizedCrop by fit-to-S → RandomCrop(S, padding S/8 (4 at 32 px)) → flip;
   view 1 is otherwise the authors' view 1 (RandAugment fill = the mean colour of the given mean,
   erasing p 0.5 value 3 before normalising); the contrastive views are the authors' contrastive
@@ -28,10 +29,13 @@ Recipes (DESIGN.md §1 "Views"), selected by name:
   [flip] → ColorJitter(0.4,0.4,0.4,0.1) p 0.8 → RandomGrayscale(0.2). No erasing. Flip is off by
   default (digits are not mirror-symmetric); ``flip=True`` for clothes. Caller's mean/std.
 
+``erasing=False`` drops RandomErasing from every view of any recipe (the ImageNet-LT protocols:
+neither the authors' ``main_imagenet.py`` nor BCL's ``main.py`` erase).
+
 Evaluation (:func:`eval_resize`, :func:`eval_transform`): recipe "authors" at S ≥ 64 resizes the
 shorter side to int(S/0.875) and centre-crops S (256 → 224); otherwise the image is fitted to S
-(shorter side to S, centre crop; a no-op at S×S). Which recipe a run uses is decided once, by
-:func:`ecl.data.plan.resolve_data_plan`.
+(shorter side to S, centre crop; a no-op at S×S). Which recipe a run uses, and whether it erases,
+is decided once, by :func:`ecl.data.plan.resolve_data_plan`.
 """
 
 from __future__ import annotations
@@ -244,7 +248,8 @@ def _erasing() -> v2.RandomErasing:
     return v2.RandomErasing(p=0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=ERASING_VALUE)
 
 
-def _classifier_view(size: int, recipe: str, mean, std, flip: bool, randaugment: bool) -> v2.Compose:
+def _classifier_view(size: int, recipe: str, mean, std, flip: bool, randaugment: bool,
+                     erasing: bool = True) -> v2.Compose:
     """View 1 of `recipe`: PIL → (3,S,S) float32 (mean/std already the recipe's)."""
     if recipe == "small":
         # Upsample first, then mild geometry: crops of an 8x8 digit destroy it (measured: CE on
@@ -257,10 +262,10 @@ def _classifier_view(size: int, recipe: str, mean, std, flip: bool, randaugment:
     ops = _crop_ops(size, recipe, flip) + [v2.ColorJitter(0.4, 0.4, 0.4, 0.0)]
     if randaugment:
         ops.append(TorchSeededRandAugment(AUTHORS_RANDAUGMENT, _randaugment_hparams(size, mean)))
-    return v2.Compose(ops + [_ToFloat(), _erasing(), _Normalize(mean, std)])
+    return v2.Compose(ops + [_ToFloat()] + ([_erasing()] if erasing else []) + [_Normalize(mean, std)])
 
 
-def _contrastive_view(size: int, recipe: str, mean, std, flip: bool) -> v2.Compose:
+def _contrastive_view(size: int, recipe: str, mean, std, flip: bool, erasing: bool = True) -> v2.Compose:
     """Views 2.. of `recipe` (SimCLR-style colour): PIL → (3,S,S) float32."""
     colour = [v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8), v2.RandomGrayscale(p=0.2)]
     if recipe == "small":
@@ -272,7 +277,7 @@ def _contrastive_view(size: int, recipe: str, mean, std, flip: bool) -> v2.Compo
         ops += [v2.RandomHorizontalFlip()] if flip else []
         return v2.Compose(ops + colour + [_ToNormalizedTensor(mean, std)])
     ops = _crop_ops(size, recipe, flip) + colour + [_ToFloat()]
-    if recipe == "authors":
+    if recipe == "authors" and erasing:
         ops.append(_erasing())
     return v2.Compose(ops + [_Normalize(mean, std)])
 
@@ -306,12 +311,15 @@ def build_train_transform(
     num_contrastive_views: int = 2,
     flip: bool | None = None,
     randaugment: bool = True,
+    erasing: bool | None = None,
 ) -> MultiViewTransform:
     """One call → list of 1 + `num_contrastive_views` tensors (3,S,S): classifier view first.
 
     `recipe`: "authors" | "bcl" | "small". `mean`/`std`: the dataset's
     (the authors' recipe uses ImageNet's instead; :func:`recipe_statistics`). `flip`: None = the
     recipe's default (on for authors/bcl, off for small). `randaugment`: False drops RandAugment.
+    `erasing`: False drops RandomErasing from every view; None/True keep the recipe's (a run
+    passes its DataPlan's `erasing`).
     """
     size = _check_size(image_size)
     name = check_recipe(recipe)
@@ -319,8 +327,9 @@ def build_train_transform(
     if isinstance(num_contrastive_views, bool) or int(num_contrastive_views) < 0:
         raise ValueError(f"num_contrastive_views: must be ≥ 0, got {num_contrastive_views!r}")
     do_flip = (name != "small") if flip is None else bool(flip)
-    classifier = _classifier_view(size, name, m, s, do_flip, bool(randaugment))
-    contrastive = _contrastive_view(size, name, m, s, do_flip) if num_contrastive_views else None
+    erase = erasing is None or bool(erasing)
+    classifier = _classifier_view(size, name, m, s, do_flip, bool(randaugment), erase)
+    contrastive = _contrastive_view(size, name, m, s, do_flip, erase) if num_contrastive_views else None
     return MultiViewTransform(classifier, contrastive, int(num_contrastive_views))
 
 

@@ -2,11 +2,12 @@
 
 A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts (no pickled objects),
 so that the restricted unpickler reads it and a file carrying code is refused, never run. Keys:
-format, model, objective, optimizer, scaler, epoch, rng, config, classes, train_counts, data (the
-run's data plan, `DataPlan.as_dict`), best_val, record (the epoch's metrics line, restored when a
-kill prevented its append). This module writes them and reads them back: `restore` (a resumed
+format, model, objective (α/β/γ among its buffers), optimizer, scaler, epoch, config, classes,
+train_counts, data (the run's data plan, `DataPlan.as_dict`), best_val, record (the epoch's metrics
+line, restored when a kill prevented its append). No generator state: each epoch reseeds its
+generators from (seed, epoch). This module writes them and reads them back: `restore` (a resumed
 run), `checkpoint_plan` (`ecl predict`/`export`), `open_checkpoint` (the network).
-Checkpoints written before ecl-checkpoint-v1 carried `scheduler` and `weights` too (never read).
+Checkpoints written before ecl-checkpoint-v1 carried `scheduler`, `weights` and `rng` too (never read).
 """
 
 from __future__ import annotations
@@ -121,7 +122,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 def build_checkpoint(ctx: Any, *, epoch: int, best_val: float, record: dict[str, Any]) -> dict[str, Any]:
     """The checkpoint dict of a RunContext after `epoch` completed epochs."""
     from ecl.config import config_to_dict
-    from ecl.seeding import capture_rng_state
 
     config, bundle = ctx.config, ctx.bundle
     return {
@@ -131,7 +131,6 @@ def build_checkpoint(ctx: Any, *, epoch: int, best_val: float, record: dict[str,
         "optimizer": ctx.optimizer.state_dict(),
         "scaler": ctx.scaler.state_dict() if ctx.scaler.is_enabled() else {},
         "epoch": epoch,
-        "rng": capture_rng_state(),
         "config": config_to_dict(config),
         "classes": list(bundle.classes),
         "train_counts": [int(c) for c in bundle.train_counts],
@@ -211,16 +210,14 @@ def open_checkpoint(target: str | Path) -> tuple[nn.Module, "Config", dict[str, 
 
 
 def restore(ctx: Any, state: dict[str, Any]) -> tuple[int, float, dict[str, Any] | None]:
-    """Load last.pt's weights, objective, optimiser, scaler and RNG state into a RunContext; returns
-    (completed epochs, best validation value, the epoch's metrics line or None)."""
-    from ecl.seeding import restore_rng_state
-
+    """Load last.pt's weights, objective, optimiser and scaler into a RunContext (no generator
+    state: each epoch reseeds from (seed, epoch)); returns (completed epochs, best validation value,
+    the epoch's metrics line or None)."""
     ctx.network.load_state_dict(state["model"])
     ctx.objective.load_state_dict(state["objective"])
     ctx.optimizer.load_state_dict(state["optimizer"])
     if ctx.scaler.is_enabled() and state.get("scaler"):
         ctx.scaler.load_state_dict(state["scaler"])
-    restore_rng_state(state["rng"])
     record = state.get("record") if isinstance(state.get("record"), dict) else None
     return int(state["epoch"]), float(state.get("best_val", -math.inf)), record
 

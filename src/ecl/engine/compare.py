@@ -13,11 +13,17 @@ differences to ecl with 95% t-intervals) and ``shot_groups.png``.
 Tuning (``--tune [METHOD:]KEY=V1,V2``, grids and selection in ``ecl.engine.tuning``): every
 combination of a method's grid is trained on the tuning seeds into
 ``OUT/tune/<method>/<KEY=V+KEY=V>/seed<k>/`` and scored on the final-epoch validation balanced
-accuracy (a validation split is required: data.val_per_class > 0 or data.val_list); the best per
+accuracy (a validation split is required: `ecl.data.validation_source`); the best per
 method (ties: the first in grid order) is trained on the report seeds in ``OUT/<method>/seed<k>/``.
 The choice is recomputed from the finished tuning runs at every invocation (resumable) and written to
 ``OUT/tuning.json`` and, per method under ``"tuning"``, to ``summary.json``; table.md gains a
 "tuned" column and the per-combination validation scores. Test metrics are never read for selection.
+``--tune auto`` is the learning-rate axis ``train.lr=lr/3,lr,3·lr`` (``ecl.engine.tuning.expand_auto``).
+
+Fairness record: per method, ``summary.json`` holds under ``"setting"`` whether it was tuned, its
+learning rate, its loss weighting (auto/fixed, α β γ per seed from the runs' last metrics line) and
+the classifier loss's effective rate lr × α; table.md lists them. Without ``--tune`` the start-up,
+table.md and summary.json say that the methods were not tuned (``NOT_TUNED``).
 """
 
 from __future__ import annotations
@@ -36,10 +42,11 @@ from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 from ecl.atomic import atomic_write_json, atomic_write_text
 from ecl.config import Config, ConfigError, config_from_dict, config_to_dict, load_config, validate
+from ecl.engine.protocol import resolve_protocol
 from ecl.engine.run_folder import RunFolder, RunFolderError
-from ecl.engine.tuning import (Combination, TuningError, choose, combination_label, method_grids,
-                               validation_score)
-from ecl.evaluation.comparison import format_table, plot_shot_groups, summarize
+from ecl.engine.tuning import (AUTO, AUTO_RULE, Combination, TuningError, choose, combination_label, expand_auto,
+                               method_grids, validation_score)
+from ecl.evaluation.comparison import NOT_TUNED, format_table, plot_shot_groups, setting_text, summarize
 
 __all__ = ["ComparisonError", "run_comparison", "STAGES", "DEFAULT_TUNE_SEEDS"]
 
@@ -84,10 +91,11 @@ def _check_existing(run_dir: Path, config: Config) -> None:
         existing = config_to_dict(_resolved(config_from_dict(raw, source=str(path))))
     except (yaml.YAMLError, ConfigError, OSError) as exc:
         raise RunFolderError(f"{path}: cannot read the existing run's config: {exc}") from None
-    # config.yaml holds the resolved config; a recipe/flip left to the dataset matches what it resolved to
+    # config.yaml holds the resolved config; a recipe/flip/erasing left to the dataset matches what it resolved to
     wanted, found = _flatten(config_to_dict(_resolved(config))), _flatten(existing)
     for key in sorted(set(wanted) | set(found)):
-        if key in _NEUTRAL_KEYS or (key in (("data", "recipe"), ("data", "flip")) and wanted.get(key) is None):
+        if key in _NEUTRAL_KEYS or (key in (("data", "recipe"), ("data", "flip"), ("data", "erasing"))
+                                    and wanted.get(key) is None):
             continue
         if wanted.get(key) != found.get(key):
             raise RunFolderError(
@@ -278,13 +286,20 @@ def _train_all(plan: list[_Job], seeds: Sequence[int], out: Path, jobs: int, log
                               f"kept — rerun the same command to continue")
 
 
+def _require_validation(base: Config) -> None:
+    """--tune chooses on a validation split: the data layer's answer (from the config; reads no images)."""
+    from ecl.data.validation import validation_choices, validation_source
+
+    if validation_source(base.data) is None:
+        raise TuningError(f"--tune needs a validation split to choose on (never the test set): dataset "
+                          f"{base.data.name} has none; {validation_choices(base.data)}")
+
+
 def _tune_plan(methods: Sequence[str], tune_seeds: Sequence[int], config_file: str | None,
                overrides: Sequence[str], grids: dict[str, list[Combination]]) -> list[_Job]:
     """Every (method, combination, tuning seed) in OUT/tune/<method>/<combination>/seed<k>/."""
     base, out = _base(config_file, overrides)
-    if base.data.val_per_class <= 0 and not base.data.val_list:
-        raise TuningError(f"--tune needs a validation split to choose on (never the test set): set "
-                          f"data.val_per_class=N (> 0; dataset {base.data.name}) or data.val_list")
+    _require_validation(base)
     plan: list[_Job] = []
     for method in methods:
         for combination in grids[method]:
@@ -322,19 +337,66 @@ def _tune(methods: list[str], config_file: str | None, overrides: list[str], tun
     """Train (when `train_runs`) and score the tuning grid; writes OUT/tuning.json; (records, chosen)."""
     if not tune_seeds:
         raise ConfigError("--tune-seeds: give at least one seed")
+    base, out = _base(config_file, overrides)
+    auto = any(text.strip() == AUTO for text in tune)
+    tune = expand_auto(tune, base.train.lr)
     grids = method_grids(tune, methods)
     plan = _tune_plan(methods, tune_seeds, config_file, overrides, grids)
-    _, out = _base(config_file, overrides)
+    if auto:
+        log(f"[compare] {AUTO_RULE}: {next(t for t in tune if t.startswith('train.lr='))}")
     out.mkdir(parents=True, exist_ok=True)
     if train_runs:
         _train_all(plan, tune_seeds, out, jobs, log, "tuning")
     records = _choices(methods, grids, plan, tune_seeds)
+    for record in records.values() if auto else ():
+        record["rule"] = AUTO_RULE
     atomic_write_json(out / "tuning.json", records)
     for method, record in records.items():
         log(f"[compare] {method}: chose {combination_label(tuple(record['chosen'].items()))} "
             f"(validation bal. acc {record['scores'][record['chosen_index']]['mean']:.4f})")
     chosen = {m: grids[m][r["chosen_index"]] for m, r in records.items()}
     return records, chosen
+
+
+def _run_weights(run_dir: Path, keys: Sequence[str]) -> dict[str, float] | None:
+    """The weights `keys` of a run's last metrics line (those it ended with), None when not recorded."""
+    records = RunFolder(run_dir).read_metrics()
+    if not records or any(f"weights/{k}" not in records[-1] for k in keys):
+        return None
+    return {k: round(float(records[-1][f"weights/{k}"]), 6) for k in keys}
+
+
+def _settings(methods: Sequence[str], plan: list[_Job], tuned: bool, trained: bool) -> dict[str, dict[str, Any]]:
+    """Per method: ``{"tuned", "note", "lr", "weighting", "calibration_epoch", "weights", "lr_classifier"}``.
+
+    ``weights``/``lr_classifier`` per seed: the fixed weights, or (auto, `trained`) those of the run's
+    last metrics line; ``None`` for auto weights not calibrated yet. Weights of the method's active
+    losses only (α; β with a contrastive loss; γ with CC-GE). ``note``: NOT_TUNED or None."""
+    from ecl.losses import METHODS
+
+    settings = {}
+    for method in methods:
+        jobs = [job for job in plan if job.method == method]
+        protocol, lr = resolve_protocol(jobs[0].config), float(jobs[0].config.train.lr)
+        spec = METHODS[method]
+        keys = ["alpha"] + ["beta"] * bool(spec.contrastive) + ["gamma"] * bool(spec.ccge)
+        fixed = {k: w for k, w in zip(("alpha", "beta", "gamma"), protocol.weights) if k in keys}
+        weights = [_run_weights(job.run_dir, keys) if trained else
+                   (fixed if protocol.weighting == "fixed" else None) for job in jobs]
+        settings[method] = {
+            "tuned": tuned, "note": None if tuned else NOT_TUNED, "lr": lr, "weighting": protocol.weighting,
+            "calibration_epoch": protocol.warmup_epochs + 1 if protocol.weighting == "auto" else None,
+            "weights": weights, "lr_classifier": [None if w is None else round(lr * w["alpha"], 8) for w in weights]}
+    return settings
+
+
+def _announce(settings: dict[str, dict[str, Any]], tuned: bool, log: Callable[[str], None]) -> None:
+    """Once at the start of the report runs: untuned or not, and each method's loss weighting."""
+    if not tuned:
+        lrs = sorted({s["lr"] for s in settings.values()})
+        log(f"[compare] {NOT_TUNED} (train.lr={', '.join(f'{lr:g}' for lr in lrs)}); "
+            f"--tune auto chooses each method's learning rate on a validation split")
+    log("[compare] loss weighting: " + "; ".join(setting_text(m, s) for m, s in settings.items()))
 
 
 def _write_outputs(base: Config, out: Path, methods: list[str], seeds: list[int], plan: list[_Job],
@@ -344,6 +406,8 @@ def _write_outputs(base: Config, out: Path, methods: list[str], seeds: list[int]
     summary: dict[str, Any] = summarize(finals)
     for method, record in (tuning or {}).items():
         summary[method]["tuning"] = record
+    for method, setting in _settings(methods, plan, tuning is not None, trained=True).items():
+        summary[method]["setting"] = setting
     atomic_write_json(out / "summary.json", summary)
     title = f"{base.data.name}: {', '.join(methods)} — {base.train.epochs} epochs, {base.model.backbone}"
     table = format_table(summary, title=title, seeds=seeds)
@@ -375,7 +439,7 @@ def run_comparison(
     """Train every (method, seed) into OUT/<method>/seed<k>/ and write summary.json, table.md and
     shot_groups.png in OUT (OUT: the `out=` override, else runs/compare-<dataset>-<time>).
 
-    With `tune` (``[METHOD:]KEY=V1,V2`` axes, `ecl.engine.tuning`): first every grid combination of
+    With `tune` (``[METHOD:]KEY=V1,V2`` axes or ``auto``, `ecl.engine.tuning`): first every grid combination of
     each method is trained on `tune_seeds` into OUT/tune/<method>/<combination>/seed<k>/ and scored
     on validation balanced accuracy (final epoch); the best per method is then trained on `seeds`.
     `stage`: ``"tune"`` (tuning runs and OUT/tuning.json only), ``"report"`` (needs finished tuning
@@ -400,6 +464,7 @@ def run_comparison(
         if stage == "tune":
             return {"out": str(_base(config_file, overrides)[1]), "tuning": tuning}
     base, out, plan = _plan(methods, seeds, config_file, overrides, chosen)
+    _announce(_settings(methods, plan, tuning is not None, trained=False), tuning is not None, log)
     out.mkdir(parents=True, exist_ok=True)
     _train_all(plan, seeds, out, jobs, log, f"report ({len(methods)} methods × {len(seeds)} seeds)")
     return _write_outputs(base, out, methods, seeds, plan, tuning, log)

@@ -63,11 +63,17 @@ def _progress(loader: Iterable, ctx: RunContext, epoch: int, control: EpochContr
     """`loader` with progress (engine/progress.py) on rank 0: a bar on a terminal, timed lines otherwise."""
     if not ctx.is_main or control.progress_log is None:
         return loader
-    from ecl.engine.progress import EpochProgress
+    from ecl.engine.progress import EpochProgress, speed_hint
 
     first, control.estimate_pending = control.estimate_pending, False
+
+    def hint(seconds: float) -> str | None:  # after the time estimate: faster choices on a slow CPU run
+        model = ctx.config.model
+        from_weights = bool(model.pretrained) or model.weights is not None
+        return speed_hint(seconds, ctx.device.type, ctx.plan.image_size, from_weights)
+
     return EpochProgress(loader, epoch=epoch, epochs=ctx.config.train.epochs, log=control.progress_log,
-                         bar=control.progress_bar, estimate=first)
+                         bar=control.progress_bar, estimate=first, hint=hint)
 
 
 def _inputs(ctx: RunContext, images: Tensor, labels: Tensor) -> tuple[Tensor, int, Tensor]:

@@ -12,6 +12,7 @@ import torch
 from ecl.engine import distributed as dist_utils
 from ecl.engine.checkpoint import atomic_torch_save, build_checkpoint
 from ecl.engine.epoch import EpochControl, EpochResult, NonFiniteLossError, evaluate, train_one_epoch
+from ecl.engine.protocol import classifier_rate
 from ecl.engine.results import geometry_now
 from ecl.engine.run_folder import RunFolder, RunFolderError
 from ecl.seeding import derive_seed, seed_everything
@@ -22,16 +23,22 @@ __all__ = ["TrainingInterrupted", "FinishInterrupted", "DataLoaderWorkerError", 
 
 
 class TrainingInterrupted(RuntimeError):
-    """SIGTERM/SIGINT arrived: the current epoch was abandoned; the last checkpoint is complete."""
+    """SIGTERM/SIGINT arrived: the current epoch was abandoned; the last checkpoint is complete.
+
+    The message says what `ecl train --resume` will do: continue after the epoch in last.pt, or —
+    before the first checkpoint — start again from epoch 1 with the run's saved config.yaml (the
+    folder holds it; `_resume_state` finds no last.pt and the run is built afresh).
+    """
 
     def __init__(self, signum: int, run: RunFolder, epoch: int):
         name = signal.Signals(signum).name
         if epoch > 0 and run.last_checkpoint.is_file():
             text = (f"{name} received: stopped; {run.last_checkpoint} holds epoch {epoch} "
-                    f"— continue with `ecl train --resume {run.path}`")
+                    f"— `ecl train --resume {run.path}` continues from epoch {epoch + 1}")
         else:
-            text = (f"{name} received: stopped in epoch 1; no complete epoch yet; nothing to resume "
-                    f"— run again (remove {run.path} first, or add --overwrite)")
+            text = (f"{name} received: stopped in epoch {epoch + 1}, before the first checkpoint; "
+                    f"`ecl train --resume {run.path}` starts the run again from epoch 1 with its saved "
+                    f"configuration ({run.config_file.name})")
         super().__init__(text)
         self.signum = signum
         self.exit_code = 128 + signum
@@ -141,7 +148,8 @@ def _end_epoch(ctx: RunContext, result: EpochResult, epoch: int, log: Callable[[
         warm = ctx.config.train.warmup_epochs
         after = f" (the first after {warm} warm-up epoch{'s' if warm != 1 else ''})" if warm else ""
         weights = " ".join(f"{k}={v:g}" for k, v in objective.weights.items())
-        log(f"auto loss weights calibrated on epoch {epoch + 1}{after}: {weights}")
+        rate = classifier_rate(ctx.config.train.lr, objective.weights["alpha"])
+        log(f"auto loss weights calibrated on epoch {epoch + 1}{after}: {weights}; {rate}")
 
 
 def _record(ctx: RunContext, epoch: int, result: EpochResult, loaders: dict[str, Any]) -> dict[str, Any]:
@@ -150,6 +158,7 @@ def _record(ctx: RunContext, epoch: int, result: EpochResult, loaders: dict[str,
     record: dict[str, Any] = {"epoch": epoch + 1, "lr": result.lr}
     record.update({f"loss/{k}": v for k, v in result.means.items()})
     record.update({f"weights/{k}": float(v) for k, v in ctx.objective.weights.items()})
+    record["lr_classifier"] = result.lr * ctx.objective.weights["alpha"]  # the classifier loss's rate lr×α
     if epoch + 1 == config.train.epochs or (epoch + 1) % config.eval.every == 0:
         record.update({f"eval/{k}": v for k, v in _quick_eval(ctx, loaders["test"]).items()})
     record["nonfinite_steps"] = result.nonfinite_steps

@@ -1,4 +1,4 @@
-"""Training objective ``L = α·L_LC + β·L_contrastive + γ·L_CC-GE`` (DESIGN.md §1, total loss).
+"""Training objective ``L = α·L_LC + β·L_contrastive + γ·L_CC-GE`` (docs/METHOD.md, total loss).
 
 Which components a method uses is DATA (:data:`METHODS`); :class:`Objective` builds the losses a
 :class:`MethodSpec` asks for and weights them ("auto": the authors' one-epoch calibration,

@@ -294,12 +294,12 @@ class RunFolder:
             raise RunFolderError(f"{self.final_file}: cannot read the finished run's metrics: {exc}") from None
 
     def write_report(self, final: dict[str, Any] | None = None) -> Path:
-        """report.html from final.json (or `final`, its content before it is written), metrics.jsonl,
+        """report.html from final.json (or `final`, its content before it is written), metrics.jsonl, data.json,
         plots/ and config.yaml."""
         from ecl.evaluation.report import write_report
 
         return write_report(self.report_file, final=self.final_file, metrics=self.metrics_file,
-                            config=self.config_file, plots=self.plots, final_data=final)
+                            config=self.config_file, plots=self.plots, final_data=final, data=self.data_file)
 
     def has_plots(self) -> bool:
         """True when plots/ holds at least one picture."""

@@ -132,11 +132,12 @@ def _loader(config: Config, plan: DataPlan, bundle: Any, device: torch.device, r
 
 
 def with_plan(config: Config, plan: DataPlan, device: torch.device | None = None) -> Config:
-    """A copy of `config` holding the plan's image size, recipe and flip (what the run is); with
+    """A copy of `config` holding the plan's image size, recipe, flip and erasing (what the run is); with
     `device`, also the choices made for this machine — the data path and the device — which the
     run's own config keeps as requested (a checkpoint moved elsewhere chooses them again there)."""
     out = copy.deepcopy(config)
     out.data.image_size, out.data.recipe, out.data.flip = plan.image_size, plan.recipe, plan.flip
+    out.data.erasing = plan.erasing
     if device is not None:
         out.data.pipeline, out.train.device = plan.pipeline, str(device)
     return out

@@ -13,7 +13,7 @@ from ecl.engine import distributed as dist_utils
 from ecl.data.plan import PLAN_KEY
 from ecl.engine.checkpoint import CheckpointError, check_matches_data, load_checkpoint, restore
 from ecl.engine.loop import DataLoaderWorkerError, FinishInterrupted, fit, worker_death
-from ecl.engine.protocol import resolve_config, resolve_protocol
+from ecl.engine.protocol import classifier_rate, resolve_config, resolve_protocol
 from ecl.engine.results import finish_run
 from ecl.engine.run_folder import RunFolder, RunFolderError, default_run_name
 from ecl.engine.setup import RunContext, build_run, with_plan
@@ -59,15 +59,17 @@ def train(config: Config | None = None, *, resume: str | Path | None = None, ove
     if state is not None:
         check_matches_data(state, run.last_checkpoint, config.data.name, bundle.classes, bundle.train_counts)
     ctx = build_run(resolve_config(config), bundle, rank=rank, world=world, local_rank=local_rank,
-                    pretrained_download=resume is None)  # ctx.config: with the plan's size, recipe, flip
-    config = ctx.config
+                    pretrained_download=state is None)  # no last.pt: start weights as a new run has them
+    config = ctx.config  # with the plan's size, recipe, flip and erasing
     if resume is None:
         run = _create_run(ctx, requested, overwrite)
     start_epoch, best_val = _restore(ctx, run, state, log) if state is not None else (0, -math.inf)
     if rank == 0 and start_epoch < config.train.epochs:
         for line in startup_lines(ctx, run):
             log(line)
-        log(resolve_protocol(config).line())
+        alpha = ctx.objective.weights["alpha"] if bool(ctx.objective.calibrated) else None
+        rate = classifier_rate(config.train.lr, alpha, config.train.warmup_epochs + 1)
+        log(f"{resolve_protocol(config).line()}; {rate}")
     fit(ctx, run, start_epoch, best_val, log)
     final: dict[str, Any] = {}
     if rank == 0:
@@ -90,6 +92,10 @@ def _new_run(config: Config | None, overwrite: bool, is_main: bool) -> tuple[Con
     """Validate the config and name the run folder; rank 0 checks that it may be used (nothing is
     created until the data, device and network are ready)."""
     config = validate(config if config is not None else Config())
+    if config.model.pretrained:  # offline without a cached copy: one line now, not after reading the data
+        from ecl.models import check_pretrained_weights
+
+        check_pretrained_weights(config.model.backbone)
     if config.out is None:
         config.out = default_run_name(config.loss.method, config.data.name, config.seed)
     run = RunFolder.check_new(config.out, overwrite=overwrite) if is_main else RunFolder(config.out)
@@ -120,6 +126,8 @@ def _resume_state(run: RunFolder, config: Config, log: Log | None) -> dict[str, 
         run.check_writable()
         for tmp in run.clean_stale_temporaries():
             log(f"removed {tmp} (left by an interrupted write)")
+        if state is None:
+            log(f"{run.path} has no checkpoint yet: starting from epoch 1 with its saved configuration")
     return state
 
 
@@ -139,7 +147,9 @@ def _write_run_files(run: RunFolder, ctx: RunContext, requested: Config) -> None
 
 
 def _restore(ctx: RunContext, run: RunFolder, state: dict[str, Any], log: Log) -> tuple[int, float]:
-    """Weights, objective, optimiser, scaler and RNG of last.pt; metrics.jsonl cut back to it."""
+    """Weights, objective, optimiser and scaler of last.pt; metrics.jsonl cut back to it.
+
+    No generator state: every epoch reseeds all of them from (seed, epoch) (loop._run_epoch)."""
     start_epoch, best_val, record = restore(ctx, state)
     if ctx.is_main:
         records = [r for r in run.read_metrics() if r.get("epoch", 0) <= start_epoch]

@@ -11,6 +11,9 @@ Selection criterion (documented choice): the **final-epoch** validation balanced
 seeds — the same epoch the report runs are scored at on test (final.json is the last epoch's model,
 not best_val.pt). Test metrics are never read for selection. Ties go to the first combination in grid
 order. Imports nothing from the rest of the engine but the run folder.
+
+``--tune auto`` (:func:`expand_auto`) is the axis ``train.lr=lr/3,lr,3·lr`` around the configuration's
+learning rate, the same three values for every method (:data:`AUTO_RULE` says why).
 """
 
 from __future__ import annotations
@@ -23,12 +26,20 @@ from ecl.config import ConfigError
 from ecl.engine.run_folder import RunFolder
 
 __all__ = ["TuningError", "Combination", "parse_grid", "method_grids", "combination_label",
-           "validation_score", "choose", "CRITERION", "VAL_METRIC"]
+           "validation_score", "choose", "expand_auto", "CRITERION", "VAL_METRIC", "AUTO", "LR_FACTORS",
+           "AUTO_RULE"]
 
 VAL_METRIC = "val/balanced_accuracy"
 CRITERION = ("final-epoch validation balanced accuracy (val/balanced_accuracy of the last metrics.jsonl "
              "line), mean over the tuning seeds; ties: first in grid order; test metrics are never read")
 _RESERVED = ("loss.method", "seed", "out")
+AUTO = "auto"
+LR_FACTORS = (1 / 3, 1.0, 3.0)
+AUTO_RULE = ("--tune auto: train.lr × 1/3, × 1, × 3 of the configuration's value, the same three for every "
+             "method (the same budget). The learning rate is the setting the methods are most sensitive to, "
+             "and their classifier losses run at different scales (lr × α, α ≈ 0.2 auto-weighted, 1–2 fixed); "
+             "a factor 3 each way (a half decade) spans the ~10× range where the methods' best rates lie "
+             "at 3 runs per method and tuning seed")
 
 Combination = tuple[tuple[str, str], ...]  # ((key, value), ...) in axis order
 
@@ -89,6 +100,12 @@ def method_grids(specs: Sequence[str], methods: Sequence[str]) -> dict[str, list
     return combos
 
 
+def expand_auto(specs: Sequence[str], lr: float) -> list[str]:
+    """`specs` with each ``auto`` replaced by the axis ``train.lr=lr/3,lr,3·lr`` (3 significant digits)."""
+    axis = "train.lr=" + ",".join(f"{lr * factor:.3g}" for factor in LR_FACTORS)
+    return [axis if text.strip() == AUTO else text for text in specs]
+
+
 def combination_label(combination: Combination) -> str:
     """The run-folder name of a combination: ``train.lr=0.05+loss.temperature=0.1`` (``default``: none)."""
     return "+".join(f"{key}={value}" for key, value in combination) or "default"
@@ -102,7 +119,7 @@ def validation_score(run: RunFolder) -> float:
     value = records[-1].get(VAL_METRIC)
     if value is None or not math.isfinite(float(value)):
         raise TuningError(f"{run.metrics_file}: the last epoch has no finite {VAL_METRIC}; tuning needs a "
-                          f"validation split (data.val_per_class > 0 or data.val_list)")
+                          f"validation split (a val/ folder, data.val_csv, data.val_list or data.val_per_class)")
     return float(value)
 
 

@@ -6,9 +6,11 @@ Pure functions of final.json dicts (the orchestration of runs is `ecl.engine.com
   ``std`` is the sample standard deviation (``ddof=1``), 0 for one value, ``None`` when every value
   is ``None``.
 - ``format_table``: mean ± std (accuracies in %, geometry to 3 decimals), the best per column in
-  bold, and the paired difference ``method − reference`` with a 95% t-interval over seeds; when a
+  bold, and the paired difference ``method − reference`` with a 95% t-interval over seeds, starred
+  when it excludes 0 on ≥ 3 seeds whose differences vary (else it says why not); when a
   method's entry has a ``"tuning"`` record (``ecl compare --tune``), a "tuned" column with its chosen
-  values and a section with every combination's validation score.
+  values and a section with every combination's validation score; with each method's ``"setting"``
+  (``ecl.engine.compare``), whether it was tuned (:data:`NOT_TUNED` when not) and its loss weighting.
 - ``plot_shot_groups``: many / medium / few-shot accuracy per method, grouped bars with std bars.
 """
 
@@ -28,8 +30,11 @@ __all__ = [
     "summarize",
     "t_quantile",
     "paired_interval",
+    "MIN_STAR_PAIRS",
     "format_table",
     "tuned_text",
+    "setting_text",
+    "NOT_TUNED",
     "plot_shot_groups",
     "shot_group_figure",
 ]
@@ -40,6 +45,9 @@ METRICS = ACCURACY_METRICS + GEOMETRY_METRICS
 HEADERS = {"top1": "top-1", "balanced_accuracy": "bal. acc", "macro_f1": "macro-F1", "many": "many",
            "medium": "medium", "few": "few", "FC": "FC ↓", "MS": "MS ↓", "SD": "SD ↓"}
 REFERENCE = "ecl"
+_GREEK = {"alpha": "α", "beta": "β", "gamma": "γ"}
+NOT_TUNED = ("not tuned: one learning rate for every method; the differences compare settings as much as "
+             "methods")
 
 # Two-sided 95% quantiles t_{0.975, df} (used when scipy is not importable); for a df between the
 # listed ones the next smaller df is used (a slightly wider, conservative interval).
@@ -100,12 +108,21 @@ def t_quantile(df: int, confidence: float = 0.95) -> float:
     return float(stats.t.ppf((1.0 + confidence) / 2.0, df))
 
 
+MIN_STAR_PAIRS = 3  # fewer paired seeds: an interval is shown but never starred
+_ZERO_SPREAD = 1e-12  # differences closer than this are identical (float noise of equal values)
+
+
 def paired_interval(a: Sequence[float | None], b: Sequence[float | None],
                     confidence: float = 0.95) -> dict[str, Any] | None:
     """Paired difference a − b over seeds (pairs with a ``None`` are dropped).
 
-    Returns ``{"mean", "low", "high", "n"}``: mean ± t_{(1+c)/2, n−1} · sd(d)/√n with sd of ddof=1;
-    ``low``/``high`` are ``None`` when fewer than two pairs exist; ``None`` when there is no pair.
+    Returns ``{"mean", "low", "high", "n", "excludes_zero", "why_not"}``: mean ± t_{(1+c)/2, n−1} ·
+    sd(d)/√n with sd of ddof=1; ``low``/``high`` are ``None`` when fewer than two pairs exist;
+    ``None`` when there is no pair. ``excludes_zero`` (the star of table.md) is True only when the
+    interval excludes 0 *and* it rests on at least :data:`MIN_STAR_PAIRS` pairs with a nonzero
+    spread; ``why_not`` says why an interval is not judged: ``"n < 3"``, ``"identical differences"``
+    (every difference equal: a zero-width interval says nothing about the noise), both joined by
+    "; ", or ``None``.
     """
     if len(a) != len(b):
         raise ValueError(f"paired values must have equal lengths, got {len(a)} and {len(b)}")
@@ -114,11 +131,18 @@ def paired_interval(a: Sequence[float | None], b: Sequence[float | None],
     if n == 0:
         return None
     mean = math.fsum(diffs) / n
+    reasons = [f"n < {MIN_STAR_PAIRS}"] if n < MIN_STAR_PAIRS else []
     if n < 2:
-        return {"mean": mean, "low": None, "high": None, "n": n}
-    sd = math.sqrt(math.fsum((d - mean) ** 2 for d in diffs) / (n - 1))
+        return {"mean": mean, "low": None, "high": None, "n": n, "excludes_zero": False, "why_not": reasons[0]}
+    if max(diffs) - min(diffs) <= _ZERO_SPREAD:
+        reasons.append("identical differences")
+        sd = 0.0
+    else:
+        sd = math.sqrt(math.fsum((d - mean) ** 2 for d in diffs) / (n - 1))
     half = t_quantile(n - 1, confidence) * sd / math.sqrt(n)
-    return {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
+    low, high = mean - half, mean + half
+    return {"mean": mean, "low": low, "high": high, "n": n,
+            "excludes_zero": not reasons and (low > 0 or high < 0), "why_not": "; ".join(reasons) or None}
 
 
 # --------------------------------------------------------------------------------------------
@@ -150,6 +174,34 @@ def tuned_text(entry: dict[str, Any]) -> str:
     return ", ".join(f"{key.rsplit('.', 1)[-1]}={value}" for key, value in record["chosen"].items()) or "default"
 
 
+def setting_text(method: str, setting: dict[str, Any]) -> str:
+    """A method's loss weighting and classifier rate in words, e.g. ``ecl: auto, calibrated α=0.2
+    β=0.11 γ=0.38; lr 0.05 → classifier loss rate lr×α 0.01`` (weights: mean over the seeds)."""
+    weights = [w for w in setting["weights"] if w]
+    lr = setting["lr"]
+    if not weights:
+        return f"{method}: auto (α, β, γ calibrated at the end of epoch {setting['calibration_epoch']}); lr {lr:g}"
+    mean = {k: math.fsum(w[k] for w in weights) / len(weights) for k in weights[0]}
+    over = f" (mean of {len(weights)} seeds)" if len(weights) > 1 else ""
+    how = "fixed" if setting["weighting"] == "fixed" else "auto, calibrated"
+    named = " ".join(f"{_GREEK[k]}={v:.3g}" for k, v in mean.items())
+    return f"{method}: {how} {named}{over}; lr {lr:g} → classifier loss rate lr×α {lr * mean['alpha']:.3g}"
+
+
+def _setting_lines(summary: dict[str, dict[str, Any]]) -> list[str]:
+    """Not tuned (when no method was) and each method's loss weighting, from the ``"setting"`` records."""
+    settings = {method: entry["setting"] for method, entry in summary.items() if entry.get("setting")}
+    if not settings:
+        return []
+    lines = []
+    if not any(setting["tuned"] for setting in settings.values()):
+        lines += [f"**{NOT_TUNED}.** `ecl compare --tune auto` chooses each method's learning rate on a "
+                  "validation split.", ""]
+    lines += ["Loss weighting and the classifier loss's effective rate (lr × α) per method:", "",
+              *[f"- {setting_text(method, setting)}" for method, setting in settings.items()], ""]
+    return lines
+
+
 def _is_tuned(summary: dict[str, dict[str, Any]]) -> bool:
     return any(entry.get("tuning") for entry in summary.values())
 
@@ -161,6 +213,7 @@ def _tuning_section(summary: dict[str, dict[str, Any]]) -> list[str]:
     lines = ["", "## Tuning (validation, never test)", "",
              f"Each method's grid trained on tuning seed(s) {seeds}; score: {first['criterion']}. "
              "Validation balanced accuracy in %; bold: chosen.", "",
+             *([first["rule"] + ".", ""] if first.get("rule") else []),
              "| method | combination | val. bal. acc |", "| --- | --- | ---: |"]
     for method, entry in summary.items():
         record = entry.get("tuning")
@@ -233,6 +286,7 @@ def format_table(summary: dict[str, dict[str, dict[str, Any]]], *, title: str | 
         "Bold: best per column (highest accuracy, lowest FC/MS/SD). — : no value (e.g. no class in "
         "that shot group).",
         "",
+        *_setting_lines(summary),
         *_header(_is_tuned(summary)),
         *_mean_rows(summary),
     ]
@@ -244,7 +298,10 @@ def format_table(summary: dict[str, dict[str, dict[str, Any]]], *, title: str | 
             f"method − {reference}, paired by seed: mean [95% t-interval over seeds, n−1 degrees of "
             "freedom] (accuracies in percentage points, geometry in its units). An interval that "
             "contains 0 means the difference is inside the seed noise; * marks intervals that "
-            "exclude 0. n/a: one seed, no interval.",
+            f"exclude 0, judged only on ≥ {MIN_STAR_PAIRS} seeds with differences that vary: "
+            f"(n < {MIN_STAR_PAIRS}) too few seeds to judge, (identical differences) every seed gave the "
+            "same difference, so the interval has zero width and says nothing about the noise; never "
+            "starred. n/a: one seed, no interval.",
             "",
             *_header(_is_tuned(summary)),
             *_paired_rows(summary, reference),
@@ -261,8 +318,8 @@ def _format_interval(metric: str, interval: dict[str, Any] | None) -> str:
     if interval["low"] is None:
         return f"{mean} (n/a)"
     low, high = _fmt(metric, interval["low"], signed=True), _fmt(metric, interval["high"], signed=True)
-    star = "*" if interval["low"] > 0 or interval["high"] < 0 else ""
-    return f"{mean} [{low}, {high}]{star}"
+    why_not = f" ({interval['why_not']})" if interval["why_not"] else ""
+    return f"{mean} [{low}, {high}]{'*' if interval['excludes_zero'] else ''}{why_not}"
 
 
 def shot_group_figure(summary: dict[str, dict[str, dict[str, Any]]], title: str | None = None):

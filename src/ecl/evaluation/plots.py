@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
+from .glossary import record_label, shot_group_name
 from .metrics import _int_vector, _to_numpy, shot_groups
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "frequency_order",
     "CALIBRATION_LABEL",
     "GEOMETRY_CAPTION",
+    "TRAINING_PANELS",
     "plot_per_class_accuracy",
     "plot_confusion_matrix",
     "plot_feature_geometry",
@@ -103,7 +105,8 @@ def build_per_class_accuracy_figure(
             continue
         members = [c for c in groups[name] if not math.isnan(acc[c])]
         ax.axvspan(a, b, color=_GROUP_COLOURS[name], alpha=0.8, zorder=0, lw=0)
-        label = f"{name}: {len(groups[name])} classes"
+        n = len(groups[name])
+        label = f"{shot_group_name(name)}: {n} class{'es' if n != 1 else ''}"
         if members:
             mean = float(np.mean(acc[members]))
             ax.hlines(mean, a, b, colors="0.25", linestyles="--", lw=1.2, zorder=2)
@@ -212,13 +215,19 @@ ARROW_KINDS = {
     "prototype": ("prototype (dotted arrow)", ":", 1.3, 0.64),
 }
 GEOMETRY_CAPTION = (
-    "Each dot is one test image's feature direction, coloured by its true class (blue/green hues: head "
-    "classes, the most frequent in training; red/orange hues: tail classes, the rarest). Arrows from the "
-    "centre, in the class's colour: solid = mean of its test features, dashed = its classifier weight, "
-    "dotted = its prototype. Only directions in the plane of the shown classes' means are drawn. Well "
-    "learnt: each class's dots cluster around its arrows, and tail classes' arrows are as far apart as "
-    "head classes'."
+    "Each dot is one test image's feature direction, coloured by its true class (blue/green hues: the "
+    "most frequent classes in training; red/orange hues: the rarest; the legend gives each class's shot "
+    "group and training images). Arrows from the centre, in the class's colour: solid = mean of its test "
+    "features, dashed = its classifier weight, dotted = its prototype. Only directions in the plane of the "
+    "shown classes' means are drawn. Well learnt: each class's dots cluster around its arrows, and the "
+    "rarest classes' arrows are as far apart as the most frequent ones'."
 )
+
+
+def _group_tally(groups: Sequence[str]) -> str:
+    """'3 classes: 1 many-shot, 2 medium-shot' (groups in many → few order, empty ones left out)."""
+    parts = [f"{groups.count(g)} {shot_group_name(g)}" for g in ("many", "medium", "few") if g in groups]
+    return f"{len(groups)} classes: " + ", ".join(parts)
 
 
 def _unit(a: np.ndarray) -> np.ndarray:
@@ -239,7 +248,7 @@ def _geometry_legend(fig: Figure, ax: Any, with_prototypes: bool) -> None:
         if kind != "prototype" or with_prototypes:
             ax.plot([], [], color="0.2", lw=lw, ls=style, label=label)
     leg = ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, markerscale=1.8,
-                    title="classes (head/tail, training images) and marks", title_fontsize=8)
+                    title="classes (shot group, training images) and marks", title_fontsize=8)
     for handle in leg.legend_handles:
         if hasattr(handle, "set_alpha"):
             handle.set_alpha(1.0)
@@ -278,8 +287,12 @@ def build_feature_geometry_figure(
     num_head: int = 3,
     num_tail: int = 3,
     max_points_per_class: int = 150,
+    many_threshold: int = 100,
+    few_threshold: int = 20,
 ) -> Figure:
-    """Unit-circle view of a few head and tail classes (in the spirit of the paper's figures 3 and 5).
+    """Unit-circle view of the `num_head` most and `num_tail` least frequent classes (in the spirit of
+    the paper's figures 3 and 5), each named with its shot group (many / medium / few-shot at
+    `many_threshold` / `few_threshold`, as everywhere in the report).
 
     ``features`` (N, d) are L2-normalised; the 2-D plane is spanned by the first two principal
     directions of the selected classes' (normalised-feature) class means. Features, class means,
@@ -296,6 +309,7 @@ def build_feature_geometry_figure(
     present = np.bincount(y, minlength=num) > 0
     head, tail = _select_classes(counts, present, num_head, num_tail)
     chosen = head + tail
+    group_of = {c: g for g, members in shot_groups(counts, many_threshold, few_threshold).items() for c in members}
 
     fig = _new_figure(6.8, 6.2)
     ax = fig.add_subplot(1, 1, 1)
@@ -325,7 +339,7 @@ def build_feature_geometry_figure(
             idx = rng.choice(idx, size=max_points_per_class, replace=False)
         pts = project(hn[idx])
         r = 1.0 + rng.normal(scale=0.012, size=(pts.shape[0], 1))  # slight radial jitter to show density
-        tag = "head" if is_head else "tail"
+        tag = shot_group_name(group_of[c])
         ax.scatter(pts[:, 0] * r[:, 0], pts[:, 1] * r[:, 0], s=11, alpha=0.5, color=colour, lw=0,
                    label=f"{names[c]} ({tag}, n={int(counts[c])})", zorder=1, gid=f"class-{c}")
         _arrow(ax, project(means[k][None])[0], colour, "mean")
@@ -338,18 +352,19 @@ def build_feature_geometry_figure(
     ax.set_xticks([])
     ax.set_yticks([])
     _geometry_legend(fig, ax, proto_ok)
-    title = f"Feature directions: {len(head)} head and {len(tail)} tail classes"
+    title = f"Feature directions of {_group_tally([group_of[c] for c in chosen])}"
     if p is not None and not proto_ok:
         title += "\n(prototypes not drawn: their dimension differs from the features')"
     ax.set_title(title, fontsize=10)
     return fig
 
 
-_PANELS: list[tuple[str, list[str]]] = [
-    ("loss", ["loss/total", "loss/lc", "loss/contrastive", "loss/ccge"]),
-    ("evaluation", ["eval/top1", "eval/balanced_accuracy"]),
+#: (panel title, metrics.jsonl keys drawn in it); each line is labelled with glossary.record_label.
+TRAINING_PANELS: list[tuple[str, list[str]]] = [
+    ("losses (epoch means; the total is weighted)", ["loss/total", "loss/lc", "loss/contrastive", "loss/ccge"]),
+    ("accuracy (validation and test)", ["val/balanced_accuracy", "val/top1", "eval/balanced_accuracy", "eval/top1"]),
     ("learning rate", ["lr"]),
-    ("loss weights", ["weights/alpha", "weights/beta", "weights/gamma"]),
+    ("loss weights α, β, γ", ["weights/alpha", "weights/beta", "weights/gamma"]),
 ]
 
 
@@ -418,7 +433,7 @@ def build_training_curves_figure(records: Sequence[dict[str, Any]], loss_weighti
     """
     xs_all = _epochs(records)
     panels = []
-    for title, keys in _PANELS:
+    for title, keys in TRAINING_PANELS:
         series = []
         for key in keys:
             pts = [(xs_all[i], _number(r, key)) for i, r in enumerate(records)]
@@ -443,10 +458,10 @@ def build_training_curves_figure(records: Sequence[dict[str, Any]], loss_weighti
         ax = fig.add_subplot(rows, cols, k + 1)
         for key, pts in series:
             x, v = zip(*pts)
-            ax.plot(x, v, marker="o" if len(pts) <= 30 else None, ms=3, lw=1.4, label=key)
+            ax.plot(x, v, marker="o" if len(pts) <= 30 else None, ms=3, lw=1.4, label=record_label(key), gid=key)
         if switch is not None:
             _mark_calibration(ax, switch)
-        if title == "evaluation":
+        if title == TRAINING_PANELS[1][0]:
             ax.set_ylim(0, 1)
         if title == "learning rate":
             ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
@@ -495,7 +510,8 @@ def make_plots(
                                              train_counts))
     if features is not None and labels is not None and classifier_weight is not None and train_counts is not None:
         written.append(plot_feature_geometry(out_dir / "feature_geometry.png", features, labels, classifier_weight,
-                                             prototypes, train_counts, class_names))
+                                             prototypes, train_counts, class_names, many_threshold=many_threshold,
+                                             few_threshold=few_threshold))
     if records:
         written.append(plot_training_curves(out_dir / "training_curves.png", records, loss_weighting))
     return written

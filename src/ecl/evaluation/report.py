@@ -1,13 +1,19 @@
 """A single self-contained HTML report of a run folder.
 
-``write_report(out, final=, metrics=, config=, plots=)`` reads the files it is given (the run
-folder names them: ``ecl.engine.run_folder``); all are optional: a missing or unreadable file gives
-a note in the page, never an exception:
+``write_report(out, final=, metrics=, config=, plots=, data=)`` reads the files it is given (the
+run folder names them: ``ecl.engine.run_folder``); all are optional: a missing or unreadable file
+gives a note in the page, never an exception:
 
-* ``config``   the resolved configuration, shown verbatim;
+* ``config``   the resolved configuration, shown verbatim (its data section also feeds the run table);
+* ``data``     the run's data record (JSON): its data plan (`preprocess`: image size, view recipe,
+  erasing, data path actually used);
 * ``final``    the final evaluation (JSON): metrics table, shot groups, geometry, per-class accuracy;
-* ``metrics``  one JSON object per line (training records), summarised;
-* ``plots``    a folder whose ``*.png`` pictures are embedded as base64 data URIs.
+* ``metrics``  one JSON object per line (training records), summarised under human names;
+* ``plots``    a folder whose ``*.png`` pictures are embedded as base64 data URIs, with titles.
+
+The page is written for a reader who has not read the paper: every metric has one plain sentence
+(:mod:`ecl.evaluation.glossary`), shot groups are always "many / medium / few-shot" with their
+thresholds, and a balanced accuracy at or below chance (1/C) gives a warning at the top.
 
 The page has inline CSS only: no script, no external style sheet, image or font, so it can
 be mailed or archived as one file. All text taken from the files is HTML-escaped.
@@ -25,6 +31,8 @@ from typing import Any
 
 from ecl.atomic import atomic_write_text
 
+from .glossary import (METRIC_MEANING, METRIC_NAME, PLOT_TITLES, chance_level, record_label, shot_group_meaning,
+                       shot_group_name, shot_group_range)
 from .metrics import shot_groups
 
 __all__ = ["write_report"]
@@ -42,6 +50,9 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 pre { background: #f7f7f7; border: 1px solid #e2e2e2; padding: .7rem; overflow-x: auto;
       font-size: .85rem; }
 .note { color: #8a5a00; background: #fff6e0; border-left: 3px solid #e0a000; padding: .3rem .6rem; }
+.warn { color: #8b0000; background: #fde8e8; border-left: 4px solid #c00000; padding: .5rem .7rem;
+        font-weight: 600; }
+td.meaning { color: #444; font-size: .9rem; max-width: 40rem; }
 .muted { color: #666; font-size: .9rem; }
 figure { margin: 1rem 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: .9rem; }
@@ -127,58 +138,140 @@ def _read_jsonl(path: Path, notes: list[str]) -> list[dict[str, Any]] | None:
     return records
 
 
-def _run_section(final: dict[str, Any]) -> str:
+_RECIPE_WORDS = {
+    "authors": "the authors' recipe: random resized crop, flip, colour jitter, RandAugment, random erasing",
+    "bcl": "BCL's CIFAR recipe: padded random crop, flip, colour jitter, RandAugment (erasing on the "
+           "classifier view only)",
+    "small": "the small-image recipe: mild rotation / shift / scale, colour jitter, light RandAugment, "
+             "no erasing",
+}
+_PIPELINE_WORDS = {
+    "tensor": "tensor: the images held as one uint8 tensor, views made in batches on the training device",
+    "pil": "pil: per-image transforms in data-loader workers",
+}
+
+
+def _read_yaml(path: Path | None) -> dict[str, Any] | None:
+    """config.yaml as a dict (PyYAML safe_load), or None when absent or unreadable (the page then
+    shows what it has; the verbatim section notes the problem)."""
+    if path is None or not path.is_file():
+        return None
+    import yaml
+
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    return raw if isinstance(raw, dict) else None
+
+
+def _data_rows(data: dict[str, Any] | None, config: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """(label, text) rows for the image size, view recipe, data path and data source the run used:
+    the data plan in the data record (`preprocess`: what the run resolved) first, then the
+    configuration's; rows without a value are left out."""
+    data = data or {}
+    pre = data.get("preprocess") if isinstance(data.get("preprocess"), dict) else {}
+    cfg = config.get("data") if isinstance(config, dict) and isinstance(config.get("data"), dict) else {}
+    rows: list[tuple[str, str]] = []
+    size = pre.get("image_size", data.get("image_size", cfg.get("image_size")))
+    if _is_number(size):
+        rows.append(("image size", f"{size}×{size} pixels"))
+    recipe = pre.get("recipe") or cfg.get("recipe")
+    if isinstance(recipe, str) and recipe:
+        text = f"{recipe} ({_RECIPE_WORDS[recipe]})" if recipe in _RECIPE_WORDS else recipe
+        if pre.get("erasing") is False and recipe != "small":
+            text += "; random erasing off for this run"
+        rows.append(("view recipe", text))
+    pipeline = pre.get("pipeline") or data.get("pipeline") or cfg.get("pipeline")
+    if isinstance(pipeline, str) and pipeline:
+        rows.append(("data path", _PIPELINE_WORDS.get(pipeline, f"{pipeline} (the concrete choice is not recorded)")))
+    source = [f"{k} {cfg[k]}" for k in ("root", "train_csv", "train_list") if cfg.get(k)]
+    if source:
+        rows.append(("data source", ", ".join(source)))
+    return rows
+
+
+def _run_section(final: dict[str, Any] | None, data: dict[str, Any] | None, config: dict[str, Any] | None) -> str:
     keys = [("method", "method"), ("dataset", "dataset"), ("epochs", "epochs"), ("seed", "seed")]
-    rows = [f"<tr><th>{_esc(label)}</th><td>{_esc(final[k])}</td></tr>" for k, label in keys if k in final]
-    return "<table>" + "".join(rows) + "</table>" if rows else ""
+    rows = [(label, str(final[k])) for k, label in keys if final is not None and k in final]
+    rows += _data_rows(data, config)
+    cells = "".join(f"<tr><th>{_esc(label)}</th><td>{_esc(text)}</td></tr>" for label, text in rows)
+    return "<h2>Run</h2><table>" + cells + "</table>" if rows else ""
+
+
+def _num_classes(final: dict[str, Any]) -> int | None:
+    """C: the length of the class list, the training counts or the per-class accuracies."""
+    for key in ("classes", "train_counts", "per_class_accuracy"):
+        value = final.get(key)
+        if isinstance(value, list) and value:
+            return len(value)
+    return None
+
+
+def _chance_warning(final: dict[str, Any]) -> str:
+    """A warning paragraph when balanced accuracy is at or below chance (1/C); else ''."""
+    bal, num = final.get("balanced_accuracy"), _num_classes(final)
+    if not _is_number(bal) or not math.isfinite(bal) or num is None or num < 2:
+        return ""
+    chance = chance_level(num)
+    if bal > chance + 1e-12:
+        return ""
+    return (f'<p class="warn">Warning: balanced accuracy {_pct(bal)} is at or below chance ({_pct(chance)} = 1/'
+            f"{num} for {num} classes): this model does no better than guessing. Common causes: too few "
+            "epochs, a learning rate far too high or too low, or labels that do not match the images.</p>")
+
+
+def _metric_row(key: str, value: str) -> str:
+    return (f'<tr><th>{_esc(METRIC_NAME[key])}</th><td class="num">{value}</td>'
+            f'<td class="meaning">{_esc(METRIC_MEANING[key])}</td></tr>')
 
 
 def _metrics_section(final: dict[str, Any], source: str) -> str:
-    rows = []
-    for key, label in [("top1", "top-1 accuracy"), ("balanced_accuracy", "balanced accuracy (mean per-class recall)"),
-                       ("macro_f1", "macro-F1")]:
-        if key in final:
-            rows.append(f'<tr><th>{_esc(label)}</th><td class="num">{_pct(final[key])}</td></tr>')
+    rows = [_metric_row(k, _pct(final[k])) for k in ("top1", "balanced_accuracy", "macro_f1") if k in final]
     if "ece" in final:
-        rows.append(f'<tr><th>expected calibration error</th><td class="num">{_num(final["ece"])}</td></tr>')
+        rows.append(_metric_row("ece", _num(final["ece"])))
     if not rows:
         return _note(f"{source} holds no top-1 / balanced accuracy / macro-F1.")
-    return "<table>" + "".join(rows) + "</table>"
+    num = _num_classes(final)
+    chance = f" Chance level here: {_pct(chance_level(num))} (1/{num})." if num and num > 1 else ""
+    return ("<table><tr><th>metric</th><th>value</th><th>what it means</th></tr>" + "".join(rows) + "</table>"
+            f'<p class="muted">All on the test set.{chance}</p>')
 
 
 def _shots_section(final: dict[str, Any]) -> str:
     many_t = final.get("many_threshold", 100)
     few_t = final.get("few_threshold", 20)
+    if not (_is_number(many_t) and _is_number(few_t)):
+        many_t, few_t = 100, 20
     counts = final.get("train_counts")
     groups = None
-    if isinstance(counts, list) and all(_is_number(c) for c in counts) and _is_number(many_t) and _is_number(few_t):
+    if isinstance(counts, list) and all(_is_number(c) for c in counts):
         try:
             groups = shot_groups(counts, many_t, few_t)
         except ValueError:
             groups = None
-    head = "<tr><th>group</th><th>training images</th><th>classes</th><th>accuracy</th></tr>"
-    ranges = {"many": f"&gt; {_esc(many_t)}", "medium": f"{_esc(few_t)}–{_esc(many_t)}", "few": f"&lt; {_esc(few_t)}"}
+    head = "<tr><th>shot group</th><th>training images per class</th><th>classes</th><th>accuracy</th></tr>"
     rows = []
     for g in ("many", "medium", "few"):
         n = _DASH if groups is None else str(len(groups[g]))
-        rows.append(f'<tr><th>{g}</th><td>{ranges[g]}</td><td class="num">{n}</td>'
-                    f'<td class="num">{_pct(final.get(g))}</td></tr>')
-    return ("<table>" + head + "".join(rows) + "</table>"
-            '<p class="muted">Group accuracy = mean of the per-class accuracies of its classes; '
-            f"{_DASH} = no class (or no evaluated sample) in the group.</p>")
+        rows.append(f"<tr><th>{_esc(shot_group_name(g))}</th><td>{_esc(shot_group_range(g, many_t, few_t))}</td>"
+                    f'<td class="num">{n}</td><td class="num">{_pct(final.get(g))}</td></tr>')
+    return (f"<p>{_esc(shot_group_meaning(many_t, few_t))}</p><table>" + head + "".join(rows) + "</table>"
+            f'<p class="muted">{_DASH} = no class (or no evaluated sample) in the group.</p>')
 
 
 def _geometry_section(final: dict[str, Any], source: str) -> str:
     geo = final.get("geometry")
     if not isinstance(geo, dict):
         return _note(f"{source} has no geometry numbers.")
-    labels = {"FC": "feature collapse Tr(Σ_W Σ_B^†)/C", "MS": "mean spacing (0 = regular simplex)",
-              "SD": "self-duality ‖W/‖W‖ − M/‖M‖‖"}
-    rows = [f'<tr><th>{_esc(k)}</th><td>{_esc(labels.get(k, ""))}</td><td class="num">{_num(geo.get(k))}</td></tr>'
-            for k in ("FC", "MS", "SD")]
-    rows += [f'<tr><th>{_esc(k)}</th><td></td><td class="num">{_num(v)}</td></tr>'
-             for k, v in geo.items() if k not in labels]
-    return "<table>" + "".join(rows) + '</table><p class="muted">Lower is better for all three.</p>'
+    rows = [_metric_row(k, _num(geo.get(k))) for k in ("FC", "MS", "SD")]
+    rows += [f'<tr><th>{_esc(k)}</th><td class="num">{_num(v)}</td><td></td></tr>'
+             for k, v in geo.items() if k not in METRIC_MEANING]
+    return ("<p>How the backbone's features of the test images are arranged. The method aims at an "
+            "equilibrium: each class's features collapse to their mean (FC), the class means are evenly "
+            "spread (MS), and the classifier points at them (SD).</p>"
+            "<table><tr><th>measure</th><th>value</th><th>what it means</th></tr>" + "".join(rows) + "</table>"
+            '<p class="muted">Lower is better for all three; 0 is the ideal arrangement.</p>')
 
 
 def _per_class_section(final: dict[str, Any]) -> str:
@@ -198,15 +291,24 @@ def _per_class_section(final: dict[str, Any]) -> str:
             "<th>accuracy</th></tr>" + "".join(rows) + "</table></details>")
 
 
+def _record_value(key: str, value: Any) -> str:
+    """A metrics.jsonl value as text: accuracies (``eval/…``, ``val/…`` except geometry) in %, others as numbers."""
+    if not _is_number(value):
+        return _esc(value)
+    if key.split("/", 1)[0] in ("eval", "val") and key.rsplit("/", 1)[-1] in ("top1", "balanced_accuracy", "macro_f1"):
+        return _pct(value)
+    return _num(value)
+
+
 def _records_section(records: list[dict[str, Any]], source: str) -> str:
     if not records:
         return _note(f"{source} holds no records.")
     last = records[-1]
-    parts = [f'<p>{len(records)} record(s).</p>']
-    keys = [k for k in last if _is_number(last[k]) or isinstance(last[k], str)]
-    rows = "".join(f'<tr><th>{_esc(k)}</th><td class="num">{_num(last[k]) if _is_number(last[k]) else _esc(last[k])}'
-                   "</td></tr>" for k in keys)
-    parts.append("<p>Last record:</p><table>" + rows + "</table>")
+    parts = [f"<p>{len(records)} epoch record(s); the training curves are plotted below.</p>"]
+    keys = [k for k in last if k != "epoch" and (_is_number(last[k]) or isinstance(last[k], str))]
+    rows = "".join(f'<tr><th>{_esc(record_label(k))}</th><td class="num">{_record_value(k, last[k])}</td></tr>'
+                   for k in keys)
+    parts.append(f"<p>Last epoch ({_esc(last.get('epoch', len(records)))}):</p><table>" + rows + "</table>")
     # No "best epoch" on the test metrics: that would read as model selection on the test set.
     # The validation split (when a dataset has one) is where a best epoch may be picked.
     vals = [r for r in records if _is_number(r.get("val/balanced_accuracy"))]
@@ -217,7 +319,7 @@ def _records_section(records: list[dict[str, Any]], source: str) -> str:
     return "".join(parts)
 
 
-_PREFERRED = ["per_class_accuracy.png", "confusion_matrix.png", "feature_geometry.png", "training_curves.png"]
+_PREFERRED = list(PLOT_TITLES)
 
 
 def _plot_order(path: Path) -> tuple[int, str]:
@@ -233,9 +335,9 @@ def _image(path: Path, notes: list[str]) -> str:
         notes.append(f"{path.parent.name}/{path.name} could not be read ({exc}): skipped.")
         return ""
     b64 = base64.b64encode(data).decode("ascii")
-    caption = path.stem.replace("_", " ")
-    return (f'<figure><img src="data:image/png;base64,{b64}" alt="{_esc(caption)}">'
-            f"<figcaption>{_esc(path.name)}</figcaption></figure>")
+    title = PLOT_TITLES.get(path.name, path.stem.replace("_", " "))
+    return (f'<figure><img src="data:image/png;base64,{b64}" alt="{_esc(title)}">'
+            f'<figcaption>{_esc(title)} <span class="muted">({_esc(path.name)})</span></figcaption></figure>')
 
 
 def _pictures(plots_dir: Path, notes: list[str]) -> str:
@@ -259,10 +361,12 @@ def _config_text(config: Path, notes: list[str]) -> str:
 
 
 def write_report(out: str | Path, *, final: Path, metrics: Path, config: Path, plots: Path,
-                 final_data: dict[str, Any] | None = None) -> Path:
+                 final_data: dict[str, Any] | None = None, data: Path | None = None) -> Path:
     """Write the page to `out` (atomically) from the given files and return its path.
 
     `final_data`: final.json's content when the file is not written yet (a run writes it last).
+    `data`: the run's data record (image size, recipe); None or missing: those rows come from the
+    configuration, or are left out.
     """
     out = Path(out)
     if not out.parent.is_dir():
@@ -281,8 +385,11 @@ def write_report(out: str | Path, *, final: Path, metrics: Path, config: Path, p
                 f'{_esc(_dt.datetime.now().strftime("%Y-%m-%d %H:%M"))}</p>')
     notes_at = len(body)
 
+    data_record = _read_json(data, []) if data is not None else None
+    body.append(_run_section(results, data_record, _read_yaml(config)))
     if results is not None:
-        body.append("<h2>Run</h2>" + _run_section(results))
+        body.insert(notes_at, _chance_warning(results))
+        notes_at += 1
         body.append("<h2>Metrics</h2>" + _metrics_section(results, final.name))
         body.append("<h2>Shot groups</h2>" + _shots_section(results))
         body.append("<h2>Representation geometry</h2>" + _geometry_section(results, final.name))

@@ -1,4 +1,4 @@
-"""Balanced-contribution ECL loss (DESIGN.md §1, Loss 2) and its BCL special case.
+"""Balanced-contribution ECL loss (docs/METHOD.md, Loss 2) and its BCL special case.
 
 Notation (per anchor ``i`` of the ``N = B·V`` batch features; prototypes are never anchors)::
 
@@ -234,7 +234,7 @@ def reduce_anchors(per_anchor: Tensor, anchor_labels: Tensor, anchor_weighting: 
 
 
 class BCECLLoss(nn.Module):
-    """Balanced-contribution ECL loss ``L = mean ℓ_i`` (DESIGN.md §1, Loss 2).
+    """Balanced-contribution ECL loss ``L = mean ℓ_i`` (docs/METHOD.md, Loss 2).
 
     ``ℓ_i = log Σ_c S_c(i) − (1−λ)·mean_{j∈P(i)} z_i·z_j/τ − λ·z_i·p_{y_i}/τ`` with
     ``S_c(i) = (1−λ)·mean_{j∈A_c(i)} exp(z_i·z_j/τ) + λ·exp(z_i·p_c/τ)`` (``exp(z_i·p_c/τ)`` alone

@@ -1,4 +1,4 @@
-"""Classifier–class-centre geometric equilibrium loss (DESIGN.md §1, Loss 3).
+"""Classifier–class-centre geometric equilibrium loss (docs/METHOD.md, Loss 3).
 
 ``L_CC-GE = ‖ W/‖W‖_F − P/‖P‖_F ‖_F`` with ``W`` (C, d) the classifier weights (rows = classes)
 and ``P`` (C, d_z) the prototypes. Requires ``d_z = d``.

@@ -1,4 +1,4 @@
-"""Logit-compensated cross-entropy (logit adjustment; DESIGN.md §1, Loss 1).
+"""Logit-compensated cross-entropy (logit adjustment; docs/METHOD.md, Loss 1).
 
 ``L_LC = CE(logits + τ·log π, y)`` with the training-set prior ``π_c = n_c / Σ_k n_k``.
 ``τ = 0`` is plain cross-entropy. At evaluation use the raw logits.

@@ -6,20 +6,25 @@ and ``ecl.config`` validates ``loss.method`` against it. Imports nothing from th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional, Union
 
-__all__ = ["MethodSpec", "METHODS", "BCL_WEIGHTS", "BCL_TEMPERATURE", "BCL_PROJECTION_DIM"]
+__all__ = ["MethodSpec", "METHODS", "FAMILIES", "FAMILY_PROTOCOLS", "method_protocol", "BCL_WEIGHTS",
+           "BCL_TEMPERATURE", "BCL_PROJECTION_DIM", "BCL_IMAGENET_LT"]
 
 _CLASSIFIER_LOSSES = ("ce", "la")
 _CONTRASTIVE = (None, "supcon", "bc-ecl")
 _PROTOTYPE_HEADS = ("linear", "mlp")
 _WEIGHTINGS = ("auto", "fixed")
-#: BCL's own weights and d_z on CIFAR-LT (CE 2.0, BCL 0.6, d_z 128); on ImageNet-LT BCL uses
-#: CE 1.0 / BCL 0.35 and d_z 1024 (set loss.alpha, loss.beta, model.projection_dim).
+#: Protocol families: the sources publish different values per family ("imagenet-lt": ImageNet-LT;
+#: "cifar": every other dataset, the sources' CIFAR values). The engine maps a dataset to its family.
+FAMILIES = ("cifar", "imagenet-lt")
+#: BCL's own weights and d_z on CIFAR-LT (CE 2.0, BCL 0.6, d_z 128, τ 0.1; BCL paper).
 BCL_WEIGHTS = (2.0, 0.6, 0.0)
 BCL_TEMPERATURE = 0.1
 BCL_PROJECTION_DIM = 128
+#: BCL's ImageNet-LT values (BCL's public `main.py`: --alpha 1.0 --beta 0.35 --temp 0.07 --feat_dim 1024).
+BCL_IMAGENET_LT = dict(weights=(1.0, 0.35, 0.0), temperature=0.07, projection_dim=1024)
 
 
 @dataclass(frozen=True)
@@ -77,11 +82,13 @@ def _spec(name: str, classifier_loss: str = "la", contrastive: Optional[str] = "
     return name, MethodSpec(name, classifier_loss, contrastive, prototype_weight, anchor_weighting, ccge, **protocol)
 
 
-#: Methods and ablations (DESIGN.md §1 "Baselines in the same framework").
+#: Methods and ablations (docs/METHOD.md, "The total loss and its weights").
 METHODS: dict[str, MethodSpec] = dict(
     [
-        _spec("ce", classifier_loss="ce", contrastive=None, ccge=False),
-        _spec("la", contrastive=None, ccge=False),
+        # single-loss methods train with their one loss at weight 1 (plain CE; Menon et al.'s LA):
+        # the authors' auto weight would only scale the learning rate
+        _spec("ce", classifier_loss="ce", contrastive=None, ccge=False, weighting="fixed", weights=(1.0, 0.0, 0.0)),
+        _spec("la", contrastive=None, ccge=False, weighting="fixed", weights=(1.0, 0.0, 0.0)),
         _spec("supcon", contrastive="supcon", ccge=False),
         # BCL as BCL runs it (Zhu et al. 2022): LA + BCL loss, MLP prototype map, fixed weights
         # CE 2.0 / BCL 0.6, τ 0.1, d_z 128, no CC-GE.
@@ -100,3 +107,13 @@ METHODS: dict[str, MethodSpec] = dict(
         _spec("ecl-lambda0.75", prototype_weight=0.75),
     ]
 )
+
+#: (method, family) → the protocol values that differ from the method's own in that family.
+FAMILY_PROTOCOLS: dict[tuple[str, str], dict] = {("bcl", "imagenet-lt"): BCL_IMAGENET_LT}
+
+
+def method_protocol(name: str, family: str = "cifar") -> MethodSpec:
+    """``METHODS[name]`` with the values its sources publish for `family` (one of :data:`FAMILIES`)."""
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    return replace(METHODS[name], **FAMILY_PROTOCOLS.get((name, family), {}))

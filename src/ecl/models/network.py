@@ -1,4 +1,4 @@
-"""The ECL network: encoder + cosine classifier + projection head + prototype map (DESIGN §1).
+"""The ECL network: encoder + cosine classifier + projection head + prototype map (docs/METHOD.md, "Network").
 
 Prototype maps (``prototype_head``): "linear" (ECL / ProConDual: ``p_c = norm(A·w_c + b)``) or
 "mlp" (BCL's own: Linear(d,d)-BN-ReLU-Linear(d,d_z) on the classifier rows, see

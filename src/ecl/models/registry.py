@@ -12,11 +12,11 @@ from torch import nn
 
 from .resnet_cifar import resnet32
 from .small_cnn import small_cnn
-from .timm_backbones import is_timm_name, timm_backbone, timm_name_error
-from .torchvision_backbones import resnet18, resnet34, resnet50, resnext50_32x4d
-from .weights import WeightsError, load_backbone_weights
+from .timm_backbones import TIMM_PREFIX, is_timm_name, timm_backbone, timm_name_error, timm_weights_source
+from .torchvision_backbones import resnet18, resnet34, resnet50, resnext50_32x4d, torchvision_weights_source
+from .weights import WeightsError, load_backbone_weights, require_pretrained
 
-__all__ = ["BACKBONES", "PRETRAINED_BACKBONES", "build_backbone", "backbone_name_error"]
+__all__ = ["BACKBONES", "PRETRAINED_BACKBONES", "build_backbone", "backbone_name_error", "check_pretrained_weights"]
 
 BACKBONES: dict[str, Callable[..., nn.Module]] = {
     "resnet32": resnet32,
@@ -39,6 +39,19 @@ def backbone_name_error(name: str) -> str | None:
         return None
     return (f"model.backbone: unknown backbone {name!r} (known: {', '.join(sorted(BACKBONES))}, "
             f"or timm:NAME for any timm model)")
+
+
+def check_pretrained_weights(name: str) -> None:
+    """Fail fast, before any data is read: ``WeightsError`` when backbone ``name``'s library weights
+    are neither in the local cache nor downloadable (a few seconds at most; see
+    :func:`~ecl.models.weights.require_pretrained`). Names without library weights are left to
+    :func:`build_backbone`."""
+    if backbone_name_error(name) is not None:
+        return
+    if is_timm_name(name):
+        require_pretrained(name, timm_weights_source(name[len(TIMM_PREFIX):]))
+    elif name in PRETRAINED_BACKBONES:
+        require_pretrained(name, torchvision_weights_source(name))
 
 
 def _construct(name: str, pretrained: bool, kwargs: dict) -> nn.Module:

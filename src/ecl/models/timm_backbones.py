@@ -10,9 +10,9 @@ import difflib
 
 from torch import nn
 
-from .weights import download_errors
+from .weights import WeightsSource, hub_source, pretrained_download, url_source
 
-__all__ = ["TIMM_PREFIX", "is_timm_name", "timm_name_error", "timm_backbone"]
+__all__ = ["TIMM_PREFIX", "is_timm_name", "timm_name_error", "timm_weights_source", "timm_backbone"]
 
 TIMM_PREFIX = "timm:"
 
@@ -46,10 +46,25 @@ def timm_name_error(name: str) -> str | None:
     return f"model.backbone: unknown timm model {model!r} in {name!r}{hint}"
 
 
+def timm_weights_source(model: str) -> WeightsSource | None:
+    """Where timm fetches ``model``'s pretrained weights: its hub repository (the safetensors file
+    first, then the .bin, as timm tries them), else its URL through torch.hub; None for a local file."""
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(model)
+    if cfg is None:
+        return None
+    if cfg.hf_hub_id:
+        names = (cfg.hf_hub_filename,) if cfg.hf_hub_filename else ("model.safetensors", "pytorch_model.bin")
+        return hub_source(cfg.hf_hub_id, names)
+    return url_source(cfg.url) if cfg.url else None
+
+
 def timm_backbone(name: str, pretrained: bool = False, **kwargs: object) -> nn.Module:
     """timm model ``name`` (with or without the ``timm:`` prefix) without classifier; sets ``out_dim``.
 
-    ``pretrained=True`` downloads timm's weights; a failed download raises ``WeightsError``.
+    ``pretrained=True`` loads timm's weights from the local cache or downloads them; no cache and no
+    network, or a failed download, raises ``WeightsError`` (:func:`~ecl.models.weights.pretrained_download`).
     """
     import timm
 
@@ -60,7 +75,7 @@ def timm_backbone(name: str, pretrained: bool = False, **kwargs: object) -> nn.M
     full = TIMM_PREFIX + model
     kwargs["num_classes"] = 0
     if pretrained:
-        with download_errors(full):
+        with pretrained_download(full, timm_weights_source(model)):
             net = timm.create_model(model, pretrained=True, **kwargs)
     else:
         net = timm.create_model(model, pretrained=False, **kwargs)

@@ -1,8 +1,8 @@
 """ImageNet-scale backbones from torchvision.
 
 Randomly initialised by default; ``pretrained=True`` loads torchvision's ImageNet weights
-(the architecture's ``DEFAULT`` weights enum), downloading them when they are not cached; a failed
-download raises :class:`~ecl.models.weights.WeightsError`. The final ``fc`` is replaced by
+(the architecture's ``DEFAULT`` weights enum), downloading them when they are not cached; no cache
+and no network, or a failed download, raises :class:`~ecl.models.weights.WeightsError`. The final ``fc`` is replaced by
 ``Identity``, so ``forward``: (N,3,H,W) -> (N, out_dim).
 """
 
@@ -13,9 +13,14 @@ from typing import Callable
 from torch import nn
 from torchvision import models as tvm
 
-from .weights import download_errors
+from .weights import WeightsSource, pretrained_download, url_source
 
-__all__ = ["resnet18", "resnet34", "resnet50", "resnext50_32x4d"]
+__all__ = ["resnet18", "resnet34", "resnet50", "resnext50_32x4d", "torchvision_weights_source"]
+
+
+def torchvision_weights_source(name: str) -> WeightsSource:
+    """Where torchvision's ``DEFAULT`` ImageNet weights of architecture ``name`` come from (torch.hub)."""
+    return url_source(tvm.get_model_weights(getattr(tvm, name)).DEFAULT.url)
 
 
 def _headless(ctor: Callable[..., nn.Module], out_dim: int, pretrained: bool = False, **kwargs: object) -> nn.Module:
@@ -24,7 +29,7 @@ def _headless(ctor: Callable[..., nn.Module], out_dim: int, pretrained: bool = F
     kwargs["weights"] = None
     if pretrained:
         kwargs["weights"] = tvm.get_model_weights(ctor).DEFAULT
-        with download_errors(ctor.__name__):
+        with pretrained_download(ctor.__name__, url_source(kwargs["weights"].url)):
             net = ctor(**kwargs)
     else:
         net = ctor(**kwargs)

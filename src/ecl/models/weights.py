@@ -1,4 +1,10 @@
-"""Backbone weights: local files (``model.weights=PATH``) and download failures of ``model.pretrained``.
+"""Backbone weights: local files (``model.weights=PATH``) and the downloads of ``model.pretrained``.
+
+Before a library download starts, :func:`pretrained_download` looks for the weights in the local
+cache (torch hub's ``checkpoints/`` or the Hugging Face hub cache) and, when they are not there,
+for the download host (one TCP connection, a few seconds at most; ``HF_HUB_OFFLINE`` counts as no
+network for the hub): offline, the run stops at once with one line instead of the libraries'
+retries. Cached weights load without the network.
 
 A weights file is a ``.safetensors`` file or a ``torch.save``d state dict read with
 ``torch.load(weights_only=True)`` (never arbitrary pickles). Keys may carry a wrapper prefix
@@ -9,6 +15,12 @@ A weights file is a ``.safetensors`` file or a ``torch.save``d state dict read w
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
+import threading
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -16,11 +28,16 @@ import torch
 from torch import Tensor, nn
 
 __all__ = ["WeightsError", "PREFIXES", "HEAD_PREFIXES", "read_weights_file", "load_backbone_weights",
-           "download_errors"]
+           "download_errors", "WeightsSource", "hub_source", "url_source", "unreachable", "hub_offline",
+           "require_pretrained", "pretrained_download", "PROBE_TIMEOUT_S"]
 
 PREFIXES = ("module.", "encoder.", "backbone.", "model.")
 HEAD_PREFIXES = ("fc.", "head.", "classifier.")
 _SHOWN = 4
+#: seconds the connectivity probe waits for the download host (name lookup included)
+PROBE_TIMEOUT_S = 3.0
+_ADVICE = ("download them on a machine with network access and pass model.weights=PATH "
+           "(a .safetensors file or a state dict)")
 
 
 class WeightsError(ValueError):
@@ -62,9 +79,123 @@ def download_errors(backbone: str) -> Iterator[None]:
     except _download_exceptions() as exc:
         raise WeightsError(
             f"model.pretrained: could not download the ImageNet weights of model.backbone={backbone!r} "
-            f"({_one_line(exc)}); download them on a machine with network access and pass "
-            f"model.weights=PATH (a .safetensors file or a state dict)"
+            f"({_one_line(exc)}); {_ADVICE}"
         ) from None
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    """Where a library would fetch a backbone's pretrained weights from.
+
+    ``host``: the download host; ``cached``: the local copy, when there is one; ``cache``: where it
+    was looked for (for the message); ``hub``: a Hugging Face hub download (``HF_HUB_OFFLINE`` applies).
+    """
+
+    host: str
+    cached: Path | None
+    cache: str
+    hub: bool = False
+
+
+def url_source(url: str) -> WeightsSource:
+    """A torch.hub download of ``url``: cached as ``<torch hub dir>/checkpoints/<file name>``."""
+    folder = Path(torch.hub.get_dir()) / "checkpoints"
+    local = folder / Path(urllib.parse.urlparse(url).path).name
+    return WeightsSource(urllib.parse.urlparse(url).hostname or url, local if local.is_file() else None, str(folder))
+
+
+def hub_source(repo_id: str, filenames: tuple[str, ...]) -> WeightsSource:
+    """A Hugging Face hub download of the first of ``filenames`` in ``repo_id`` (the hub cache is checked)."""
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    cached = None
+    for name in filenames:
+        found = try_to_load_from_cache(repo_id, name, cache_dir=constants.HF_HUB_CACHE)
+        if isinstance(found, str):
+            cached = Path(found)
+            break
+    host = urllib.parse.urlparse(constants.ENDPOINT).hostname or constants.ENDPOINT
+    return WeightsSource(host, cached, str(constants.HF_HUB_CACHE), hub=True)
+
+
+def hub_offline() -> bool:
+    """Whether the Hugging Face hub is in offline mode (``HF_HUB_OFFLINE``, read now or at import)."""
+    from huggingface_hub import constants
+
+    value = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
+    return bool(constants.HF_HUB_OFFLINE) or value.strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def unreachable(host: str, timeout: float = PROBE_TIMEOUT_S, port: int = 443) -> str | None:
+    """None when a TCP connection to ``host``:``port`` (or to the HTTPS proxy) opens within
+    ``timeout`` seconds, name lookup included; else the reason in a few words."""
+    proxy = urllib.request.getproxies().get("https")
+    target = (host, port)
+    if proxy and not urllib.request.proxy_bypass(host):
+        parsed = urllib.parse.urlparse(proxy if "//" in proxy else f"http://{proxy}")
+        target = (parsed.hostname or host, parsed.port or 80)
+    outcome: list[str | None] = []
+
+    def connect() -> None:
+        try:
+            socket.create_connection(target, timeout=timeout).close()
+            outcome.append(None)
+        except OSError as exc:
+            outcome.append(f"{type(exc).__name__}: {exc}")
+
+    thread = threading.Thread(target=connect, daemon=True)  # getaddrinfo has no timeout of its own
+    thread.start()
+    thread.join(timeout)
+    return outcome[0] if outcome else f"no answer from {target[0]} within {timeout:g} s"
+
+
+@contextlib.contextmanager
+def _hub_offline_mode() -> Iterator[None]:
+    """The hub in offline mode for the duration (cached files load; nothing is requested or retried)."""
+    from huggingface_hub import constants
+
+    before = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before
+
+
+def _network_missing(source: WeightsSource) -> str | None:
+    """Why ``source`` cannot be downloaded now (``HF_HUB_OFFLINE``, or the host does not answer); None: it can."""
+    if source.hub and hub_offline():
+        return "HF_HUB_OFFLINE is set"
+    reason = unreachable(source.host)
+    return None if reason is None else f"{source.host} cannot be reached ({reason})"
+
+
+def require_pretrained(backbone: str, source: WeightsSource | None) -> str | None:
+    """One-line :class:`WeightsError` at once when ``backbone``'s library weights are neither cached
+    nor downloadable (no network, or ``HF_HUB_OFFLINE`` for the hub); a few seconds at most.
+
+    Returns why the network is missing when the cached copy will be used instead (None: online, or
+    ``source=None``: nothing to check).
+    """
+    if source is None:
+        return None
+    missing = _network_missing(source)
+    if missing and source.cached is None:
+        raise WeightsError(f"model.pretrained: the ImageNet weights of model.backbone={backbone!r} are not in "
+                           f"the local cache ({source.cache}) and {missing}; {_ADVICE}")
+    return missing
+
+
+@contextlib.contextmanager
+def pretrained_download(backbone: str, source: WeightsSource | None) -> Iterator[None]:
+    """Load ``backbone``'s library weights inside this block, offline-safe (:func:`require_pretrained`
+    first). Cached but offline: the hub is put in offline mode, so the cached copy loads without
+    retries. Any failure of the download itself becomes a :class:`WeightsError` (:func:`download_errors`).
+    """
+    missing = require_pretrained(backbone, source)
+    offline_hub = source is not None and source.hub and missing is not None
+    with _hub_offline_mode() if offline_hub else contextlib.nullcontext(), download_errors(backbone):
+        yield
 
 
 def _unwrap(obj: Any, path: Path) -> dict[str, Tensor]:

@@ -8,7 +8,7 @@ operation's map acts first on the output point).
 
 `warp` turns such a map into `affine_grid`'s normalised coordinates (align_corners=False, the
 same pixel-edge convention) and samples bilinearly with a per-sample constant fill:
-`grid_sample(x − fill) + fill` is exactly "pad with fill" because bilinear weights sum to 1.
+`grid_sample(x − fill) + fill` is exactly "pad with fill" because bilinear (and bicubic) weights sum to 1.
 We call torch's affine_grid/grid_sample directly rather than kornia.geometry.warp_affine because
 kornia's matrix maps input → output (it would invert every matrix) in pixel-centre coordinates.
 """
@@ -132,8 +132,9 @@ def warp(
     out_hw: tuple[int, int],
     fill: Tensor | float = 0.0,
     clamp_box: Tensor | None = None,
+    mode: str = "bilinear",
 ) -> Tensor:
-    """Resample each image through its own map, bilinear, one grid_sample for the batch.
+    """Resample each image through its own map, bilinear (or `mode="bicubic"`), one grid_sample for the batch.
 
     images: (B,C,H,W) float; matrix: (B,3,3) output→input pixel-edge map; fill: scalar, (C,)
     or (B,C) constant for points outside the image; clamp_box: optional (B,4) float
@@ -151,13 +152,13 @@ def warp(
         gy = torch.minimum(torch.maximum(grid[..., 1], lim[..., 1]), lim[..., 3])
         grid = torch.stack([gx, gy], -1)
     if isinstance(fill, (int, float)) and fill == 0:
-        return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        return F.grid_sample(images, grid, mode=mode, padding_mode="zeros", align_corners=False)
     fill_t = torch.as_tensor(fill, dtype=images.dtype, device=images.device)
     if fill_t.ndim == 1:
         fill_t = fill_t.view(1, c, 1, 1)
     elif fill_t.ndim == 2:
         fill_t = fill_t.view(b, c, 1, 1)
     shifted = images - fill_t
-    out = F.grid_sample(shifted, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    out = F.grid_sample(shifted, grid, mode=mode, padding_mode="zeros", align_corners=False)
     return out.add_(fill_t)
 

@@ -11,7 +11,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["uniform", "bernoulli", "randint", "rrc_boxes", "erase_boxes", "jitter_factors", "permutations"]
+__all__ = ["uniform", "bernoulli", "randint", "rrc_boxes", "rrc_boxes_each", "erase_boxes", "jitter_factors", "permutations"]
 
 _ATTEMPTS = 10  # torchvision's RandomResizedCrop / RandomErasing try 10 times
 
@@ -47,35 +47,50 @@ def rrc_boxes(
 
     Ten attempts per image (area ~ U(scale)·H·W, log-ratio ~ U(log ratio)); the first that fits
     wins; images with none get torchvision's fallback (the whole image, or its centre clipped to
-    the ratio range).
+    the ratio range). The square path's special case of `rrc_boxes_each`.
     """
-    area = float(height * width)
+    full = torch.full((n,), 0, dtype=torch.long, device=g.device)
+    return rrc_boxes_each(g, full + int(height), full + int(width), scale, ratio)
+
+
+def rrc_boxes_each(
+    g: torch.Generator, heights: Tensor, widths: Tensor, scale: tuple[float, float], ratio: tuple[float, float]
+) -> Tensor:
+    """RandomResizedCrop.get_params on each image's own geometry, vectorised over the batch.
+
+    heights, widths: (n,) long, image i is heights[i]×widths[i]. → (n,4) long (top, left, h, w)
+    on the generator's device. Per image: ten attempts (area ~ U(scale)·h_i·w_i, log-ratio ~
+    U(log ratio)), the first that fits wins, else torchvision's fallback (`_fallback_each`).
+    """
+    dev = g.device
+    height, width = heights.to(dev).long(), widths.to(dev).long()
+    n = height.shape[0]
+    area = (height * width).float()[:, None]
     target = uniform(g, (n, _ATTEMPTS), scale[0], scale[1]) * area
     aspect = torch.exp(uniform(g, (n, _ATTEMPTS), math.log(ratio[0]), math.log(ratio[1])))
     w = torch.round(torch.sqrt(target * aspect)).long()
     h = torch.round(torch.sqrt(target / aspect)).long()
-    valid = (w > 0) & (w <= width) & (h > 0) & (h <= height)
+    valid = (w > 0) & (w <= width[:, None]) & (h > 0) & (h <= height[:, None])
     first, ok = _first_valid(valid)
     w = w.gather(1, first[:, None]).squeeze(1)
     h = h.gather(1, first[:, None]).squeeze(1)
     top = randint(g, (height - h + 1).clamp(min=1))
     left = randint(g, (width - w + 1).clamp(min=1))
-    fb_h, fb_w = _fallback(height, width, ratio)
-    dev = top.device
-    h = torch.where(ok, h, torch.full((n,), fb_h, device=dev))
-    w = torch.where(ok, w, torch.full((n,), fb_w, device=dev))
-    top = torch.where(ok, top, torch.full((n,), (height - fb_h) // 2, device=dev))
-    left = torch.where(ok, left, torch.full((n,), (width - fb_w) // 2, device=dev))
+    fb_h, fb_w = _fallback_each(height, width, ratio)
+    h, w = torch.where(ok, h, fb_h), torch.where(ok, w, fb_w)
+    top = torch.where(ok, top, (height - fb_h) // 2)
+    left = torch.where(ok, left, (width - fb_w) // 2)
     return torch.stack([top, left, h, w], 1)
 
 
-def _fallback(height: int, width: int, ratio: tuple[float, float]) -> tuple[int, int]:
-    in_ratio = width / height
-    if in_ratio < min(ratio):
-        return int(round(width / min(ratio))), width
-    if in_ratio > max(ratio):
-        return height, int(round(height * max(ratio)))
-    return height, width
+def _fallback_each(height: Tensor, width: Tensor, ratio: tuple[float, float]) -> tuple[Tensor, Tensor]:
+    """torchvision's fallback box (h, w) per image: the whole image, its ratio clamped to the range
+    (too tall: w kept, h = round(w / min ratio); too wide: h kept, w = round(h · max ratio))."""
+    in_ratio = width.double() / height.double()
+    tall, wide = in_ratio < min(ratio), in_ratio > max(ratio)
+    h = torch.where(tall, torch.round(width.double() / min(ratio)).long(), height)
+    w = torch.where(wide, torch.round(height.double() * max(ratio)).long(), width)
+    return h, w
 
 
 def erase_boxes(

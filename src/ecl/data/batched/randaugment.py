@@ -7,12 +7,14 @@ probability `prob`, magnitude ~ N(M, S) clipped to [0, 10], sign negated with pr
 for rotate/shear/translate. Level → argument as timm's non-"increasing" mappings:
 rotate 30°·m/10, shear 0.3·m/10, translate 0.45·m/10 of the side, posterize int(4·m/10) bits,
 solarize threshold min(256, int(256·m/10)), solarize-add min(128, int(110·m/10)) below 128,
-enhance factors 1.8·m/10 + 0.1. Geometry fills with `fill` (timm's img_mean), bilinear only
-(timm draws bilinear or bicubic per call).
+enhance factors 1.8·m/10 + 0.1. Geometry fills with `fill` (timm's img_mean) and resamples
+bilinearly or bicubically, drawn 50/50 per sample and layer as timm draws per op application
+(`_RANDOM_INTERPOLATION`, when the hparams name no interpolation); bicubic is torch's cubic
+convolution (A = −0.75), close to but not exactly PIL's kernel.
 
 Images are float32 (B,3,H,W) holding whole levels 0..255, PIL's uint8 semantics (see pil_ops).
 One layer costs: one histogram, one merged LUT gather for the eight point ops, one colour blend,
-one 3×3 smoothing, one grid_sample for the five geometric ops — no loop over images.
+one 3×3 smoothing, one grid_sample per resampler for the five geometric ops — no loop over images.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from . import pil_ops as P
 from . import subset
 from .subset import apply_where
 
-__all__ = ["OPS", "RandAugmentSpec", "sample_layer", "layer_arguments", "apply_layer", "rand_augment"]
+__all__ = ["OPS", "RandAugmentSpec", "sample_layer", "sample_interpolation", "layer_arguments", "apply_layer",
+           "rand_augment"]
 
 OPS = (
     "AutoContrast",
@@ -61,6 +64,7 @@ class RandAugmentSpec:
     prob: float = 0.5
     magnitude_max: float = 10.0
     translate_pct: float = 0.45
+    random_interpolation: bool = True  # timm's default: bilinear or bicubic per op; False: bilinear
 
 
 def sample_layer(g: torch.Generator, n: int, spec: RandAugmentSpec) -> tuple[Tensor, Tensor, Tensor]:
@@ -73,6 +77,11 @@ def sample_layer(g: torch.Generator, n: int, spec: RandAugmentSpec) -> tuple[Ten
     mag = mag.clamp(0.0, spec.magnitude_max)
     sign = torch.where(torch.rand(n, generator=g, device=g.device) > 0.5, -1.0, 1.0)
     return torch.where(skip, torch.full_like(op, -1), op), mag, sign
+
+
+def sample_interpolation(g: torch.Generator, n: int) -> Tensor:
+    """(n,) bool, True = bicubic: timm's random.choice((BILINEAR, BICUBIC)) for each sample's op."""
+    return torch.rand(n, generator=g, device=g.device) < 0.5
 
 
 def _level_table(spec: RandAugmentSpec) -> Tensor:
@@ -144,8 +153,9 @@ def _geometry(op: Tensor, arg: Tensor, h: int, w: int) -> Tensor:
     return rot @ sh @ tr
 
 
-def apply_layer(x: Tensor, op: Tensor, arg: Tensor, fill: Tensor) -> Tensor:
-    """Apply each sample's op to (B,3,H,W) levels; op (B,) (−1: none), arg (B,), fill (3,) or (B,3) levels."""
+def apply_layer(x: Tensor, op: Tensor, arg: Tensor, fill: Tensor, bicubic: Tensor | None = None) -> Tensor:
+    """Apply each sample's op to (B,3,H,W) levels; op (B,) (−1: none), arg (B,), fill (3,) or (B,3) levels;
+    bicubic (B,) bool: resample that sample's geometric op bicubically (None: all bilinear)."""
     op, arg = op.to(x.device), arg.to(x.device)
     index = P.levels_index(x)
     out = P.apply_lut_index(index, _point_lut(x, index, op, arg)).view(x.shape)
@@ -157,16 +167,23 @@ def apply_layer(x: Tensor, op: Tensor, arg: Tensor, fill: Tensor) -> Tensor:
     h, w = x.shape[-2:]
     fills = fill.to(x.device, x.dtype).expand(x.shape[0], 3)  # (3,) or (B,3) → (B,3)
 
-    def warp(imgs: Tensor, o: Tensor, a: Tensor, f: Tensor) -> Tensor:
-        moved = G.warp(imgs, _geometry(o, a, h, w), (h, w), fill=f)
-        return moved.add_(1e-3).trunc_().clamp_(0.0, 255.0)  # PIL truncates to uint8
+    def warp(mode: str):
+        def run(imgs: Tensor, o: Tensor, a: Tensor, f: Tensor) -> Tensor:
+            moved = G.warp(imgs, _geometry(o, a, h, w), (h, w), fill=f, mode=mode)
+            return moved.add_(1e-3).trunc_().clamp_(0.0, 255.0)  # PIL truncates to uint8 (bicubic overshoots)
+        return run
 
-    return apply_where(out, geo, warp, op, arg, fills, inplace=True)
+    if bicubic is None:
+        return apply_where(out, geo, warp("bilinear"), op, arg, fills, inplace=True)
+    bicubic = bicubic.to(x.device)
+    out = apply_where(out, geo & ~bicubic, warp("bilinear"), op, arg, fills, inplace=True)
+    return apply_where(out, geo & bicubic, warp("bicubic"), op, arg, fills, inplace=True)
 
 
 def rand_augment(x: Tensor, g: torch.Generator, spec: RandAugmentSpec, fill: Tensor) -> Tensor:
     """`spec.num_ops` layers on (B,3,H,W) levels → same shape, whole levels 0..255."""
     for _ in range(spec.num_ops):
         op, mag, sign = sample_layer(g, x.shape[0], spec)
-        x = apply_layer(x, op, layer_arguments(op, mag, sign, spec), fill)
+        bicubic = sample_interpolation(g, x.shape[0]) if spec.random_interpolation else None
+        x = apply_layer(x, op, layer_arguments(op, mag, sign, spec), fill, bicubic)
     return x

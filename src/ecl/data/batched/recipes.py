@@ -1,4 +1,4 @@
-"""The training recipes of DESIGN.md §1 "Views" as batched tensor pipelines: `BatchedViews`.
+"""The training recipes of docs/METHOD.md "Views" as batched tensor pipelines: `BatchedViews`.
 
 `BatchedViews(recipe, image_size, mean, std)(images, generator)` turns a uint8 (or [0,1] float)
 batch (B,3,h,w) on any device into [classifier view, contrastive view 1..V], each (B,3,S,S)
@@ -37,6 +37,7 @@ from . import colour as C
 from . import geometry as G
 from . import params as RP
 from .randaugment import RandAugmentSpec, rand_augment
+from ..ragged import RaggedImages, ragged_first_geometry
 
 __all__ = ["RECIPES", "ViewSpec", "BatchedViews", "ViewConfigError", "recipe_specs"]
 
@@ -72,8 +73,9 @@ class ViewSpec:
         return self.degrees > 0 or self.translate > 0 or self.scale != (1.0, 1.0)
 
 
-def recipe_specs(recipe: str, flip: bool | None = None) -> tuple[ViewSpec, ViewSpec]:
-    """(classifier view, contrastive view) specs of a recipe; flip=None keeps the recipe's default."""
+def recipe_specs(recipe: str, flip: bool | None = None, erasing: bool | None = None) -> tuple[ViewSpec, ViewSpec]:
+    """(classifier view, contrastive view) specs of a recipe; flip=None keeps the recipe's default;
+    erasing=False drops RandomErasing from both (None/True: the recipe's)."""
     ra2 = RandAugmentSpec(num_ops=2, magnitude=10, magnitude_std=0.5)
     simclr = dict(jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8, grey_p=0.2)
     if recipe == "authors":
@@ -92,6 +94,8 @@ def recipe_specs(recipe: str, flip: bool | None = None) -> tuple[ViewSpec, ViewS
         raise ViewConfigError(f"recipe: must be one of {', '.join(RECIPES)}, got {recipe!r}")
     if flip is not None:
         cls, con = replace(cls, flip=bool(flip)), replace(con, flip=bool(flip))
+    if erasing is not None and not erasing:
+        cls, con = replace(cls, erase_p=0.0), replace(con, erase_p=0.0)
     return cls, con
 
 
@@ -136,8 +140,15 @@ def _crop_map(g: torch.Generator, b: int, spec: ViewSpec, h: int, w: int, size: 
     return fit, (None if spec.has_affine else whole)
 
 
-def _geometry(x: Tensor, g: torch.Generator, spec: ViewSpec, size: int) -> Tensor:
-    """(B,3,h,w) [0,1] → (B,3,S,S): crop/fit, affine and flip in one grid_sample."""
+def _geometry(x: Tensor | RaggedImages, g: torch.Generator, spec: ViewSpec, size: int) -> Tensor:
+    """(B,3,h,w) [0,1] → (B,3,S,S): crop/fit, affine and flip in one grid_sample.
+
+    RaggedImages (image files, whole and of their own sizes): first the RRC cut from each whole
+    image and resized to S (or the image fitted to S for fit/pad), then the rest (pad crop,
+    affine, flip) on that S×S batch — see `ecl.data.ragged`."""
+    if isinstance(x, RaggedImages):
+        x = ragged_first_geometry(x, g, spec.crop, spec.rrc_scale, spec.rrc_ratio, size)
+        spec = replace(spec, crop="fit") if spec.crop == "rrc" else spec
     if spec.crop != "rrc":
         x = _centre_square(x, size)
     b, _, h, w = x.shape
@@ -170,11 +181,12 @@ def _colour(x: Tensor, g: torch.Generator, spec: ViewSpec) -> Tensor:
 
 
 class BatchedViews:
-    """Three (1 + V) augmented views of a batch per call, per DESIGN.md §1, no loop over images.
+    """Three (1 + V) augmented views of a batch per call, per docs/METHOD.md "Views", no loop over images.
 
     recipe: "authors" | "bcl" | "small"; image_size: S; mean/std: 3 values each (normalisation);
     num_contrastive_views: V ≥ 0; fill: RandAugment's fill colour in [0,1] units (default: mean,
     timm's img_mean); flip: override the recipe's horizontal flip (small: off by default);
+    erasing: False drops RandomErasing from every view (None/True: the recipe's);
     erase_value: RandomErasing's value in [0,1] units (3: a bright patch); eval_crop_fraction:
     the evaluation view's centre crop (1.0: the whole image; 0.875: Resize 256 → CenterCrop 224).
     """
@@ -190,6 +202,7 @@ class BatchedViews:
         flip: bool | None = None,
         erase_value: float = 3.0,
         eval_crop_fraction: float = 1.0,
+        erasing: bool | None = None,
     ) -> None:
         if int(image_size) < 1:
             raise ViewConfigError(f"image_size: must be ≥ 1, got {image_size!r}")
@@ -203,7 +216,7 @@ class BatchedViews:
         if len(fill) != 3:
             raise ViewConfigError(f"fill: expected 3 values, got {fill!r}")
         self.recipe = recipe
-        self.classifier_spec, self.contrastive_spec = recipe_specs(recipe, flip)
+        self.classifier_spec, self.contrastive_spec = recipe_specs(recipe, flip, erasing)
         self.size = int(image_size)
         self.mean = torch.tensor([float(v) for v in mean])
         self.std = torch.tensor([float(v) for v in std])
@@ -218,8 +231,10 @@ class BatchedViews:
             f"num_contrastive_views={self.num_contrastive_views})"
         )
 
-    def _check(self, images: Tensor) -> Tensor:
-        """(B,3,h,w) uint8 or float in [0,1] → float32 [0,1]."""
+    def _check(self, images: Tensor | RaggedImages) -> Tensor | RaggedImages:
+        """(B,3,h,w) uint8 or float in [0,1] → float32 [0,1]; RaggedImages as they are (B ≥ 1)."""
+        if isinstance(images, RaggedImages) and len(images) >= 1:
+            return images
         if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[1] != 3 or images.shape[0] < 1:
             shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
             raise ViewConfigError(f"images: expected a (B,3,H,W) tensor with B ≥ 1, got {shape}")
@@ -229,8 +244,8 @@ class BatchedViews:
             raise ViewConfigError(f"images: expected uint8 or float, got {images.dtype}")
         return images.to(torch.float32)
 
-    def view(self, x: Tensor, g: torch.Generator, spec: ViewSpec) -> Tensor:
-        """One view of a [0,1] float batch (B,3,h,w) → (B,3,S,S) float32 normalised."""
+    def view(self, x: Tensor | RaggedImages, g: torch.Generator, spec: ViewSpec) -> Tensor:
+        """One view of a [0,1] float batch (B,3,h,w) or RaggedImages → (B,3,S,S) float32 normalised."""
         y = _colour(_geometry(x, g, spec, self.size), g, spec)
         if spec.randaugment is not None:
             levels = y.mul(255.0).round_()
@@ -242,13 +257,14 @@ class BatchedViews:
             y = C.erase(y, boxes, apply, self.erase_value)
         return C.normalise(y, self.mean.to(y.device), self.std.to(y.device))
 
-    def __call__(self, images: Tensor, generator: torch.Generator) -> list[Tensor]:
-        """images (B,3,h,w) uint8 → [classifier view, contrastive views…], each (B,3,S,S) float32."""
+    def __call__(self, images: Tensor | RaggedImages, generator: torch.Generator) -> list[Tensor]:
+        """images (B,3,h,w) uint8 (or RaggedImages of B whole images) → [classifier view,
+        contrastive views…], each (B,3,S,S) float32."""
         x = self._check(images)
         views = [self.view(x, generator, self.classifier_spec)]
         if self.num_contrastive_views:  # all contrastive views as one batch of V·B: fewer, larger ops
             rep = x.repeat(self.num_contrastive_views, 1, 1, 1)
-            views += list(self.view(rep, generator, self.contrastive_spec).split(x.shape[0]))
+            views += list(self.view(rep, generator, self.contrastive_spec).split(len(x)))
         return views
 
     def eval_view(self, images: Tensor) -> Tensor:

@@ -1,5 +1,8 @@
 """The `csv` dataset: data.train_csv, data.test_csv, optional data.val_csv with header `path,label`.
 
+Without data.val_csv, data.val_per_class=N carves a validation split from the training rows
+(`take_validation`; both at once is an error, see `ecl.data.validation`).
+
 CSV files are relative to data.root unless absolute; image paths relative to data.root; UTF-8
 with or without BOM, any line ending. Labels are all integers (class indices; classes
 "0".."C−1", C = largest + 1, or data.num_classes) or class names (classes = sorted unique
@@ -28,6 +31,7 @@ from ecl.data.readers.file_list import (
     require_root,
     resolve_config_file,
     resolve_rows,
+    take_validation,
 )
 
 
@@ -112,5 +116,6 @@ def build_csv(cfg: DataConfig, problems: Problems | None = None, saved_split: di
     }
     notes = fixed_split_notes(cfg, "CSV files")
     size, recipe, size_reason = file_image_size_recipe(cfg, by_size=True, paths=train.paths, notes=notes)
+    train, val = take_validation(cfg, classes, train, val, record, notes)
     return file_bundle("csv", classes, train, test, val, size, recipe, IMAGENET_MEAN, IMAGENET_STD, record, notes,
                        size_reason)

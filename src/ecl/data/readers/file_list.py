@@ -21,6 +21,7 @@ from ecl.data.images import resolve_inside
 from ecl.data.profiles import class_counts
 from ecl.data.torch_datasets import ImageFileDataset
 from ecl.data.settings import DataConfig
+from ecl.data.validation import carve_note, carve_per_class
 
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "resolve_rows",
     "SplitFiles",
     "check_train_coverage",
+    "take_validation",
     "file_bundle",
 ]
 
@@ -144,8 +146,6 @@ def fixed_split_notes(cfg: DataConfig, what: str) -> list[str]:
         notes.append(f"data.imbalance_factor ignored: the {what} define the class distribution")
     if cfg.test_profile == "lt":
         notes.append(f"data.test_profile=lt ignored: the {what} define the test set")
-    if cfg.val_per_class:
-        notes.append(f"data.val_per_class ignored: the {what} define the validation set")
     return notes
 
 
@@ -267,6 +267,29 @@ def check_train_coverage(classes: list[str], train: SplitFiles, what: str, probl
     for c, n in enumerate(counts):
         if n == 0:
             problems.add(f"{what}: class {c} ({classes[c]}) has no training image")
+
+
+def _subset(files: SplitFiles, positions: list[int]) -> SplitFiles:
+    return SplitFiles(*([values[i] for i in positions] for values in
+                        (files.paths, files.labels, files.sources, files.listed)))
+
+
+def take_validation(cfg: DataConfig, classes: list[str], train: SplitFiles, val: SplitFiles | None,
+                    record: dict[str, Any], notes: list[str]) -> tuple[SplitFiles, SplitFiles | None]:
+    """(train, val): `val` as given, or data.val_per_class images per class carved from `train`.
+
+    A carve (`validation.carve_per_class`: stratified, seeded by data.split_seed) is recorded in
+    `record` (val_per_class, val_seed, train_counts_before_val) and stated in `notes` with its
+    cost per class. The registry has already refused both a given split and data.val_per_class.
+    """
+    per_class = int(cfg.val_per_class or 0)
+    if val is not None or per_class <= 0:
+        return train, val
+    before = class_counts(train.labels, len(classes))
+    keep, carved = carve_per_class(train.labels, classes, per_class, cfg.split_seed)
+    record.update(val_per_class=per_class, val_seed=cfg.split_seed, train_counts_before_val=before)
+    notes.append(carve_note(classes, before, per_class, cfg.split_seed))
+    return _subset(train, keep), _subset(train, carved)
 
 
 def file_bundle(

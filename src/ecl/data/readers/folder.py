@@ -1,5 +1,8 @@
 """The `folder` dataset: root/train/<class>/*, root/test/<class>/*, optional root/val/<class>/*.
 
+Without root/val/, data.val_per_class=N carves a validation split from the training images
+(`take_validation`; both at once is an error, see `ecl.data.validation`).
+
 Classes are the sorted visible subfolders of train/; files are the visible ones whose extension
 is in IMAGE_EXTENSIONS (others are ignored, counted in a note); a test/val class folder must
 exist in train/. Size data.image_size (default 224), "cifar" views at ≤ 64 px, else "imagenet".
@@ -23,6 +26,7 @@ from ecl.data.readers.file_list import (
     fixed_split_notes,
     require_root,
     resolve_rows,
+    take_validation,
 )
 
 
@@ -87,6 +91,9 @@ def build_folder(cfg: DataConfig, problems: Problems | None = None, saved_split:
     if (root / "val").is_dir():
         val_tree, ignored_val = _scan_split(root, "val", problems)
         val = split_files("val", val_tree)
+        if not val.paths:
+            problems.add(f"{root / 'val'}: no validation image (add {root}/val/<class>/ images, or remove the "
+                         f"folder to train without validation or with data.val_per_class)")
     notes = fixed_split_notes(cfg, "folders")
     size, recipe, size_reason = file_image_size_recipe(cfg, by_size=True, paths=train.paths, notes=notes)
     total_ignored = ignored + ignored_test + ignored_val
@@ -94,5 +101,6 @@ def build_folder(cfg: DataConfig, problems: Problems | None = None, saved_split:
         notes.append(f"folder: {total_ignored} non-image or misplaced entries ignored")
     record = {"root": str(root), "seed": cfg.split_seed,
               "profile": "given by the folders", "imbalance_factor": None}
+    train, val = take_validation(cfg, classes, train, val, record, notes)
     return file_bundle("folder", classes, train, test, val, size, recipe, IMAGENET_MEAN, IMAGENET_STD, record, notes,
                        size_reason)

@@ -1,4 +1,6 @@
-"""ISIC 2019 (training part, official layout), 8 classes, stratified 3:1:1 train/val/test split.
+"""ISIC 2019 (training part, official layout), 8 classes, stratified 3:1:1 train/val/test split,
+or the authors' fixed split when `data.train_list`/`val_list`/`test_list` name their split files
+(:mod:`ecl.data.readers.isic_split_files`; then the ground-truth CSV is not needed).
 
 data.root holds `ISIC_2019_Training_GroundTruth.csv` (columns image,MEL,NV,BCC,AK,BKL,DF,VASC,SCC,UNK,
 one-hot floats) and `ISIC_2019_Training_Input/<image>.jpg`. UNK is dropped: a row must be exactly
@@ -31,6 +33,7 @@ from ecl.data.readers.file_list import (
     require_root,
     resolve_rows,
 )
+from ecl.data.readers.isic_split_files import is_image_id, read_split_files, uses_split_files
 
 
 __all__ = ["ISIC_CLASSES", "GROUND_TRUTH", "IMAGE_DIR", "stratified_split", "build_isic2019"]
@@ -81,7 +84,7 @@ def _read_ground_truth(path: Path, problems: Problems) -> list[tuple[Row, int]]:
                 f"(MEL..SCC={values}, UNK={unk_value}); UNK and multi-label rows are not supported"
             )
             continue
-        if not image or "/" in image or "\\" in image or image.startswith("."):
+        if not is_image_id(image):
             problems.add(f"{where}: bad image name {image!r}")
             continue
         if image in seen:
@@ -121,6 +124,8 @@ def build_isic2019(cfg: DataConfig, problems: Problems | None = None, saved_spli
     """ISIC 2019: 8 classes, stratified 3:1:1 split (or the one in `saved_split`)."""
     problems = problems if problems is not None else Problems()
     root = require_root(cfg, "isic2019")
+    if uses_split_files(cfg):
+        return _build_from_split_files(cfg, root, problems, saved_split)
     gt = root / GROUND_TRUTH
     if not gt.is_file():
         raise DataError(f"{gt}: missing ISIC 2019 ground-truth CSV")
@@ -149,6 +154,26 @@ def build_isic2019(cfg: DataConfig, problems: Problems | None = None, saved_spli
                        size, recipe, IMAGENET_MEAN, IMAGENET_STD, record, notes)
 
 
+def _build_from_split_files(cfg: DataConfig, root: Path, problems: Problems, saved_split: dict | None) -> DataBundle:
+    """ISIC 2019 with the authors' split, from their split files (a resumed run checks it is unchanged)."""
+    rows, split_files = read_split_files(cfg, root, list(ISIC_CLASSES), IMAGE_DIR, problems)
+    files = {k: resolve_rows(root, v, problems) for k, v in rows.items()}
+    files.setdefault("val", None)
+    _check_coverage({k: v for k, v in files.items() if v is not None}, split_files["train"], problems)
+    size, recipe, _ = file_image_size_recipe(cfg, by_size=False)
+    images = {k: [Path(p).stem for p in v.listed] for k, v in files.items() if v is not None}
+    if saved_split is not None and saved_split.get("images") != images:
+        raise DataError("saved split record: the split files named by data.train_list/val_list/test_list "
+                        "no longer give this run's split")
+    record = {"root": str(root), "seed": None, "split": "the authors' fixed split files",
+              "split_files": split_files, "profile": "given by ISIC 2019", "imbalance_factor": None,
+              "images": images}
+    notes = fixed_split_notes(cfg, "authors' ISIC split files")
+    notes.append(f"isic2019: the authors' split from {', '.join(Path(f).name for f in split_files.values())}")
+    return file_bundle("isic2019", list(ISIC_CLASSES), files["train"], files["test"], files["val"],
+                       size, recipe, IMAGENET_MEAN, IMAGENET_STD, record, notes)
+
+
 def _check_coverage(files: dict, gt: str, problems: Problems) -> None:
     """Every class has a training image; every val/test image's class is a training class."""
     train_seen = set(files["train"].labels)
@@ -156,6 +181,8 @@ def _check_coverage(files: dict, gt: str, problems: Problems) -> None:
         if c not in train_seen:
             problems.add(f"{gt}: class {name} has no training image")
     for k in ("val", "test"):
+        if files.get(k) is None:
+            continue
         for lab, where in zip(files[k].labels, files[k].sources):
             if lab not in train_seen:
                 problems.add(f"{where}: class {ISIC_CLASSES[lab]} ({k}) unseen in training")

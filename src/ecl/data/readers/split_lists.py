@@ -4,6 +4,8 @@ data.train_list / data.test_list / optional data.val_list (absolute, or relative
 one `relative/path label` per line, image paths relative to data.root, labels 0..C−1 with
 C = (largest training label) + 1 (or `data.num_classes` when set). Every class
 needs a training image; a test/val label must be a training class. Classes are named "0".."C−1".
+Without data.val_list, data.val_per_class=N carves a validation split from the training list
+(`take_validation`; both at once is an error, see `ecl.data.validation`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ecl.data.readers.file_list import (
     require_root,
     resolve_config_file,
     resolve_rows,
+    take_validation,
 )
 
 
@@ -70,6 +73,7 @@ def build_split_lists(cfg: DataConfig, name: str, problems: Problems) -> DataBun
         "imbalance_factor": None,
     }
     notes = fixed_split_notes(cfg, "split lists")
+    train, val = take_validation(cfg, classes, train, val, record, notes)
     return file_bundle(name, classes, train, test, val, size, recipe, IMAGENET_MEAN, IMAGENET_STD, record, notes)
 
 
