@@ -81,17 +81,16 @@ def _resolved(config: Config) -> Config:
 
 def _check_existing(run_dir: Path, config: Config) -> None:
     """A run folder found in OUT must hold the run asked for (same settings), else RunFolderError."""
-    import yaml
-
-    path = RunFolder(run_dir).config_file
+    run = RunFolder(run_dir)
+    path = run.config_file
     if not path.is_file():
         return
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        existing = config_to_dict(_resolved(config_from_dict(raw, source=str(path))))
-    except (yaml.YAMLError, ConfigError, OSError) as exc:
+    try:  # what that run was asked for (config.yaml's values with its `requested:` put back)
+        existing = config_to_dict(_resolved(run.read_config(as_requested=True)))
+    except (ConfigError, RunFolderError, OSError) as exc:
         raise RunFolderError(f"{path}: cannot read the existing run's config: {exc}") from None
-    # config.yaml holds the resolved config; a recipe/flip/erasing left to the dataset matches what it resolved to
+    # a config.yaml of an older ecl holds resolved values: a recipe/flip/erasing left to the dataset
+    # matches what it resolved to
     wanted, found = _flatten(config_to_dict(_resolved(config))), _flatten(existing)
     for key in sorted(set(wanted) | set(found)):
         if key in _NEUTRAL_KEYS or (key in (("data", "recipe"), ("data", "flip"), ("data", "erasing"))

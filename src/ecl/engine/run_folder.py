@@ -228,11 +228,12 @@ class RunFolder:
             out[self.PROCESSES] = {"world_size": int(world_size)}
         atomic_write_text(self.config_file, yaml.safe_dump(out, sort_keys=False))
 
-    def read_config(self) -> Any:
+    def read_config(self, *, as_requested: bool = False) -> Any:
         """config.yaml (safe_load), validated: the values the run used, except the choices made for
         the machine (`MACHINE_KEYS`: data path, device), put back as requested so that a resumed or
         evaluated run chooses them again where it runs (as its checkpoints' config does);
-        RunFolderError when it is missing or bad."""
+        `as_requested`: every value put back as requested (what the run was asked for, as
+        `ecl compare` compares it); RunFolderError when it is missing or bad."""
         import yaml
 
         from ecl.config import config_from_dict, validate
@@ -249,7 +250,7 @@ class RunFolder:
             raw.pop(self.PROCESSES, None)
             for dotted, value in (raw.pop(self.REQUESTED, None) or {}).items():
                 section, _, key = str(dotted).partition(".")
-                if dotted in self.MACHINE_KEYS and isinstance(raw.get(section), dict):
+                if (as_requested or dotted in self.MACHINE_KEYS) and isinstance(raw.get(section), dict):
                     raw[section] = {**raw[section], key: value}
         return validate(config_from_dict(raw, source=str(path)))
 
