@@ -50,7 +50,7 @@ import calls
 import fashion_study as study
 
 from ecl.atomic import atomic_write_json, atomic_write_text
-from ecl.engine.run_folder import RunFolder
+from ecl.engine.training.run_folder import RunFolder
 from ecl.evaluation.comparison import GEOMETRY_METRICS, HEADERS, metric_value, paired_interval
 
 KEY = "if100"

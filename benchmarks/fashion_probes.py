@@ -38,7 +38,7 @@ import calls
 import fashion_study as study
 
 from ecl.atomic import atomic_write_json, atomic_write_text
-from ecl.engine.run_folder import RunFolder
+from ecl.engine.training.run_folder import RunFolder
 from ecl.evaluation.comparison import paired_interval
 
 METRICS = ("balanced_accuracy", "many", "medium", "few")

@@ -17,7 +17,7 @@ learning rate ∈ {0.03, 0.1} × one method knob — the contrastive temperature
 every method with a contrastive loss (supcon, bcl, procondual, ecl and its ablations), the weight
 decay ∈ {5e-4, 1e-4} for the classifier-only baselines ce and la (they have no τ; weight decay is
 their strongest regulariser here). The methods' own τ defaults (0.07; BCL's setup 0.1) are inside the
-grid; an explicit τ overrides the method's default (engine/protocol.py). The best combination is
+grid; an explicit τ overrides the method's default (engine/training/protocol.py). The best combination is
 trained on the report seeds 0–4.
 
 Budget (2 CPU cores shared with other work; measured 2026-11-29, one thread per run, load 2-5): one
@@ -56,8 +56,8 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from ecl.atomic import atomic_write_json, atomic_write_text  # noqa: E402
-from ecl.engine.run_folder import RunFolder  # noqa: E402
-from ecl.engine.tuning import combination_label, method_grids  # noqa: E402
+from ecl.engine.training.run_folder import RunFolder  # noqa: E402
+from ecl.engine.commands.tuning import combination_label, method_grids  # noqa: E402
 from ecl.data.profiles import long_tail_counts  # noqa: E402
 from ecl.data.readers.fashion_mnist import FASHION_CLASSES  # noqa: E402
 from ecl.evaluation.comparison import GEOMETRY_METRICS, HEADERS, format_table  # noqa: E402

@@ -33,8 +33,8 @@ import torch
 
 from ecl.config import load_config
 from ecl.data import ArrayDataset, DataBundle, build_datasets, long_tail_counts
-from ecl.engine.epoch import train_one_epoch
-from ecl.engine.setup import build_run
+from ecl.engine.training.epoch import train_one_epoch
+from ecl.engine.training.context import build_run
 
 CIFAR_LT_IMAGES, CIFAR_EPOCHS, IMAGENET_LT_IMAGES = 10_847, 200, 115_846
 VARIANTS = {  # name → overrides (on top of the preset); both paths for those marked True

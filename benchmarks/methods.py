@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from ecl.atomic import atomic_write_json, atomic_write_text  # noqa: E402
-from ecl.engine.compare import run_comparison  # noqa: E402
-from ecl.engine.run_folder import RunFolder  # noqa: E402
+from ecl.engine.commands.compare import run_comparison  # noqa: E402
+from ecl.engine.training.run_folder import RunFolder  # noqa: E402
 from ecl.evaluation.comparison import GEOMETRY_METRICS, HEADERS, METRICS, format_table  # noqa: E402
 
 import calls  # noqa: E402

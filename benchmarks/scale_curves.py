@@ -6,7 +6,7 @@
 
 For every C ∈ {10, 100, 1000, 8142 (iNaturalist 2018)} and global batch B ∈ {64, 256, 1024} at
 d_z = d = 2048, the objective of each method (``ecl``: LC + BC-ECL + CC-GE; ``bcl`` and ``supcon`` for
-reference) is built as the engine builds it (``ecl.engine.setup.build_objective``) and called on
+reference) is built as the engine builds it (``ecl.engine.training.context.build_objective``) and called on
 random inputs of the engine's shapes: logits (B, C), projections (B, 2, d_z), prototypes (C, d_z),
 classifier weights (C, d). Each cell reports the median time of interleaved repeats (the methods
 alternate) and the peak memory of one forward+backward (CPU: the bytes of tensor storage alive at
@@ -43,7 +43,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from ecl.atomic import atomic_write_json, atomic_write_text  # noqa: E402
 from ecl.config import load_config  # noqa: E402
-from ecl.engine.setup import build_objective  # noqa: E402
+from ecl.engine.training.context import build_objective  # noqa: E402
 from ecl.losses import CCGELoss  # noqa: E402
 from loss_speed import _peak_memory, _times_interleaved  # noqa: E402
 

@@ -4,11 +4,11 @@ the evaluation pass — in one process, interleaved, so the figures share the ma
     python benchmarks/throughput.py [--config FILE] [--json] [--rounds 3] [--synthetic N] [overrides...]
 
 * train: the real loop (loader, three views, full objective, optimizer step), i.e.
-  `ecl.engine.epoch.train_one_epoch` on the run's loader, for each data path (`tensor`: batched views
+  `ecl.engine.training.epoch.train_one_epoch` on the run's loader, for each data path (`tensor`: batched views
   from one uint8 tensor on the device; `pil`: per-image transforms in the DataLoader);
 * model-only: the same network, objective and optimizer on batches already in memory on the
   device (forward + backward + step, no data loading or augmentation);
-* eval: `ecl.engine.epoch.evaluate` over the test set on each path.
+* eval: `ecl.engine.training.epoch.evaluate` over the test set on each path.
 
 Each round times one epoch of every kind in turn (tensor train, model-only, pil train, evals);
 a path's ratio is its train rate ÷ the model-only rate of the same round. Reported: the median
@@ -31,8 +31,8 @@ import torch
 
 from ecl.config import load_config
 from ecl.data import build_datasets
-from ecl.engine.epoch import evaluate, train_one_epoch
-from ecl.engine.setup import build_run
+from ecl.engine.training.epoch import evaluate, train_one_epoch
+from ecl.engine.training.context import build_run
 
 
 def synthetic_bundle(num_classes: int, per_class: int, image_size: int, *, seed: int = 0):
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> dict:
     requested = config.data.pipeline
     if requested == "auto":
         from ecl.data.plan import resolve_data_plan
-        from ecl.engine.setup import resolve_device
+        from ecl.engine.training.context import resolve_device
 
         requested = resolve_data_plan(config, bundle, resolve_device(config.train.device)).pipeline
     paths = [p for p in args.paths.split(",") if p]

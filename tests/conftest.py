@@ -19,7 +19,7 @@ FAST = ["eval.plots=false", "eval.report=false", "train.progress=false", "train.
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished 1-epoch run of the default configuration (embedded digits-lt, CPU)."""
     from ecl.config import load_config
-    from ecl.engine.train import train
+    from ecl.engine.commands.train import train
 
     out = tmp_path_factory.mktemp("trained") / "run"
     train(load_config(None, ["train.epochs=1", *FAST, f"out={out}"]), log=lambda text: None)

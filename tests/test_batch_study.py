@@ -81,7 +81,7 @@ def test_command_carries_the_study_setting_this_batch_and_one_value_per_key(tmp_
 
 def test_a_finished_run_is_skipped_and_another_batch_does_not_count(tmp_path):
     from ecl.config import load_config
-    from ecl.engine.run_folder import RunFolder
+    from ecl.engine.training.run_folder import RunFolder
 
     args = _args(tmp_path, "--methods", "la", "--batches", "16,32", "--seeds", "0,1")
     cells, tuned = _plan(args)
@@ -103,7 +103,7 @@ def test_a_finished_run_is_skipped_and_another_batch_does_not_count(tmp_path):
 def _finish(args, cell, seed: int) -> None:
     """Fake a finished run of `cell` (config.yaml of its setting and a final.json), no training."""
     from ecl.config import load_config
-    from ecl.engine.run_folder import RunFolder
+    from ecl.engine.training.run_folder import RunFolder
 
     run = RunFolder(batch.run_dir(args, cell, seed))
     run.path.mkdir(parents=True)

@@ -14,7 +14,7 @@ from PIL import Image
 
 from ecl.cli import main
 from ecl.data import build_eval_transform, load_rgb
-from ecl.engine.checkpoint import open_checkpoint
+from ecl.engine.training.checkpoint import open_checkpoint
 
 
 @pytest.fixture()

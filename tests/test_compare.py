@@ -14,7 +14,7 @@ import pytest
 from ecl.cli import main
 from ecl.config import ConfigError
 from conftest import FAST as FAST_OVERRIDES
-from ecl.engine.compare import run_comparison
+from ecl.engine.commands.compare import run_comparison
 from ecl.evaluation import comparison
 from ecl.evaluation.comparison import (
     METRICS,
@@ -92,7 +92,7 @@ def test_second_invocation_skips_finished_runs(compared, capsys):
 @pytest.mark.slow
 def test_checkpoint_without_final_is_resumed(compared, monkeypatch):
     """final.json removed, checkpoint kept: `train(resume=dir)` finishes it without another epoch."""
-    import ecl.engine.train as run_module
+    import ecl.engine.commands.train as run_module
 
     calls = []
     real_train = run_module.train
@@ -141,9 +141,9 @@ def _fake_final(config) -> dict:
 
 def test_dispatch_new_resume_done_and_mismatch(tmp_path, monkeypatch):
     """Without training: a fake `train` records how each run folder is handled."""
-    import ecl.engine.train as run_module
+    import ecl.engine.commands.train as run_module
     from ecl.config import dump_yaml, load_config
-    from ecl.engine.run_folder import RunFolderError
+    from ecl.engine.training.run_folder import RunFolderError
 
     calls = []
 
@@ -315,7 +315,7 @@ def test_sigterm_to_a_comparison_raises_so_its_workers_are_stopped() -> None:
     import os
     import signal
 
-    from ecl.engine.compare import _sigterm_raises
+    from ecl.engine.commands.compare import _sigterm_raises
 
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(SystemExit) as info:

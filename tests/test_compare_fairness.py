@@ -15,9 +15,9 @@ from conftest import FAST as FAST_OVERRIDES
 from test_compare_tune import _fake_train_factory
 from ecl.cli import main
 from ecl.config import load_config
-from ecl.engine.compare import run_comparison
-from ecl.engine.run_folder import RunFolder
-from ecl.engine.tuning import TuningError, expand_auto
+from ecl.engine.commands.compare import run_comparison
+from ecl.engine.training.run_folder import RunFolder
+from ecl.engine.commands.tuning import TuningError, expand_auto
 
 FAST = ["data.name=digits-lt", "train.epochs=1", *FAST_OVERRIDES]
 NOT_TUNED_TEXT = ("not tuned: one learning rate for every method; the differences compare settings as much "
@@ -126,7 +126,7 @@ def test_tune_auto_with_an_lr_axis_is_refused(tmp_path):
 
 
 def test_tune_auto_trains_the_same_three_rates_for_every_method(tmp_path, monkeypatch):
-    import ecl.engine.train as run_module
+    import ecl.engine.commands.train as run_module
 
     calls: list = []
     monkeypatch.setattr(run_module, "train", _fake_train_factory(calls))  # validation: the higher lr the better

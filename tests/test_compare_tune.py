@@ -12,9 +12,9 @@ import pytest
 from conftest import FAST as FAST_OVERRIDES
 from ecl.cli import main
 from ecl.config import ConfigError
-from ecl.engine.compare import ComparisonError, run_comparison
-from ecl.engine.run_folder import RunFolder
-from ecl.engine.tuning import TuningError, choose, combination_label, method_grids
+from ecl.engine.commands.compare import ComparisonError, run_comparison
+from ecl.engine.training.run_folder import RunFolder
+from ecl.engine.commands.tuning import TuningError, choose, combination_label, method_grids
 from ecl.evaluation.comparison import format_table, summarize
 
 FAST = ["train.epochs=1", "data.val_per_class=8", *FAST_OVERRIDES]
@@ -65,7 +65,7 @@ def test_chosen_value_is_validation_argmax(tuned):
 
 @pytest.mark.slow
 def test_rerun_skips_finished_and_retrains_only_missing(tuned, monkeypatch):
-    import ecl.engine.train as run_module
+    import ecl.engine.commands.train as run_module
 
     calls = []
     real_train = run_module.train
@@ -114,7 +114,7 @@ def _fake_train_factory(calls: list, with_val: bool = True):
 
 
 def test_selection_uses_validation_not_test_with_method_axes(tmp_path, monkeypatch):
-    import ecl.engine.train as run_module
+    import ecl.engine.commands.train as run_module
 
     calls: list = []
     monkeypatch.setattr(run_module, "train", _fake_train_factory(calls))
@@ -144,7 +144,7 @@ def test_selection_uses_validation_not_test_with_method_axes(tmp_path, monkeypat
 
 
 def test_report_stage_needs_finished_tuning(tmp_path, monkeypatch):
-    import ecl.engine.train as run_module
+    import ecl.engine.commands.train as run_module
 
     calls: list = []
     monkeypatch.setattr(run_module, "train", _fake_train_factory(calls))
@@ -155,7 +155,7 @@ def test_report_stage_needs_finished_tuning(tmp_path, monkeypatch):
 
 
 def test_missing_validation_metric_is_an_error(tmp_path, monkeypatch):
-    import ecl.engine.train as run_module
+    import ecl.engine.commands.train as run_module
 
     monkeypatch.setattr(run_module, "train", _fake_train_factory([], with_val=False))
     with pytest.raises(TuningError, match="val/balanced_accuracy.*data.val_per_class"):

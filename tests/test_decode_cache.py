@@ -17,7 +17,7 @@ from ecl.config import load_config
 from ecl.data import ImageFileDataset, build_datasets, decode_image
 from ecl.data.decode_cache import cache_paths, cached_ragged, cached_uint8_tensor, ragged_layout, square_layout
 from ecl.data.ragged import RaggedImages
-from ecl.engine.setup import build_run
+from ecl.engine.training.context import build_run
 from ecl.data.tensor_loader import TensorEvalLoader, TensorTrainLoader
 
 SIZE = 12

@@ -13,8 +13,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
-from ecl.engine import distributed
-from ecl.engine.objective import Objective
+from ecl.engine.training import distributed
+from ecl.engine.training.objective import Objective
 from ecl.losses import METHODS
 from ecl.losses import BCECLLoss, SupConLoss
 

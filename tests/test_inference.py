@@ -1,4 +1,4 @@
-"""ecl.engine.evaluate / predict / export: evaluate / predict / export a real (tiny, 1-epoch) run, CPU only."""
+"""ecl.engine.commands.evaluate / predict / export: evaluate / predict / export a real (tiny, 1-epoch) run, CPU only."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from PIL import Image
 
 from ecl.config import ConfigError
 from ecl.data import DataError, build_eval_transform, load_rgb
-from ecl.engine.checkpoint import CheckpointError, load_checkpoint, open_checkpoint
-from ecl.engine.evaluate import evaluate_checkpoint
-from ecl.engine.export import default_export_path, export_checkpoint
-from ecl.engine.predict import collect_images, format_predictions, predict_images
-from ecl.engine.run_folder import RunFolderError
+from ecl.engine.training.checkpoint import CheckpointError, load_checkpoint, open_checkpoint
+from ecl.engine.commands.evaluate import evaluate_checkpoint
+from ecl.engine.commands.export import default_export_path, export_checkpoint
+from ecl.engine.commands.predict import collect_images, format_predictions, predict_images
+from ecl.engine.training.run_folder import RunFolderError
 
 
 @pytest.fixture()

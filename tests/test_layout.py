@@ -57,7 +57,7 @@ def test_dependencies_flow_one_way(package: str, forbidden: tuple[str, ...]) -> 
 
 
 def test_run_folder_file_names_live_in_the_run_folder_module_only() -> None:
-    owner = SRC / "engine" / "run_folder.py"
+    owner = SRC / "engine" / "training" / "run_folder.py"
     pattern = re.compile("([\"'])(?:" + "|".join(re.escape(n) for n in RUN_FOLDER_FILES) + ")\\1")
     found = [f"{p.relative_to(SRC)}:{i}" for p in _modules() if p != owner
              for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
@@ -84,7 +84,7 @@ def _import_graph() -> dict[str, set[str]]:
         targets = set()
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                for alias in node.names:  # `from ecl.engine import loop` imports the module ecl.engine.loop
+                for alias in node.names:  # `from ecl.engine.training import loop` imports the module …training.loop
                     full = f"{node.module}.{alias.name}"
                     targets.add(full if full in modules else node.module)
             elif isinstance(node, ast.Import):
@@ -152,3 +152,13 @@ def test_one_place_resolves_the_recipe_and_the_size() -> None:
     places = sorted({str(p.relative_to(SRC)) for p in _modules() if "readers" not in p.parts
                      for line in p.read_text(encoding="utf-8").splitlines() if pattern.search(line)})
     assert places == ["data/plan.py", "data/summary.py"], places
+
+
+def test_engine_commands_sit_above_training() -> None:
+    """engine/commands/ (one module per subcommand) may import engine/training/, never the reverse."""
+    graph = _import_graph()
+    engine = {m for m in graph if m.startswith("ecl.engine.")}
+    assert {m.split(".")[2] for m in engine} == {"commands", "training"}  # no loose engine module
+    upward = [f"{m} imports {t}" for m in engine if m.startswith("ecl.engine.training")
+              for t in graph[m] if t.startswith("ecl.engine.commands")]
+    assert not upward, upward

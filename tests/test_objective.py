@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ecl.engine.objective import Objective
+from ecl.engine.training.objective import Objective
 from ecl.losses import METHODS, MethodSpec
 from ecl.losses import BCECLLoss, CCGELoss, LogitCompensatedCE, SupConLoss
 

@@ -16,7 +16,7 @@ import yaml
 from torch import nn
 
 from ecl.config import Config, load_config
-from ecl.engine.protocol import resolve_config, resolve_protocol
+from ecl.engine.training.protocol import resolve_config, resolve_protocol
 from ecl.losses.methods import METHODS
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -99,7 +99,7 @@ def test_presets_name_their_recipe_and_match_the_sources() -> None:
 # --- the method's protocol -----------------------------------------------------------------------
 
 def test_bcl_is_bcl_as_bcl_runs_it() -> None:
-    from ecl.engine.setup import build_network, build_objective
+    from ecl.engine.training.context import build_network, build_objective
     from ecl.models.heads import ProjectionHead, PrototypeMap
 
     config = load_config(None, ["loss.method=bcl"])
@@ -170,7 +170,7 @@ def test_the_engine_builds_views_with_the_resolved_recipe() -> None:
     from torchvision.transforms import v2
 
     from ecl.data import build_datasets
-    from ecl.engine.setup import build_run
+    from ecl.engine.training.context import build_run
 
     def ops(config: Config) -> list[type]:
         bundle = build_datasets(config.data)
@@ -212,7 +212,7 @@ class _ScriptedObjective(nn.Module):
         self.p = nn.Parameter(torch.zeros(()))
 
     def forward(self, logits, labels, projections, prototypes, classifier_weight):
-        from ecl.engine.objective import ObjectiveOutput
+        from ecl.engine.training.objective import ObjectiveOutput
 
         values = self.steps.pop(0)
         components = {k: torch.tensor(v) for k, v in values.items()}
@@ -243,8 +243,8 @@ class _Callable:
 
 
 def test_epoch_means_are_sample_weighted_and_weights_rounded() -> None:
-    from ecl.engine.epoch import train_one_epoch
-    from ecl.engine.objective import Objective
+    from ecl.engine.training.epoch import train_one_epoch
+    from ecl.engine.training.objective import Objective
 
     batches = [5, 3, 8, 1]
     steps = [{"lc": 2.0, "contrastive": 5.0, "ccge": 0.3}, {"lc": 1.0, "contrastive": 4.0, "ccge": 0.2},
@@ -268,15 +268,15 @@ def test_epoch_means_are_sample_weighted_and_weights_rounded() -> None:
 
 
 def _result(means: dict[str, float], images: int):
-    from ecl.engine.epoch import EpochResult
+    from ecl.engine.training.epoch import EpochResult
 
     return EpochResult(means=dict(means, total=sum(means.values())), images=images, steps=1,
                        nonfinite_steps=0, seconds=1.0, lr=0.1)
 
 
 def test_calibration_happens_on_the_first_epoch_after_warmup() -> None:
-    from ecl.engine.loop import _end_epoch
-    from ecl.engine.objective import Objective
+    from ecl.engine.training.loop import _end_epoch
+    from ecl.engine.training.objective import Objective
 
     config = load_config(None, ["train.warmup_epochs=2", "train.epochs=5"])
     objective = Objective(METHODS["ecl"], [5, 3])
@@ -293,8 +293,8 @@ def test_calibration_happens_on_the_first_epoch_after_warmup() -> None:
 
 
 def test_calibration_means_are_weighted_by_each_ranks_images(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ecl.engine import loop
-    from ecl.engine.objective import Objective
+    from ecl.engine.training import loop
+    from ecl.engine.training.objective import Objective
 
     other = torch.tensor([3.0 * 30, 6.0 * 30, 1.0 * 30, 30.0], dtype=torch.float64)  # rank 1: 30 images
     monkeypatch.setattr(loop.dist_utils, "all_reduce_sum", lambda t: t + other)
@@ -331,7 +331,7 @@ class _TieNet(nn.Module):
 
 
 def test_evaluation_logits_are_float32_under_bf16() -> None:
-    from ecl.engine.epoch import evaluate
+    from ecl.engine.training.epoch import evaluate
 
     net = _TieNet().eval()
     images = torch.zeros(4, 3, 2, 2)
@@ -409,7 +409,7 @@ def test_the_bcl_imagenet_preset_is_bcls_main_py() -> None:
 
 @pytest.mark.parametrize("method", ["ce", "la"])
 def test_single_loss_methods_train_at_weight_one(method: str) -> None:
-    from ecl.engine.setup import build_objective
+    from ecl.engine.training.context import build_objective
 
     p = resolve_protocol(load_config(None, [f"loss.method={method}"]))
     assert (p.weighting, p.weights[0]) == ("fixed", 1.0)

@@ -55,8 +55,8 @@ from torch import nn
 
 from conftest import FAST
 from ecl.cli import main
-from ecl.engine.epoch import EpochControl, NonFiniteLossError, train_one_epoch
-from ecl.engine.loop import is_new_best
+from ecl.engine.training.epoch import EpochControl, NonFiniteLossError, train_one_epoch
+from ecl.engine.training.loop import is_new_best
 
 pytestmark = pytest.mark.slow
 
@@ -283,7 +283,7 @@ torch.save = save
 """
 
 KILL_IN_FINAL_EVALUATION = """
-import ecl.engine.results as results
+import ecl.engine.training.results as results
 _evaluate = results.evaluate
 def evaluate(*args, collect=False, **kwargs):
     if collect:
@@ -358,7 +358,7 @@ def test_sigterm_and_sigint_stop_cleanly_and_resume_identically(reference: Path,
 #: a Ctrl-C as 0-based epoch EPOCH begins (the process signals itself: the run's own SIGINT handler
 #: takes it, exactly as a key press in the terminal)
 CTRL_C_IN_EPOCH = """
-import ecl.engine.loop as loop
+import ecl.engine.training.loop as loop
 _real = loop.train_one_epoch
 def _ctrl_c(ctx, loader, epoch, control):
     if epoch == {epoch}:
@@ -432,7 +432,7 @@ class NaNAt:
         self.bad, self.calls = bad, 0
 
     def __call__(self, logits, labels, projections, prototypes, weight):
-        from ecl.engine.objective import ObjectiveOutput
+        from ecl.engine.training.objective import ObjectiveOutput
 
         loss = nn.functional.cross_entropy(logits, labels)
         if self.calls in self.bad:
@@ -452,7 +452,7 @@ def tiny_context(objective, *, lr: float, max_nonfinite_steps: int = 20):
 
     from ecl.config import Config
     from ecl.data.plan import DataPlan
-    from ecl.engine.setup import RunContext
+    from ecl.engine.training.context import RunContext
 
     config = Config()
     config.train.lr, config.train.epochs, config.train.warmup_epochs = lr, 2, 0
@@ -469,7 +469,7 @@ def tiny_context(objective, *, lr: float, max_nonfinite_steps: int = 20):
 
 
 def test_nonfinite_steps_are_skipped_and_counted() -> None:
-    from ecl.engine.schedule import cosine_lr
+    from ecl.engine.training.schedule import cosine_lr
 
     torch.manual_seed(0)
     ctx = tiny_context(NaNAt({1, 4}), lr=0.5)
@@ -540,7 +540,7 @@ def test_nan_never_counts_as_best() -> None:
 
 def test_nonfinite_run_stops_with_exit_2_and_keeps_the_last_good_checkpoint(tmp_path: Path, capsys,
                                                                             monkeypatch) -> None:
-    import ecl.engine.loop as loop_module
+    import ecl.engine.training.loop as loop_module
 
     real = loop_module.train_one_epoch
 
@@ -590,7 +590,7 @@ def test_unwritable_folder_is_reported_before_training(tmp_path: Path, capsys, m
         finally:
             parent.chmod(0o700)
         assert code == 2 and "cannot write" in err and str(parent) in err, err
-    import ecl.engine.run_folder as run_folder
+    import ecl.engine.training.run_folder as run_folder
 
     real = run_folder.tempfile.mkstemp
 
@@ -606,7 +606,7 @@ def test_unwritable_folder_is_reported_before_training(tmp_path: Path, capsys, m
 
 
 def test_full_disk_is_reported_before_training(tmp_path: Path, capsys, monkeypatch) -> None:
-    import ecl.engine.run_folder as run_folder
+    import ecl.engine.training.run_folder as run_folder
 
     monkeypatch.setattr(run_folder.shutil, "disk_usage",
                         lambda path: shutil._ntuple_diskusage(10 * 2**30, 10 * 2**30 - 2**20, 2**20))

@@ -10,7 +10,7 @@ import pytest
 from ecl.evaluation.geometry import geometry_metrics
 from ecl.evaluation.metrics import classification_metrics, confusion_matrix
 from ecl.evaluation.plots import make_plots
-from ecl.engine.run_folder import RunFolder
+from ecl.engine.training.run_folder import RunFolder
 
 IMG_RE = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from ecl.engine.schedule import cosine_lr
+from ecl.engine.training.schedule import cosine_lr
 
 
 def test_cosine_without_warmup_matches_the_formula() -> None:
@@ -38,7 +38,7 @@ def test_bad_arguments(epochs: int, warmup: int) -> None:
 
 # --- the authors' per-epoch schedule (adjust_lr in ProConDual/ECL main_cifar.py) -------------------
 
-from ecl.engine.schedule import SCHEDULES, epoch_cosine_lr, lr_at  # noqa: E402
+from ecl.engine.training.schedule import SCHEDULES, epoch_cosine_lr, lr_at  # noqa: E402
 
 
 @pytest.mark.parametrize("epoch", [0, 1, 50, 99, 150, 198, 199])

@@ -24,8 +24,8 @@ import torch
 
 from conftest import FAST
 from ecl.config import load_config
-from ecl.engine import loop
-from ecl.engine.epoch import EpochResult
+from ecl.engine.training import loop
+from ecl.engine.training.epoch import EpochResult
 from ecl.seeding import derive_seed
 
 PARTS = (7, 3, 12, 1, "views")  # seed, epoch, step, rank, purpose
@@ -81,7 +81,7 @@ def test_each_epoch_reseeds_every_global_generator_from_seed_and_epoch(monkeypat
 
 def test_network_start_follows_the_seed_alone() -> None:
     from ecl.data import build_datasets
-    from ecl.engine.setup import build_run
+    from ecl.engine.training.context import build_run
 
     config = load_config(None, FAST)
     bundle = build_datasets(config.data)
@@ -107,7 +107,7 @@ def test_resume_equals_the_uninterrupted_run_whatever_the_generators_state(tmp_p
     """A 2-epoch run stopped after epoch 1, and one stopped before its final results, resumed with
     the global generators scrambled right after the checkpoint is restored: both end with the
     uninterrupted run's final.json (so restoring a generator state on resume would protect nothing)."""
-    from ecl.engine import train as train_module
+    from ecl.engine.commands import train as train_module
 
     def config(out: Path):
         return load_config(None, ["train.epochs=2", f"data.pipeline={pipeline}", *FAST, f"out={out}"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ecl.engine.progress import EpochProgress, speed_hint
+from ecl.engine.training.progress import EpochProgress, speed_hint
 
 MINUTE = 60.0
 

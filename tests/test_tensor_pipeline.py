@@ -15,9 +15,9 @@ from PIL import Image
 from conftest import FAST
 from ecl.config import load_config
 from ecl.data import ArrayDataset, build_datasets, build_eval_transform
-from ecl.engine.epoch import evaluate
+from ecl.engine.training.epoch import evaluate
 from ecl.data.pil_loader import EpochSampler
-from ecl.engine.setup import build_run
+from ecl.engine.training.context import build_run
 from ecl.data.plan import PipelineError, choose_pipeline, resolve_data_plan
 from ecl.data.tensor_loader import TensorEvalLoader, TensorTrainLoader, eval_tensor
 
@@ -59,7 +59,7 @@ def test_auto_picks_tensor_for_digits_and_says_so(digits, capsys) -> None:
     assert ctx.config.data.recipe == ctx.plan.recipe == "small"  # the run's config holds the values used
     from types import SimpleNamespace
 
-    from ecl.engine.startup import startup_lines
+    from ecl.engine.training.announce import startup_lines
 
     lines = [line for line in startup_lines(ctx, SimpleNamespace(path="run")) if line.startswith("data path")]
     assert lines == [f"data path: tensor ({reason})"]
@@ -243,7 +243,7 @@ def test_pil_views_are_fresh_each_epoch_index_and_seed() -> None:
 
 
 def _train(out: Path, *overrides: str) -> dict:
-    from ecl.engine.train import train
+    from ecl.engine.commands.train import train
 
     train(_config("train.epochs=2", f"out={out}", *overrides), log=lambda text: None)
     return json.loads((out / "final.json").read_text())

@@ -17,7 +17,7 @@ import torch
 
 from conftest import FAST
 from ecl.config import load_config
-from ecl.engine.train import train
+from ecl.engine.commands.train import train
 
 pytestmark = pytest.mark.slow
 

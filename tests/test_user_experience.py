@@ -109,7 +109,7 @@ def _folder_config(root: Path, out: Path | None = None, *extra: str):
 
 def _context(config):
     from ecl.data import build_datasets
-    from ecl.engine.setup import build_run
+    from ecl.engine.training.context import build_run
 
     return build_run(config, build_datasets(config.data))
 
@@ -133,8 +133,8 @@ def test_own_images_default_to_their_median_size_and_bcl_views(tmp_path: Path) -
 
 
 def test_startup_lines_name_size_recipe_backbone_steps_and_warn(tmp_path: Path) -> None:
-    from ecl.engine.run_folder import RunFolder
-    from ecl.engine.startup import startup_lines
+    from ecl.engine.training.run_folder import RunFolder
+    from ecl.engine.training.announce import startup_lines
 
     root = _folder(tmp_path / "imgs", [(28, 28)])
     lines = startup_lines(_context(_folder_config(root)), RunFolder(tmp_path / "run"))
@@ -153,7 +153,7 @@ def test_training_prints_startup_estimate_and_one_line_per_epoch(tmp_path: Path)
     recipe, flip and device), with what was requested beside them."""
     import yaml
 
-    from ecl.engine.train import train
+    from ecl.engine.commands.train import train
 
     root = _folder(tmp_path / "imgs", [(28, 28)])
     lines: list[str] = []
@@ -173,7 +173,7 @@ def test_training_prints_startup_estimate_and_one_line_per_epoch(tmp_path: Path)
 def test_plain_progress_line_every_interval_with_a_fake_clock() -> None:
     import torch
 
-    from ecl.engine.progress import EpochProgress
+    from ecl.engine.training.progress import EpochProgress
 
     ticks = iter(float(t) for t in range(0, 1000, 7))  # every clock reading is 7 s later
     loader = [(torch.zeros(4, 3, 2, 2), torch.zeros(4, dtype=torch.long)) for _ in range(12)]
@@ -241,7 +241,7 @@ def test_a_failed_start_keeps_a_users_existing_empty_folder(tmp_path: Path, caps
 def test_ctrl_c_in_epoch_1_says_resume_starts_again(tmp_path: Path, capsys, monkeypatch) -> None:
     import signal
 
-    from ecl.engine import loop
+    from ecl.engine.training import loop
 
     original = loop.train_one_epoch
 
@@ -262,8 +262,8 @@ def test_ctrl_c_in_epoch_1_says_resume_starts_again(tmp_path: Path, capsys, monk
 def test_ctrl_c_during_the_final_plots_leaves_no_final_json_and_resume_finishes(tmp_path: Path,
                                                                                    monkeypatch) -> None:
     from ecl.config import load_config
-    from ecl.engine import results
-    from ecl.engine.train import train
+    from ecl.engine.training import results
+    from ecl.engine.commands.train import train
 
     def ctrl_c(*args, **kwargs):
         raise KeyboardInterrupt
@@ -271,7 +271,7 @@ def test_ctrl_c_during_the_final_plots_leaves_no_final_json_and_resume_finishes(
     out = tmp_path / "run"
     config = load_config(None, ["train.epochs=1", "train.progress=false", "train.threads=1", f"out={out}"])
     monkeypatch.setattr(results, "_plots", ctrl_c)
-    from ecl.engine.loop import TrainingInterrupted
+    from ecl.engine.training.loop import TrainingInterrupted
 
     with pytest.raises(TrainingInterrupted, match=r"during the final evaluation, plots or report.*--resume"):
         train(config, log=lambda text: None)
@@ -296,8 +296,8 @@ def test_timm_backbone_starts_from_the_given_weights_file(tmp_path: Path, capsys
     import torch
 
     from ecl.config import load_config
-    from ecl.engine.run_folder import RunFolder
-    from ecl.engine.startup import startup_lines
+    from ecl.engine.training.run_folder import RunFolder
+    from ecl.engine.training.announce import startup_lines
     from ecl.models.registry import build_backbone
 
     torch.manual_seed(123)
@@ -314,7 +314,7 @@ def test_timm_backbone_starts_from_the_given_weights_file(tmp_path: Path, capsys
     assert any("starts from pretrained weights (ImageNet statistics)" in line for line in lines)  # digits stats
 
     from ecl.data import build_datasets
-    from ecl.engine.setup import build_run
+    from ecl.engine.training.context import build_run
 
     config = load_config(None, args)
     resumed = build_run(config, build_datasets(config.data), pretrained_download=False)  # a resume: no weights read
@@ -431,7 +431,7 @@ def test_onnx_metadata_preprocessing_matches_ecl_predict(run_copy: Path, tmp_pat
     logits = session.run(None, {session.get_inputs()[0].name: _own_preprocessing(image, description)})[0][0]
     probs = np.exp(logits - logits.max())
     probs /= probs.sum()
-    from ecl.engine.predict import predict_images
+    from ecl.engine.commands.predict import predict_images
 
     classes = json.loads((run_copy / "data.json").read_text())["classes"]
     top = predict_images(str(run_copy), [str(image)], top_k=len(classes))[0]["top_k"]
@@ -477,7 +477,7 @@ def test_readme_library_snippet_runs_to_the_loss() -> None:
 
 
 def test_epoch_line_labels_test_and_validation_accuracy_apart() -> None:
-    from ecl.engine.loop import epoch_line
+    from ecl.engine.training.loop import epoch_line
 
     record = {"epoch": 3, "loss/total": 0.25, "eval/top1": 0.75, "eval/balanced_accuracy": 0.7523,
               "val/balanced_accuracy": 0.761, "seconds": 9.4}

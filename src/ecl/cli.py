@@ -179,13 +179,13 @@ def _load_config(config_file: str | None, overrides: Sequence[str]):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ecl.engine.train import train
+    from ecl.engine.commands.train import train
 
     if args.resume:
         if args.config or args.overrides:
             raise _UsageError("--resume continues a run with its own saved configuration; give no --config or overrides")
         if args.dry_run:
-            from ecl.engine.run_folder import RunFolder
+            from ecl.engine.training.run_folder import RunFolder
 
             _print_resolved(RunFolder(args.resume).read_config())
             return 0
@@ -202,7 +202,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _print_resolved(config) -> None:
     """The resolved configuration as YAML, then the protocol line (nothing is built or written)."""
     from ecl.config import dump_yaml
-    from ecl.engine.protocol import resolve_config, resolve_protocol
+    from ecl.engine.training.protocol import resolve_config, resolve_protocol
 
     print(dump_yaml(resolve_config(config)), end="")
     print(f"# {resolve_protocol(config).line()}")
@@ -223,7 +223,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
         raise _UsageError("ecl data needs an action: summary, check or preview")
     config = _load_config(args.config, args.overrides)
     if args.data_command == "preview":
-        from ecl.engine.preview import format_record, preview
+        from ecl.engine.commands.preview import format_record, preview
 
         print(format_record(preview(config, args.count, args.out, overwrite=args.overwrite)))
         return 0
@@ -242,20 +242,20 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from ecl.engine.evaluate import evaluate_checkpoint
+    from ecl.engine.commands.evaluate import evaluate_checkpoint
 
     result = evaluate_checkpoint(args.target, list(args.overrides), output=args.output)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        from ecl.engine.results import format_final_table
+        from ecl.engine.training.results import format_final_table
 
         print(format_final_table(result, Path(args.target)))
     return 0
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from ecl.engine.predict import failed_count, format_predictions, predict_images
+    from ecl.engine.commands.predict import failed_count, format_predictions, predict_images
 
     if args.top_k < 1:
         raise _UsageError(f"--top-k must be ≥ 1, got {args.top_k}")
@@ -272,7 +272,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from ecl.engine.export import export_checkpoint
+    from ecl.engine.commands.export import export_checkpoint
 
     path = export_checkpoint(args.checkpoint, args.format, output=args.output)
     print(f"wrote {path}")
@@ -280,7 +280,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from ecl.engine.run_folder import RunFolder
+    from ecl.engine.training.run_folder import RunFolder
 
     run = RunFolder(args.run_dir)
     if not run.is_finished():
@@ -303,7 +303,7 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from ecl.engine.compare import run_comparison
+    from ecl.engine.commands.compare import run_comparison
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     seeds, tune_seeds = _int_list("--seeds", args.seeds), _int_list("--tune-seeds", args.tune_seeds)
@@ -342,11 +342,11 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from ecl.config import ConfigError
     from ecl.data import DataError
     from ecl.data.plan import PipelineError
-    from ecl.engine.checkpoint import CheckpointError
-    from ecl.engine.epoch import NonFiniteLossError
-    from ecl.engine.loop import DataLoaderWorkerError
-    from ecl.engine.preview import PreviewError
-    from ecl.engine.run_folder import RunFolderError
+    from ecl.engine.training.checkpoint import CheckpointError
+    from ecl.engine.training.epoch import NonFiniteLossError
+    from ecl.engine.training.loop import DataLoaderWorkerError
+    from ecl.engine.commands.preview import PreviewError
+    from ecl.engine.training.run_folder import RunFolderError
     from ecl.models.weights import WeightsError
 
     return (ConfigError, DataError, PipelineError, CheckpointError, RunFolderError, NonFiniteLossError,
@@ -360,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    from ecl.engine.loop import TrainingInterrupted
+    from ecl.engine.training.loop import TrainingInterrupted
 
     expected = _expected_errors()
     try:

@@ -1,6 +1,6 @@
 """Comparison of methods over seeds: statistics, the Markdown table and the shot-group plot.
 
-Pure functions of final.json dicts (the orchestration of runs is `ecl.engine.compare`):
+Pure functions of final.json dicts (the orchestration of runs is `ecl.engine.commands.compare`):
 - ``summarize``: ``{method: {metric: {"mean", "std", "values"}}}`` for :data:`METRICS`; ``values``
   follow the seed order (``None`` kept, e.g. an empty shot group); mean and std skip ``None``;
   ``std`` is the sample standard deviation (``ddof=1``), 0 for one value, ``None`` when every value
@@ -10,7 +10,7 @@ Pure functions of final.json dicts (the orchestration of runs is `ecl.engine.com
   when it excludes 0 on ≥ 3 seeds whose differences vary (else it says why not); when a
   method's entry has a ``"tuning"`` record (``ecl compare --tune``), a "tuned" column with its chosen
   values and a section with every combination's validation score; with each method's ``"setting"``
-  (``ecl.engine.compare``), whether it was tuned (:data:`NOT_TUNED` when not) and its loss weighting.
+  (``ecl.engine.commands.compare``), whether it was tuned (:data:`NOT_TUNED` when not) and its loss weighting.
 - ``plot_shot_groups``: many / medium / few-shot accuracy per method, grouped bars with std bars.
 """
 

@@ -1,7 +1,7 @@
 """A single self-contained HTML report of a run folder.
 
 ``write_report(out, final=, metrics=, config=, plots=, data=)`` reads the files it is given (the
-run folder names them: ``ecl.engine.run_folder``); all are optional: a missing or unreadable file
+run folder names them: ``ecl.engine.training.run_folder``); all are optional: a missing or unreadable file
 gives a note in the page, never an exception:
 
 * ``config``   the resolved configuration, shown verbatim (its data section also feeds the run table);

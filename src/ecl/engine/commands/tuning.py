@@ -23,7 +23,7 @@ import math
 from typing import Any, Sequence
 
 from ecl.config import ConfigError
-from ecl.engine.run_folder import RunFolder
+from ecl.engine.training.run_folder import RunFolder
 
 __all__ = ["TuningError", "Combination", "parse_grid", "method_grids", "combination_label",
            "validation_score", "choose", "expand_auto", "CRITERION", "VAL_METRIC", "AUTO", "LR_FACTORS",

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ecl.atomic import atomic_write, fsync_dir
-from ecl.engine.errors import CheckpointError, DataMismatchError
+from ecl.engine.training.errors import CheckpointError, DataMismatchError
 
 if TYPE_CHECKING:
     from ecl.config import Config
@@ -86,7 +86,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     Only torch.save zip archives are unpickled at all; a raw pickle, JSON or random bytes are refused
     from their first bytes.
     """
-    from ecl.engine.run_folder import RunFolder
+    from ecl.engine.training.run_folder import RunFolder
 
     path, _ = RunFolder.resolve(path)
     if not path.exists():
@@ -194,8 +194,8 @@ def open_checkpoint(target: str | Path) -> tuple[nn.Module, "Config", dict[str, 
     """(network in eval mode on the CPU, config, checkpoint dict, checkpoint path, RunFolder or None)
     of a run folder or checkpoint file. The config is the run folder's config.yaml, else the
     checkpoint's own."""
-    from ecl.engine.run_folder import RunFolder
-    from ecl.engine.setup import build_network
+    from ecl.engine.training.run_folder import RunFolder
+    from ecl.engine.training.context import build_network
 
     path, run = RunFolder.resolve(target)
     state = load_checkpoint(path)

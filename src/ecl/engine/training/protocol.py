@@ -5,7 +5,7 @@ protocol (prototype map, weighting, fixed weights, τ, d_z). It fills the keys t
 (`loss.temperature`, `loss.weighting`, `loss.alpha/beta/gamma`, `model.projection_dim`); a value
 set explicitly (in a preset or an override) always wins. The view recipe and flip are the data
 plan's (:func:`ecl.data.plan.resolve_data_plan`, written into the run's config by
-:func:`ecl.engine.setup.build_run`); before the data is read they are shown as the dataset's default.
+:func:`ecl.engine.training.context.build_run`); before the data is read they are shown as the dataset's default.
 
 The protocol *family* is the dataset's: `imagenet-lt` for ImageNet-LT, `cifar` for every other
 dataset (:func:`protocol_family`). It picks the method's published values where a source publishes

@@ -21,8 +21,8 @@ from torch import Tensor, nn
 from ecl.atomic import atomic_write_text
 from ecl.config import ConfigError
 from ecl.data.plan import PLAN_KEY, DataPlan, PlanError
-from ecl.engine.checkpoint import CheckpointError, checkpoint_classes, checkpoint_plan, open_checkpoint
-from ecl.engine.run_folder import RunFolderError
+from ecl.engine.training.checkpoint import CheckpointError, checkpoint_classes, checkpoint_plan, open_checkpoint
+from ecl.engine.training.run_folder import RunFolderError
 
 __all__ = ["collect_images", "predict_images", "write_predictions_csv", "format_predictions", "failed_count"]
 

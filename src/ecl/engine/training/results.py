@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from ecl.engine.epoch import EvalOutput, evaluate
-from ecl.engine.run_folder import RunFolder
-from ecl.engine.setup import RunContext
+from ecl.engine.training.epoch import EvalOutput, evaluate
+from ecl.engine.training.run_folder import RunFolder
+from ecl.engine.training.context import RunContext
 
 __all__ = ["final_metrics", "collect_test", "geometry_now", "finish_run", "format_final_table"]
 

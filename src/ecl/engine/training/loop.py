@@ -9,14 +9,14 @@ from typing import Any, Callable
 
 import torch
 
-from ecl.engine import distributed as dist_utils
-from ecl.engine.checkpoint import atomic_torch_save, build_checkpoint
-from ecl.engine.epoch import EpochControl, EpochResult, NonFiniteLossError, evaluate, train_one_epoch
-from ecl.engine.protocol import classifier_rate
-from ecl.engine.results import geometry_now
-from ecl.engine.run_folder import RunFolder, RunFolderError
+from ecl.engine.training import distributed as dist_utils
+from ecl.engine.training.checkpoint import atomic_torch_save, build_checkpoint
+from ecl.engine.training.epoch import EpochControl, EpochResult, NonFiniteLossError, evaluate, train_one_epoch
+from ecl.engine.training.protocol import classifier_rate
+from ecl.engine.training.results import geometry_now
+from ecl.engine.training.run_folder import RunFolder, RunFolderError
 from ecl.seeding import derive_seed, seed_everything
-from ecl.engine.setup import RunContext
+from ecl.engine.training.context import RunContext
 
 __all__ = ["TrainingInterrupted", "FinishInterrupted", "DataLoaderWorkerError", "StopFlag", "is_new_best", "fit", "worker_death",
            "epoch_line"]

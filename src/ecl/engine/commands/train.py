@@ -9,15 +9,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ecl.config import Config, validate
-from ecl.engine import distributed as dist_utils
+from ecl.engine.training import distributed as dist_utils
 from ecl.data.plan import PLAN_KEY
-from ecl.engine.checkpoint import CheckpointError, check_matches_data, load_checkpoint, restore
-from ecl.engine.loop import DataLoaderWorkerError, FinishInterrupted, fit, worker_death
-from ecl.engine.protocol import classifier_rate, resolve_config, resolve_protocol
-from ecl.engine.results import finish_run
-from ecl.engine.run_folder import RunFolder, RunFolderError, default_run_name
-from ecl.engine.setup import RunContext, build_run, with_plan
-from ecl.engine.startup import startup_lines
+from ecl.engine.training.checkpoint import CheckpointError, check_matches_data, load_checkpoint, restore
+from ecl.engine.training.loop import DataLoaderWorkerError, FinishInterrupted, fit, worker_death
+from ecl.engine.training.protocol import classifier_rate, resolve_config, resolve_protocol
+from ecl.engine.training.results import finish_run
+from ecl.engine.training.run_folder import RunFolder, RunFolderError, default_run_name
+from ecl.engine.training.context import RunContext, build_run, with_plan
+from ecl.engine.training.announce import startup_lines
 
 __all__ = ["train"]
 

@@ -9,11 +9,11 @@ import torch
 
 from ecl.atomic import atomic_write_json
 from ecl.config import ConfigError, apply_overrides, validate
-from ecl.engine.checkpoint import check_matches_data, load_weights, open_checkpoint
-from ecl.engine.epoch import evaluate
-from ecl.engine.results import final_metrics
-from ecl.engine.run_folder import RunFolderError
-from ecl.engine.setup import build_run
+from ecl.engine.training.checkpoint import check_matches_data, load_weights, open_checkpoint
+from ecl.engine.training.epoch import evaluate
+from ecl.engine.training.results import final_metrics
+from ecl.engine.training.run_folder import RunFolderError
+from ecl.engine.training.context import build_run
 
 __all__ = ["evaluate_checkpoint"]
 

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ecl.engine.schedule import lr_at
-from ecl.engine.setup import RunContext
+from ecl.engine.training.schedule import lr_at
+from ecl.engine.training.context import RunContext
 
 __all__ = ["NonFiniteLossError", "EpochResult", "EvalOutput", "EpochControl", "train_one_epoch", "evaluate"]
 
@@ -60,10 +60,10 @@ class EpochControl:
 
 
 def _progress(loader: Iterable, ctx: RunContext, epoch: int, control: EpochControl):
-    """`loader` with progress (engine/progress.py) on rank 0: a bar on a terminal, timed lines otherwise."""
+    """`loader` with progress (engine/training/progress.py) on rank 0: a bar on a terminal, timed lines otherwise."""
     if not ctx.is_main or control.progress_log is None:
         return loader
-    from ecl.engine.progress import EpochProgress, speed_hint
+    from ecl.engine.training.progress import EpochProgress, speed_hint
 
     first, control.estimate_pending = control.estimate_pending, False
 

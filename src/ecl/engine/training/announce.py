@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ecl.engine.setup import RunContext
+from ecl.engine.training.context import RunContext
 
 __all__ = ["startup_lines", "IMAGENET_STATS"]
 

@@ -92,7 +92,7 @@ def preview(config: Config, count: int, out: str | Path, *, overwrite: bool = Fa
     from ecl.data import build_datasets
     from ecl.data.loading import LoaderSettings, build_loader
     from ecl.data.plan import resolve_data_plan
-    from ecl.engine.setup import resolve_device
+    from ecl.engine.training.context import resolve_device
 
     out = Path(out)
     _check_out(out, count, overwrite)

@@ -17,8 +17,8 @@ from torch import nn
 from ecl.config import Config
 from ecl.data.loading import LoaderSettings, RunLoader, build_loader
 from ecl.data.plan import DataPlan, resolve_data_plan
-from ecl.engine.objective import Objective
-from ecl.engine.protocol import resolve_protocol
+from ecl.engine.training.objective import Objective
+from ecl.engine.training.protocol import resolve_protocol
 from ecl.seeding import derive_seed, seed_everything
 from ecl.losses.methods import METHODS, MethodSpec
 
@@ -59,7 +59,7 @@ def build_network(config: Config, num_classes: int, *, load_weights: bool = True
 
 def build_objective(config: Config, class_counts: list[int], gather: bool = False) -> Objective:
     """The total loss of `config.loss` (the method's λ / anchor weighting win over the config's; its
-    τ, weighting and fixed weights fill the keys left null: :mod:`ecl.engine.protocol`)."""
+    τ, weighting and fixed weights fill the keys left null: :mod:`ecl.engine.training.protocol`)."""
     spec = METHODS[config.loss.method]
     loss, protocol = config.loss, resolve_protocol(config)
     return Objective(

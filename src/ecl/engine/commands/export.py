@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from ecl.config import ConfigError
-from ecl.engine.checkpoint import checkpoint_classes, open_checkpoint
+from ecl.engine.training.checkpoint import checkpoint_classes, open_checkpoint
 from ecl.data.plan import PLAN_KEY, DataPlan
-from ecl.engine.checkpoint import checkpoint_plan
-from ecl.engine.run_folder import RunFolder, RunFolderError
+from ecl.engine.training.checkpoint import checkpoint_plan
+from ecl.engine.training.run_folder import RunFolder, RunFolderError
 
 __all__ = ["export_checkpoint", "default_export_path", "EXPORT_SUFFIXES", "PREPROCESSING_KEY",
            "preprocessing_description"]

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ecl.atomic import atomic_write_json, atomic_write_text, to_json
-from ecl.engine.errors import CheckpointError
+from ecl.engine.training.errors import CheckpointError
 
 __all__ = ["RunFolderError", "RunFolder", "default_run_name", "check_writable", "read_jsonl", "MIN_FREE_BYTES"]
 

@@ -14,7 +14,7 @@ from typing import Mapping, NamedTuple, Optional, Sequence, Union
 import torch
 from torch import Tensor, nn
 
-from ecl.engine import distributed
+from ecl.engine.training import distributed
 from ecl.losses import BCECLLoss, CCGELoss, LogitCompensatedCE, SupConLoss
 from ecl.losses.methods import METHODS, MethodSpec  # noqa: F401  (METHODS: kept importable from here)
 
@@ -120,7 +120,7 @@ class Objective(nn.Module):
         γ = round(0.5/mean(ccge), 2) (active components only; rounded to 2 decimals as the authors do)
         and freezes them; later calls do nothing. `means` are sample-weighted epoch means (each
         step's loss weighted by its batch size). The trainer calls it from the first epoch after
-        warm-up on (:mod:`ecl.engine.loop`), so a warm-up epoch never sets the weights.
+        warm-up on (:mod:`ecl.engine.training.loop`), so a warm-up epoch never sets the weights.
         """
         if self.weighting != "auto" or bool(self.calibrated):
             return

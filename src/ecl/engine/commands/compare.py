@@ -10,7 +10,7 @@ Outputs in OUT (statistics, table and plot: ``ecl.evaluation.comparison``): ``su
 (mean, std and values per method and metric), ``table.md`` (mean ± std, best in bold, paired
 differences to ecl with 95% t-intervals) and ``shot_groups.png``.
 
-Tuning (``--tune [METHOD:]KEY=V1,V2``, grids and selection in ``ecl.engine.tuning``): every
+Tuning (``--tune [METHOD:]KEY=V1,V2``, grids and selection in ``ecl.engine.commands.tuning``): every
 combination of a method's grid is trained on the tuning seeds into
 ``OUT/tune/<method>/<KEY=V+KEY=V>/seed<k>/`` and scored on the final-epoch validation balanced
 accuracy (a validation split is required: `ecl.data.validation_source`); the best per
@@ -18,7 +18,7 @@ method (ties: the first in grid order) is trained on the report seeds in ``OUT/<
 The choice is recomputed from the finished tuning runs at every invocation (resumable) and written to
 ``OUT/tuning.json`` and, per method under ``"tuning"``, to ``summary.json``; table.md gains a
 "tuned" column and the per-combination validation scores. Test metrics are never read for selection.
-``--tune auto`` is the learning-rate axis ``train.lr=lr/3,lr,3·lr`` (``ecl.engine.tuning.expand_auto``).
+``--tune auto`` is the learning-rate axis ``train.lr=lr/3,lr,3·lr`` (``ecl.engine.commands.tuning.expand_auto``).
 
 Fairness record: per method, ``summary.json`` holds under ``"setting"`` whether it was tuned, its
 learning rate, its loss weighting (auto/fixed, α β γ per seed from the runs' last metrics line) and
@@ -42,9 +42,9 @@ from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 from ecl.atomic import atomic_write_json, atomic_write_text
 from ecl.config import Config, ConfigError, config_from_dict, config_to_dict, load_config, validate
-from ecl.engine.protocol import resolve_protocol
-from ecl.engine.run_folder import RunFolder, RunFolderError
-from ecl.engine.tuning import (AUTO, AUTO_RULE, Combination, TuningError, choose, combination_label, expand_auto,
+from ecl.engine.training.protocol import resolve_protocol
+from ecl.engine.training.run_folder import RunFolder, RunFolderError
+from ecl.engine.commands.tuning import (AUTO, AUTO_RULE, Combination, TuningError, choose, combination_label, expand_auto,
                                method_grids, validation_score)
 from ecl.evaluation.comparison import NOT_TUNED, format_table, plot_shot_groups, setting_text, summarize
 
@@ -74,7 +74,7 @@ def _flatten(tree: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[s
 
 
 def _resolved(config: Config) -> Config:
-    from ecl.engine.protocol import resolve_config
+    from ecl.engine.training.protocol import resolve_config
 
     return resolve_config(config)
 
@@ -183,7 +183,7 @@ def _state(run_dir: Path) -> str:
 
 
 def _run_inline(config: Config, run_dir: Path, state: str, log: Callable[[str], None]) -> None:
-    from ecl.engine.train import train
+    from ecl.engine.commands.train import train
 
     if state == "resume":
         train(resume=run_dir, log=log)
@@ -210,7 +210,7 @@ def _sigterm_raises() -> Iterator[None]:
 
 
 def _run_parallel(todo: list[tuple[_Job, str]], out: Path, jobs: int, log: Callable[[str], None]) -> list[str]:
-    """Each run in its own `python -m ecl.engine.compare` process, `jobs` at a time; failures listed.
+    """Each run in its own `python -m ecl.engine.commands.compare` process, `jobs` at a time; failures listed.
 
     Stopping the comparison (Ctrl-C, SIGTERM) stops its workers too, each after a complete checkpoint."""
     with _sigterm_raises():
@@ -230,7 +230,7 @@ def _run_workers(todo: list[tuple[_Job, str]], out: Path, jobs: int, log: Callab
                 job, state = pending.pop(0)
                 log_path = logs / f"{job.name.replace('/', '-')}.log"
                 handle = open(log_path, "a", encoding="utf-8")
-                command = [sys.executable, "-m", "ecl.engine.compare", "--worker", str(job.run_dir), state,
+                command = [sys.executable, "-m", "ecl.engine.commands.compare", "--worker", str(job.run_dir), state,
                            json.dumps(config_to_dict(job.config))]
                 proc = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
                 log(f"[compare] started {job.name} ({state}), log {log_path}")
@@ -438,7 +438,7 @@ def run_comparison(
     """Train every (method, seed) into OUT/<method>/seed<k>/ and write summary.json, table.md and
     shot_groups.png in OUT (OUT: the `out=` override, else runs/compare-<dataset>-<time>).
 
-    With `tune` (``[METHOD:]KEY=V1,V2`` axes or ``auto``, `ecl.engine.tuning`): first every grid combination of
+    With `tune` (``[METHOD:]KEY=V1,V2`` axes or ``auto``, `ecl.engine.commands.tuning`): first every grid combination of
     each method is trained on `tune_seeds` into OUT/tune/<method>/<combination>/seed<k>/ and scored
     on validation balanced accuracy (final epoch); the best per method is then trained on `seeds`.
     `stage`: ``"tune"`` (tuning runs and OUT/tuning.json only), ``"report"`` (needs finished tuning
@@ -470,9 +470,9 @@ def run_comparison(
 
 
 def _worker(argv: Sequence[str]) -> int:
-    """`python -m ecl.engine.compare --worker RUN_DIR new|resume CONFIG_JSON`: one run of a comparison."""
+    """`python -m ecl.engine.commands.compare --worker RUN_DIR new|resume CONFIG_JSON`: one run of a comparison."""
     if len(argv) != 4 or argv[0] != "--worker" or argv[2] not in ("new", "resume"):
-        print("usage: python -m ecl.engine.compare --worker RUN_DIR new|resume CONFIG_JSON", file=sys.stderr)
+        print("usage: python -m ecl.engine.commands.compare --worker RUN_DIR new|resume CONFIG_JSON", file=sys.stderr)
         return 2
     run_dir = Path(argv[1])
     config = validate(config_from_dict(json.loads(argv[3]), source="worker config"))
