@@ -9,8 +9,28 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_host_reads_counts_each_read_of_a_value_once() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from gpu_check import HostReads
+
+    x = torch.arange(4.0)
+    with HostReads() as reads:
+        total = x.sum()
+        bool(torch.isfinite(total))  # 1
+        float(total)  # 2
+        total.item()  # 3
+        x.tolist()  # 4
+        int(x[1])  # 5
+        x.cpu()  # already on the CPU: no copy, not counted
+        x.to("cpu")  # likewise
+        y = x * 2 + 1  # device work, no read
+    assert reads.count == 5
+    assert y.shape == (4,)
 
 
 @pytest.mark.slow
@@ -22,7 +42,18 @@ def test_gpu_check_smoke_writes_its_json(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["smoke"] is True
+    imagenet = report["imagenet_lt_resnext50"]
     for path in ("tensor", "pil"):
-        row = report["imagenet_lt_resnext50"][path]
-        assert row["pipeline"] == path and row["train_images_per_s"] > 0 and row["projected_imagenet_lt_epoch_min"] > 0
+        row = imagenet[path]
+        assert row["pipeline"] == path and row["train_images_per_s"] > 0
+        assert row["projected_imagenet_lt_epoch_min"] == pytest.approx(115_846 / row["train_images_per_s"] / 60, abs=0.01)
         assert report["cifar100_lt_resnet32"]["variants"]["bf16"][path]["model_only_images_per_s"] > 0
+    encoded = imagenet["tensor-encoded"]
+    assert encoded.get("unavailable") == "data.storage unknown" or encoded["pipeline"] == "tensor"
+    assert imagenet["nvjpeg"] == {"skipped": "CUDA only (nvJPEG)"}  # the CPU smoke skips nvJPEG
+    syncs = report["host_syncs"]
+    assert syncs["steps"] > 0 and syncs["host_syncs_per_step"] == pytest.approx(syncs["host_reads"] / syncs["steps"], abs=1e-3)
+    share = report["objective_share_resnext50"]
+    assert 0 < share["objective_ms"] < share["step_ms"]
+    assert share["share_percent"] == pytest.approx(100 * share["objective_ms"] / share["step_ms"], rel=0.02)
+    assert share["passed"] is None  # no verdict from tiny CPU shapes
