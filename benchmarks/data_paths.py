@@ -273,21 +273,38 @@ def section(report: dict[str, Any], json_rel: str) -> str:
               f"{report['gpu_rate_source']} Each view is one forward/backward of the network, and ECL makes "
               f"{report['views_per_image']} views of every image, so that rate is "
               f"{report['gpu_rate'] / report['views_per_image']:,.0f} images/s of the training set.", "",
+              "Reading it: every path here makes its views on the CPU (`train.device=cpu`), so the table compares "
+              "the CPU cost of each path's work. On a GPU run the tensor path makes its views on the device (and "
+              "`encoded` decodes there, nvJPEG on CUDA), so its host-CPU need is far below its column; the "
+              "per-image path does all of it on the host, so its column is what a GPU run needs in DataLoader "
+              "workers. `pil-w1` also pays for moving the float32 views from the worker to the main process. "
+              "CPU seconds on a shared machine are noisy: repeat the run to see the spread.", "",
               f"Raw results: `{json_rel}`.", END]
     return "\n".join(lines) + "\n"
 
 
+def place(page: str, text: str) -> str:
+    """``page`` with ``text`` between its markers (replaced), else right after the scale-curves
+    section (where ``benchmarks/methods.py --docs-only`` puts SPEED.md's tail), else appended."""
+    from scale_curves import END as AFTER
+
+    if BEGIN in page and END in page:
+        head, rest = page.split(BEGIN, 1)
+        return head + text.rstrip("\n") + rest.split(END, 1)[1]
+    if AFTER in page:
+        head, tail = page.split(AFTER, 1)
+        return head + AFTER + "\n\n" + text.rstrip("\n") + tail
+    return page.rstrip("\n") + ("\n\n" if page else "") + text
+
+
 def write_docs(report: dict[str, Any], doc: Path, speed_doc: Path | None, json_path: Path) -> None:
     """The section into ``doc`` (and into ``speed_doc``, the page tail methods.py copies in)."""
-    from fashion_study import place_section
-
     rel = json_path.resolve()
     json_rel = rel.relative_to(ROOT).as_posix() if rel.is_relative_to(ROOT) else json_path.name
     text = section(report, json_rel)
     for path in (doc, speed_doc):
         if path is not None:
-            page = path.read_text(encoding="utf-8") if path.is_file() else ""
-            atomic_write_text(path, place_section(page, BEGIN, END, text))
+            atomic_write_text(path, place(path.read_text(encoding="utf-8") if path.is_file() else "", text))
 
 
 def _measure(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:

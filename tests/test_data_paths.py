@@ -93,3 +93,14 @@ def test_smoke_run_measures_every_path_and_writes_its_section(tmp_path: Path) ->
                            timeout=120, env=env)
     assert again.returncode == 0, again.stderr[-2000:]
     assert doc.read_text(encoding="utf-8") == page
+
+
+def test_section_sits_after_the_scale_curves_as_the_rebuilt_page_has_it() -> None:
+    from scale_curves import BEGIN as SC_BEGIN, END as SC_END
+
+    page = f"# Results\n\n## Reproducing the paper protocols\n\n## Speed\n\n{SC_BEGIN}\nscale\n{SC_END}\n\ntail\n"
+    text = f"{data_paths.BEGIN}\nmine\n{data_paths.END}\n"
+    placed = data_paths.place(page, text)
+    assert placed.index(SC_END) < placed.index(data_paths.BEGIN) < placed.index("tail")
+    assert data_paths.place(placed, text.replace("mine", "new")).count("new") == 1  # replaced in place
+    assert "mine" not in data_paths.place(placed, text.replace("mine", "new"))
