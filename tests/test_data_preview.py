@@ -61,7 +61,8 @@ def test_tensor_path_sees_the_whole_photo_as_the_per_image_path(tmp_path: Path, 
     noise = math.sqrt(2 * p * (1 - p) / count)  # sd of the difference of two binomial shares
     assert abs(share["tensor"] - share["pil"]) < 4 * noise, share
     assert share["tensor"] > 0.3 and share["pil"] > 0.3, share  # the old square store gave 0
-    assert "whole images" in json.loads((tmp_path / "tensor" / "preview.json").read_text())["storage"]
+    record = json.loads((tmp_path / "tensor" / "preview.json").read_text())
+    assert record["storage"] == "pixels" and "whole images" in record["stored_as"]
 
 
 def test_same_seed_same_files_and_no_overwrite_unasked(tmp_path: Path, capsys) -> None:
