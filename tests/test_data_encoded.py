@@ -181,3 +181,22 @@ def test_auto_picks_encoded_when_only_the_bytes_fit_and_the_run_builds_it(tmp_pa
     assert views.shape == (12, 3, 32, 32) and labels.shape == (4,)
     test_images, _ = ctx.loader.data.eval_sets[id(bundle.test)]  # eval views precomputed as S×S pixels
     assert test_images.shape == (2, 3, 32, 32) and test_images.dtype == torch.uint8
+
+
+@pytest.mark.slow
+def test_train_on_a_jpeg_folder_with_encoded_storage_names_it(tmp_path: Path, capsys) -> None:
+    """`ecl train … data.storage=encoded` trains; the start-up line and data.json name the storage and why."""
+    import json
+
+    from ecl.cli import main
+
+    root, out = _folder(tmp_path / "data", n=4), tmp_path / "run"
+    assert main(["train", *FAST, "data.name=folder", f"data.root={root}", "data.image_size=32", "data.storage=encoded",
+                 f"data.cache_dir={tmp_path / 'cache'}", "train.epochs=1", "train.batch_size=4", "train.device=cpu",
+                 "train.num_workers=0", f"out={out}"]) == 0
+    captured = capsys.readouterr()
+    printed = captured.out + captured.err
+    assert "; storage: encoded (data.storage=encoded, as asked)" in printed and "data path: tensor (" in printed
+    plan = json.loads((out / "data.json").read_text())["preprocess"]
+    assert (plan["pipeline"], plan["storage"], plan["storage_reason"]) == ("tensor", "encoded", "data.storage=encoded, as asked")
+    assert "MiB encoded" in plan["pipeline_reason"] and (out / "final.json").is_file()
