@@ -29,9 +29,9 @@ def _striped_folder(root: Path) -> Path:
     return root
 
 
-def _args(root: Path, tmp: Path, pipeline: str) -> list[str]:
+def _args(root: Path, tmp: Path, pipeline: str, storage: str = "auto") -> list[str]:
     return ["data.name=folder", f"data.root={root}", "data.image_size=64", "data.recipe=authors",
-            f"data.pipeline={pipeline}", f"data.cache_dir={tmp / 'cache'}", "train.threads=1",
+            f"data.pipeline={pipeline}", f"data.storage={storage}", f"data.cache_dir={tmp / 'cache'}", "train.threads=1",
             "train.num_workers=0", "train.device=cpu", "seed=3"]
 
 
@@ -47,21 +47,27 @@ def _stripe_share(out: Path, count: int) -> float:
 
 @pytest.mark.slow
 def test_tensor_path_sees_the_whole_photo_as_the_per_image_path(tmp_path: Path, capsys) -> None:
+    """pixels and encoded storage against the per-image path: the same share of stripe views."""
     root, count, share = _striped_folder(tmp_path / "data"), 200, {}
-    for pipeline in ("tensor", "pil"):
-        out = tmp_path / pipeline
-        assert main(["data", "preview", *_args(root, tmp_path, pipeline), "--count", str(count), "--out", str(out)]) == 0
+    for name, pipeline, storage in (("pixels", "tensor", "auto"), ("encoded", "auto", "encoded"), ("pil", "pil", "auto")):
+        out = tmp_path / name
+        assert main(["data", "preview", *_args(root, tmp_path, pipeline, storage), "--count", str(count),
+                     "--out", str(out)]) == 0
         record = json.loads((out / "preview.json").read_text())
-        assert record["data_path"] == pipeline and record["image_size"] == 64 and record["seed"] == 3
-        assert record["recipe"] == "authors" and record["count"] == count and record["storage"]
+        assert record["data_path"] == ("pil" if name == "pil" else "tensor") and record["image_size"] == 64
+        assert record["storage"] == ("per-image" if name == "pil" else name) and record["storage_reason"]
+        assert record["recipe"] == "authors" and record["count"] == count and record["seed"] == 3
         for v in range(3):
             assert Image.open(out / f"{count - 1}-v{v}.png").size == (64, 64)
-        share[pipeline] = _stripe_share(out, count)
-    p = (share["tensor"] + share["pil"]) / 2
-    noise = math.sqrt(2 * p * (1 - p) / count)  # sd of the difference of two binomial shares
-    assert abs(share["tensor"] - share["pil"]) < 4 * noise, share
-    assert share["tensor"] > 0.3 and share["pil"] > 0.3, share  # the old square store gave 0
-    assert "whole images" in json.loads((tmp_path / "tensor" / "preview.json").read_text())["storage"]
+        share[name] = _stripe_share(out, count)
+    for name in ("pixels", "encoded"):
+        p = (share[name] + share["pil"]) / 2
+        noise = math.sqrt(2 * p * (1 - p) / count)  # sd of the difference of two binomial shares
+        assert abs(share[name] - share["pil"]) < 4 * noise, share
+        assert share[name] > 0.3, share  # the old square store gave 0
+    assert share["pil"] > 0.3, share
+    assert "whole images" in json.loads((tmp_path / "pixels" / "preview.json").read_text())["stored_as"]
+    assert "files' bytes" in json.loads((tmp_path / "encoded" / "preview.json").read_text())["stored_as"]
 
 
 def test_same_seed_same_files_and_no_overwrite_unasked(tmp_path: Path, capsys) -> None:

@@ -18,7 +18,7 @@ from ecl.data import ArrayDataset, build_datasets, build_eval_transform
 from ecl.engine.training.epoch import evaluate
 from ecl.data.pil_loader import EpochSampler
 from ecl.engine.training.context import build_run
-from ecl.data.plan import PipelineError, choose_pipeline, resolve_data_plan
+from ecl.data.plan import PipelineError, choose_data_path, resolve_data_plan
 from ecl.data.tensor_loader import TensorEvalLoader, TensorTrainLoader, eval_tensor
 
 DEVICE = torch.device("cpu")
@@ -46,7 +46,9 @@ def test_array_dataset_tensor_equals_its_items() -> None:
 
 
 def _choose(config, bundle):
-    return choose_pipeline(config.data.pipeline, resolve_data_plan(config, bundle), bundle, DEVICE)
+    """(data path, its reason) that the plan picks on DEVICE."""
+    path = choose_data_path(config.data.pipeline, config.data.storage, resolve_data_plan(config, bundle), bundle, DEVICE)
+    return path.pipeline, path.pipeline_reason
 
 
 def test_auto_picks_tensor_for_digits_and_says_so(digits, capsys) -> None:
@@ -62,7 +64,8 @@ def test_auto_picks_tensor_for_digits_and_says_so(digits, capsys) -> None:
     from ecl.engine.training.announce import startup_lines
 
     lines = [line for line in startup_lines(ctx, SimpleNamespace(path="run")) if line.startswith("data path")]
-    assert lines == [f"data path: tensor ({reason})"]
+    assert lines == [f"data path: tensor ({reason}); storage: pixels ({ctx.plan.storage_reason})"]
+    assert ctx.plan.storage == "pixels" and "auto → pixels" in ctx.plan.storage_reason
     assert _choose(_config("data.pipeline=pil"), digits)[0] == "pil"
 
 

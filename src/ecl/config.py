@@ -69,6 +69,7 @@ class DataConfig:
     randaugment: bool = True  # RandAugment(n=2, m=10) in the classifier view
     verify_images: bool = True  # open every image header before training
     pipeline: str = "auto"  # auto | tensor (one uint8 tensor on the device, batched views) | pil (per-image workers)
+    storage: str = "auto"  # tensor path: auto | pixels (decoded images) | encoded (the files' bytes, decoded per batch)
     cache_dir: str | None = None  # decode cache of file datasets on the tensor path; None: ~/.cache/ecl
 
 
@@ -172,7 +173,8 @@ KEY_HELP: dict[str, str] = {
     "data.flip": "horizontal flip in the training views (null: the recipe's default: on, off for `small`)",
     "data.erasing": "RandomErasing where the recipe places it (`authors`: every view, `bcl`: the classifier view, `small`: none); null: the protocol's default: off for ImageNet-LT (as the authors and BCL), on elsewhere",
     "data.verify_images": "open every image header before training",
-    "data.pipeline": "how views are made: `tensor` (images as one uint8 tensor on the training device, batched views, no per-image Python), `pil` (per-image transforms in DataLoader workers), `auto` (tensor when the images fit in 25% of free memory at the training size; says which)",
+    "data.pipeline": "how views are made: `tensor` (images as one uint8 tensor on the training device, batched views, no per-image Python), `pil` (per-image transforms in DataLoader workers), `auto` (tensor when the images fit in 25% of free memory as pixels or, for image files, as their encoded bytes: see data.storage; says which)",
+    "data.storage": "how the tensor path holds image files: `pixels` (decoded once, whole, aspect kept), `encoded` (the files' JPEG/PNG bytes in memory, decoded per batch on the training device: nvJPEG on CUDA), `auto` (pixels when they fit in 25% of free memory, else encoded when the bytes do, else the per-image path; says which). Not with data.pipeline=pil; encoded needs image files",
     "data.cache_dir": "folder of the tensor path's decode cache of image files (null: `$ECL_CACHE_DIR` or ~/.cache/ecl)",
     "model.backbone": "encoder: small_cnn, resnet32, resnet18/34/50, resnext50_32x4d, or timm:NAME",
     "model.projection_dim": "d_z of the projection head (null: the method's: d, which CC-GE requires; bcl 128, on ImageNet-LT 1024)",
@@ -262,6 +264,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "data.profile": ("exp", "step"),
     "data.test_profile": ("balanced", "lt"),
     "data.pipeline": ("auto", "tensor", "pil"),
+    "data.storage": ("auto", "pixels", "encoded"),
     "loss.anchor_weighting": ("sample", "class"),
     "loss.weighting": ("auto", "fixed"),
     "train.precision": ("fp32", "bf16", "fp16"),

@@ -11,8 +11,8 @@ Homes: bundle.py (DataBundle, split record), registry.py (DATASETS, build/check)
 module per source), profiles.py (long-tail counts and selection), torch_datasets.py (item
 stores), images.py (safe decoding), validation.py (where the validation split comes from),
 summary.py (data summary), plan.py (the run's DataPlan: the one place that resolves size, recipe,
-flip, erasing and data path), views.py / batched/ (view transforms), ragged.py (whole images in one
-buffer), loading.py (the one loading interface) over tensor_loader.py and pil_loader.py.
+flip, erasing, data path and storage), views.py / batched/ (view transforms), ragged.py (whole
+images in one buffer), encoded.py (the files' bytes, decoded per batch), loading.py (the one loading interface) over tensor_loader.py and pil_loader.py.
 """
 
 from ecl.data.bundle import DataBundle, split_record

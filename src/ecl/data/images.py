@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path, PureWindowsPath
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -22,6 +23,7 @@ __all__ = [
     "to_rgb",
     "verify_image",
     "decode_image",
+    "open_image",
     "load_rgb",
 ]
 
@@ -93,7 +95,9 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def _open(path: Path | str) -> Image.Image:
+def open_image(path: Any) -> Image.Image:
+    """Image.open (lazy: header only) of a path or file object, with the decompression-bomb
+    warning as an error and the pixel limit checked; the caller closes it."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         img = Image.open(path)
@@ -114,7 +118,7 @@ def verify_image(path: Path | str, where: str | None = None) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with _open(path) as img:
+            with open_image(path) as img:
                 img.verify()
     except Exception as exc:  # PIL raises many types (OSError, SyntaxError, ValueError, ...)
         raise _fail(path, exc, where, "not a readable image") from None
@@ -132,7 +136,7 @@ def decode_image(path: Path | str, where: str | None = None, target: int | None 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with _open(path) as img:
+            with open_image(path) as img:
                 if target is not None and img.format == "JPEG" and min(img.size) >= 4 * target:
                     img.draft("RGB", (2 * int(target), 2 * int(target)))
                 img.load()

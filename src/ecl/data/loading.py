@@ -1,8 +1,8 @@
 """The one loading interface of a run: training batches of views for an epoch, evaluation batches.
 
 `build_loader(plan, bundle, settings, device)` returns the implementation the DataPlan's
-`pipeline` names — `TensorLoader` (images as one uint8 tensor on the device, batched views:
-`tensor_loader.py`) or `PerImageLoader` (a DataLoader applying the per-image views in workers:
+`pipeline` names — `TensorLoader` (images held as uint8 pixels on the device, or as the files'
+encoded bytes decoded per batch there — the plan's `storage` —, batched views: `tensor_loader.py`) or `PerImageLoader` (a DataLoader applying the per-image views in workers:
 `pil_loader.py`). Both give
 
 * `train_epoch(epoch)`: a sized iterable of (images ((1+V)·B, 3, S, S) float32, labels (B,) int64),

@@ -5,10 +5,11 @@ once from the config and the dataset (the idea of timm's ``resolve_data_config``
 view recipe and why, flip, erasing (`data.erasing`, else off for the datasets whose published
 protocols never erase — ImageNet-LT: neither the authors' `main_imagenet.py` nor BCL's `main.py` —
 and the recipe's otherwise: :func:`resolve_erasing`), RandAugment, the eval view (shorter side → `resize`, centre
-crop S), the recipe's mean/std, the data path (tensor | pil) and why, and the side R at which image
-files are stored for the tensor path. It is the only place that turns `data.recipe`/`data.flip`
-and `data.erasing` nulls (the dataset's default recipe, `DataBundle.recipe`) or `data.pipeline=auto`
-into values.
+crop S), the recipe's mean/std, the data path (tensor | pil) and why, the tensor path's storage
+(pixels | encoded, :func:`decide_data_path`) and why, and the side R at which image files are
+stored for the tensor path. It is the only place that turns `data.recipe`/`data.flip` and
+`data.erasing` nulls (the dataset's default recipe, `DataBundle.recipe`) or `data.pipeline=auto`
+and `data.storage=auto` into values.
 The run writes it once (config.yaml's data section, data.json, every checkpoint, export metadata)
 and everything that makes views reads it: both loaders (`ecl.data.loading`), evaluation, `ecl predict` and exports.
 
@@ -28,10 +29,11 @@ from ecl.data.ragged import LONG_SIDE_CAP
 from ecl.data.torch_datasets import ArrayDataset, ImageFileDataset
 from ecl.data.views import build_train_transform, check_recipe, eval_resize, eval_transform, recipe_statistics
 
-__all__ = ["DataPlan", "PipelineError", "PlanError", "PLAN_KEY", "MEMORY_SHARE", "resolve_data_plan",
-           "resolve_erasing", "choose_pipeline", "free_memory"]
+__all__ = ["DataPlan", "DataPath", "PipelineError", "PlanError", "PLAN_KEY", "MEMORY_SHARE", "PER_IMAGE",
+           "resolve_data_plan", "resolve_erasing", "choose_data_path", "decide_data_path", "free_memory"]
 
 PLAN_KEY = "preprocess"  # the plan's key in data.json and in export metadata
+PER_IMAGE = "per-image"  # DataPlan.storage on the pil path (files or arrays read image by image)
 MEMORY_SHARE = 0.25  # data.pipeline=auto: the tensors may take at most this share of the device's free memory
 _ERASING_OFF = ("imagenet-lt",)  # datasets whose published protocols apply no RandomErasing
 _STYLE_RECIPE = {"cifar": "bcl", "imagenet": "authors", "small": "small"}  # records of older ecl: view style → recipe
@@ -52,6 +54,9 @@ class DataPlan:
     `mean`/`std` are what the recipe normalises with (ImageNet's for "authors", else the dataset's).
     Eval view: shorter side → `resize`, centre crop `image_size` (`resize == image_size`: fit to S).
     `stored_size`: the side R of image files in the tensor path's decode cache (the eval resize).
+    `storage`: how the tensor path holds the training images — "pixels" (decoded, whole, shorter
+    side R: `data.ragged`), "encoded" (the files' bytes, decoded per batch: `data.encoded`) — or
+    "per-image" on the pil path; `storage_reason` says why.
     """
 
     image_size: int
@@ -67,6 +72,8 @@ class DataPlan:
     size_reason: str = ""
     recipe_reason: str = ""
     pipeline_reason: str = ""
+    storage: str = "per-image"
+    storage_reason: str = ""
 
     @property
     def crop(self) -> int:
@@ -127,7 +134,8 @@ class DataPlan:
                        randaugment=bool(raw.get("randaugment", True)), pipeline=str(raw.get("pipeline", "pil")),
                        stored_size=int(raw.get("stored_size") or 0), size_reason=str(raw.get("size_reason", "")),
                        recipe_reason=str(raw.get("recipe_reason", "")),
-                       pipeline_reason=str(raw.get("pipeline_reason", "")))
+                       pipeline_reason=str(raw.get("pipeline_reason", "")),
+                       storage=str(raw.get("storage", PER_IMAGE)), storage_reason=str(raw.get("storage_reason", "")))
         except (KeyError, TypeError, ValueError) as exc:
             raise PlanError(f"bad preprocessing metadata ({type(exc).__name__}: {exc})") from None
 
@@ -170,12 +178,14 @@ def resolve_data_plan(config: Any, bundle: Any, device: torch.device | None = No
                     pipeline_reason="no training device: per image")
     if device is None:
         return plan
-    pipeline, why = choose_pipeline(config.data.pipeline, plan, bundle, device)
-    return replace(plan, pipeline=pipeline, pipeline_reason=why)
+    path = choose_data_path(config.data.pipeline, config.data.storage, plan, bundle, device)
+    return replace(plan, pipeline=path.pipeline, pipeline_reason=path.pipeline_reason, storage=path.storage,
+                   storage_reason=path.storage_reason)
 
 
 def _split_bytes(dataset: Any, stored: int, size: int, train: bool) -> int | None:
-    """uint8 bytes of one split on the tensor path; None when the dataset kind cannot be held.
+    """uint8 bytes of one split on the tensor path's pixels storage; None when the dataset kind
+    cannot be held.
 
     Image files for training: the bound 3·R·(cap·R) per image (whole images, `data.ragged`)."""
     if isinstance(dataset, ArrayDataset):
@@ -199,24 +209,79 @@ def free_memory(device: torch.device) -> int:
     return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
 
 
-def choose_pipeline(requested: str, plan: DataPlan, bundle: Any, device: torch.device) -> tuple[str, str]:
-    """("tensor" | "pil", one-line reason) for `data.pipeline` = `requested` on this bundle and device:
-    auto picks tensor when every split's uint8 tensor fits MEMORY_SHARE of the device's free memory."""
+@dataclass(frozen=True)
+class DataPath:
+    """The data path (tensor | pil) and the tensor path's storage (pixels | encoded; `PER_IMAGE`
+    on the pil path), each with its one-line reason."""
+
+    pipeline: str
+    pipeline_reason: str
+    storage: str
+    storage_reason: str
+
+
+def decide_data_path(pipeline: str, storage: str, pixels: int | None, encoded: int | None, free: int,
+                     where: str = "") -> DataPath:
+    """The rule of `data.pipeline` × `data.storage` on measured sizes (bytes): `pixels` of the decoded
+    images on the tensor path (None: the dataset kind cannot be held), `encoded` of the files' bytes
+    plus the eval views (None: not image files), `free` memory of the device.
+
+    auto/auto: pixels when they fit MEMORY_SHARE of `free`, else encoded when it fits, else pil.
+    An explicit storage takes the tensor path (under data.pipeline=auto too); data.pipeline=tensor
+    with storage auto holds the smaller store when neither fits. Refused (PipelineError naming the
+    keys): an explicit storage with data.pipeline=pil; encoded on in-memory arrays (no files);
+    tensor or an explicit storage on a dataset kind that cannot be held."""
+    if pipeline == "pil":
+        if storage != "auto":
+            raise PipelineError(f"data.storage={storage} is the tensor path's storage but data.pipeline=pil "
+                                f"makes views image by image: set data.pipeline=auto or tensor, or data.storage=auto")
+        return DataPath("pil", "data.pipeline=pil", PER_IMAGE, "data.pipeline=pil: read image by image")
+    if pixels is None:
+        if pipeline == "tensor" or storage != "auto":
+            raise PipelineError(f"data.pipeline={pipeline} data.storage={storage}: {where}; use data.pipeline=pil")
+        return DataPath("pil", f"data.pipeline=auto: {where}", PER_IMAGE, "not image files or arrays")
+    if storage == "encoded" and encoded is None:
+        raise PipelineError("data.storage=encoded: the dataset is held as in-memory arrays, not image files "
+                            "(no bytes to keep); use data.storage=auto or pixels")
+    budget = MEMORY_SHARE * free
+    if storage != "auto":
+        return DataPath("tensor", f"data.storage={storage}: {where}", storage, f"data.storage={storage}, as asked")
+    share = f"{MEMORY_SHARE:.0%} of free memory"
+    if pixels <= budget:
+        return DataPath("tensor", f"data.pipeline={pipeline} → tensor: {where} (≤ {MEMORY_SHARE:.0%})", "pixels",
+                        f"data.storage=auto → pixels: the decoded images fit in {share}")
+    if encoded is not None and encoded <= budget:
+        return DataPath("tensor", f"data.pipeline={pipeline} → tensor: {where} (encoded ≤ {MEMORY_SHARE:.0%})",
+                        "encoded", f"data.storage=auto → encoded: the decoded images exceed {share}, the files' bytes fit")
+    if pipeline == "tensor":
+        kept = "pixels" if encoded is None else "encoded"
+        return DataPath("tensor", f"data.pipeline=tensor ({where})", kept,
+                        f"data.storage=auto → {kept}: nothing fits in {share}; the smaller store, as data.pipeline=tensor asks")
+    return DataPath("pil", f"data.pipeline=auto → pil: {where} (> {MEMORY_SHARE:.0%})", PER_IMAGE,
+                    f"data.storage=auto: neither the decoded images nor the files' bytes fit in {share}")
+
+
+def _encoded_bytes(bundle: Any, size: int, splits: list[tuple[Any, bool]]) -> int | None:
+    """Bytes of encoded storage: the training files' bytes + the eval views (S×S uint8); None when
+    the training split is not image files."""
+    if not isinstance(bundle.train, ImageFileDataset):
+        return None
+    from ecl.data.encoded import encoded_nbytes
+
+    return encoded_nbytes(bundle.train.paths) + sum(len(ds) * 3 * size * size for ds, train in splits if not train)
+
+
+def choose_data_path(pipeline: str, storage: str, plan: DataPlan, bundle: Any, device: torch.device) -> DataPath:
+    """`decide_data_path` on this bundle and device: the sizes of each storage and the free memory."""
     size, stored = plan.image_size, plan.stored_size
     splits = [(bundle.train, True), (bundle.test, False)] + ([(bundle.val, False)] if bundle.val is not None else [])
+    if pipeline == "pil":
+        return decide_data_path(pipeline, storage, None, None, 0)
     sizes = [_split_bytes(ds, stored, size, train) for ds, train in splits]
-    if requested == "pil":
-        return "pil", "data.pipeline=pil"
     if any(s is None for s in sizes):
         kind = type(bundle.train).__name__
-        if requested == "tensor":
-            raise PipelineError(f"data.pipeline=tensor: cannot hold a {kind} as one tensor; use data.pipeline=pil")
-        return "pil", f"data.pipeline=auto: {kind} items cannot be held as one tensor"
-    need, free = sum(sizes), free_memory(device)  # type: ignore[arg-type]
-    where = f"{need / 2**20:.1f} MiB of uint8 images, {free / 2**30:.1f} GiB free on {device.type}"
-    if requested == "tensor":
-        return "tensor", f"data.pipeline=tensor ({where})"
-    if need <= MEMORY_SHARE * free:
-        return "tensor", f"data.pipeline=auto → tensor: {where} (≤ {MEMORY_SHARE:.0%})"
-    return "pil", f"data.pipeline=auto → pil: {where} (> {MEMORY_SHARE:.0%})"
-
+        return decide_data_path(pipeline, storage, None, None, 0, f"cannot hold a {kind} as one tensor")
+    pixels, encoded, free = sum(sizes), _encoded_bytes(bundle, size, splits), free_memory(device)  # type: ignore[arg-type]
+    held = "" if encoded is None else f" or {encoded / 2**20:.1f} MiB encoded"
+    where = f"{pixels / 2**20:.1f} MiB of uint8 images{held}, {free / 2**30:.1f} GiB free on {device.type}"
+    return decide_data_path(pipeline, storage, pixels, encoded, free, where)

@@ -1,13 +1,16 @@
 """The tensor data path (README, "Data path"): images as one uint8 tensor on the training device, views
 made per batch by `BatchedViews` — no Python loop over images.
 
-Whether a run takes this path is the DataPlan's `pipeline` (`ecl.data.plan.choose_pipeline`);
-`ecl.data.loading.TensorLoader` puts these pieces behind the one loading interface.
+Whether a run takes this path, and how it stores image files, is the DataPlan's `pipeline` and
+`storage` (`ecl.data.plan.decide_data_path`); `ecl.data.loading.TensorLoader` puts these pieces
+behind the one loading interface.
 
 * `TensorData.build(plan, bundle, device)`: the training images at their stored size (arrays: as
-  held; image files: the decode cache's whole images, aspect kept, shorter side R = the plan's
-  `stored_size` (the eval resize), longer side ≤ 2R, as `data.ragged.RaggedImages` —
-  RandomResizedCrop boxes are cut from each whole image) and the test/val images already at the
+  held; image files, storage "pixels": the decode cache's whole images, aspect kept, shorter side
+  R = the plan's `stored_size` (the eval resize), longer side ≤ 2R, as `data.ragged.RaggedImages` —
+  RandomResizedCrop boxes are cut from each whole image; storage "encoded": the files' bytes as
+  `data.encoded.EncodedImages`, each chunk decoded at full size into RaggedImages on the device
+  before its views are cut the same way) and the test/val images already at the
   evaluation view (N,3,S,S) uint8 — the per-image path's Resize(R) → CenterCrop(S) (arrays: a
   batched uint8 antialiased resize; image files: made per file on the PIL image, cached).
 * `TensorTrainLoader`: per epoch a permutation from `derive_seed(seed, epoch, "loader")`; the views
@@ -16,7 +19,8 @@ Whether a run takes this path is the DataPlan's `pipeline` (`ecl.data.plan.choos
   uninterrupted one. Each DDP rank takes every world-th index of the
   permutation (the same permutation on all ranks). Yields (views ((1+V)·B,3,S,S) float32 —
   classifier view of the B images first, then each contrastive view —, labels (B,) int64), all on
-  the device.
+  the device. Encoded storage makes at most `_DECODE_IMAGES` images' views per call (their decoded
+  full-size images are held at once).
 * `TensorEvalLoader`: (eval view (B,3,S,S) float32, labels (B,)) over slices of the test tensor.
 """
 
@@ -31,6 +35,7 @@ from torch import Tensor
 from torchvision.transforms.v2 import functional as TF
 
 from ecl.data.batched_views import BatchedViews
+from ecl.data.encoded import EncodedImages
 from ecl.data.ragged import LONG_SIDE_CAP
 from ecl.data.torch_datasets import ArrayDataset, ImageFileDataset
 from ecl.seeding import derive_seed
@@ -40,6 +45,7 @@ __all__ = ["TensorData", "TensorTrainLoader", "TensorEvalLoader", "steps_per_chu
 _EVAL_CHUNK = 1024  # images resized at once when making the eval tensor
 _CHUNK_IMAGES = 1024  # training images whose views are made in one call (see steps_per_chunk)
 _CHUNK_BYTES = 256 * 2**20  # … and at most this many bytes of views
+_DECODE_IMAGES = 256  # encoded storage: at most this many images decoded for one chunk
 
 
 def eval_tensor(images: Tensor, resize: int, size: int) -> Tensor:
@@ -57,13 +63,17 @@ def eval_tensor(images: Tensor, resize: int, size: int) -> Tensor:
     return torch.cat(out).contiguous() if out else images.new_zeros((0, 3, size, size))
 
 
-def _train_split(dataset: Any, stored: int, cache_dir: str | None, workers: int) -> tuple[Any, Tensor]:
-    """Training images: arrays as held (N,3,h,w); image files whole (RaggedImages, shorter side R)."""
+def _train_split(dataset: Any, plan: Any, cache_dir: str | None, workers: int) -> tuple[Any, Tensor]:
+    """Training images: arrays as held (N,3,h,w); image files whole (RaggedImages, shorter side R)
+    or, storage "encoded", their bytes (EncodedImages)."""
     if isinstance(dataset, ArrayDataset):
         return dataset.as_uint8_tensor()
+    if plan.storage == "encoded":
+        encoded = EncodedImages.from_files(dataset.paths, dataset.sources, workers=workers)
+        return encoded, torch.tensor(list(dataset.labels), dtype=torch.int64)
     from ecl.data.decode_cache import cached_ragged
 
-    return cached_ragged(dataset, stored, cache_dir, workers=workers)
+    return cached_ragged(dataset, plan.stored_size, cache_dir, workers=workers)
 
 
 def _eval_split(dataset: Any, plan: Any, cache_dir: str | None, workers: int) -> tuple[Tensor, Tensor]:
@@ -82,7 +92,7 @@ def _eval_split(dataset: Any, plan: Any, cache_dir: str | None, workers: int) ->
 class TensorData:
     """The tensor path's images on the device: train at the stored size, test/val at the eval view."""
 
-    train_images: Any  # (N,3,h,w) uint8 Tensor, or RaggedImages (image files)
+    train_images: Any  # (N,3,h,w) uint8 Tensor, or RaggedImages / EncodedImages (image files)
     train_labels: Tensor  # (N,) int64
     eval_sets: dict[int, tuple[Tensor, Tensor]]  # id(dataset) → ((M,3,S,S) uint8, (M,) int64)
 
@@ -90,7 +100,7 @@ class TensorData:
     def build(cls, plan: Any, bundle: Any, device: torch.device, cache_dir: str | None = None,
               workers: int = 0) -> "TensorData":
         """The bundle's splits as the DataPlan `plan` stores them, on `device`."""
-        images, labels = _train_split(bundle.train, plan.stored_size, cache_dir, workers)
+        images, labels = _train_split(bundle.train, plan, cache_dir, workers)
         data = cls(images.to(device), labels.to(device), {})
         for ds in (bundle.test, bundle.val):
             if ds is not None:
@@ -139,6 +149,8 @@ class TensorTrainLoader:
         self.batch_size = batch_size if per_rank >= batch_size else max(per_rank, 1)
         self.steps = per_rank // self.batch_size if per_rank else 0
         self.chunk = steps_per_chunk(self.batch_size, 1 + views.num_contrastive_views, views.size)
+        if isinstance(images, EncodedImages):
+            self.chunk = max(1, min(self.chunk, _DECODE_IMAGES // self.batch_size))
 
     def __len__(self) -> int:
         return self.steps
@@ -156,7 +168,10 @@ class TensorTrainLoader:
         idx = order[first * b : (first + count) * b]
         g = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch, first, self.rank, "views"))
         with _one_cpu_thread(self.images.device):
-            views = self.views(self.images.index_select(0, idx), g)
+            batch = self.images.index_select(0, idx)
+            if isinstance(batch, EncodedImages):
+                batch = batch.decode()  # whole images at full size, RaggedImages on the device
+            views = self.views(batch, g)
         s = views[0].shape[-1]
         stacked = torch.stack([v.view(count, b, 3, s, s) for v in views], dim=1)
         return stacked.view(count, len(views) * b, 3, s, s), self.labels.index_select(0, idx).view(count, b)

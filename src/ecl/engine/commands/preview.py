@@ -6,7 +6,8 @@ the tensor path or the per-image DataLoader, as a run does), takes the first `co
 writes, for sample k, `k-v0.png` (classifier view) and `k-v1.png`, `k-v2.png`, … (the contrastive
 views): RGB uint8 at the training size S, un-normalised (x·std + mean, ×255, rounded, clipped —
 RandomErasing's bright patches clip to white). `preview.json` records the plan's recipe, data path
-and why, the storage, the image size, the seed and the normalisation. The same config and seed
+and why, the storage (pixels | encoded | per-image) and why, how the images are held
+(`stored_as`), the image size, the seed and the normalisation. The same config and seed
 give the same files. An existing non-empty `out` is refused unless `overwrite`.
 """
 
@@ -59,8 +60,12 @@ def _storage(plan: DataPlan, loader: Any, bundle: Any) -> str:
     if images is None:  # the per-image path
         return "files decoded image by image in DataLoader workers" if hasattr(bundle.train, "paths") else \
             "in-memory arrays, image by image"
+    from ecl.data.encoded import EncodedImages
     from ecl.data.ragged import LONG_SIDE_CAP, RaggedImages
 
+    if isinstance(images, EncodedImages):
+        return (f"the files' bytes ({images.nbytes / 2**20:.1f} MiB, {int(images.jpeg.sum())} JPEG), decoded per "
+                f"batch at full size on {images.device.type}, views cut from each whole image")
     if isinstance(images, RaggedImages):
         short = int(images.shapes.min()) if len(images) else 0
         return (f"whole images, aspect kept (ragged uint8, {images.nbytes / 2**20:.1f} MiB): shorter side "
@@ -114,7 +119,8 @@ def preview(config: Config, count: int, out: str | Path, *, overwrite: bool = Fa
             Image.fromarray(np.ascontiguousarray(image)).save(out / f"{k}-v{v}.png")
     record = {"dataset": config.data.name, "count": count, "views": 1 + views, "recipe": plan.recipe,
               "data_path": plan.pipeline, "data_path_reason": plan.pipeline_reason,
-              "storage": _storage(plan, loader, bundle), "image_size": plan.image_size, "seed": config.seed,
+              "storage": plan.storage, "storage_reason": plan.storage_reason,
+              "stored_as": _storage(plan, loader, bundle), "image_size": plan.image_size, "seed": config.seed,
               "mean": mean, "std": std, "files": "<k>-v0.png classifier view, <k>-v1.png … contrastive views; "
               "RGB uint8 before normalisation"}
     atomic_write_json(out / PREVIEW_RECORD, record)
@@ -123,4 +129,4 @@ def preview(config: Config, count: int, out: str | Path, *, overwrite: bool = Fa
 
 def format_record(record: dict[str, Any]) -> str:
     """One line for the terminal."""
-    return json.dumps({k: record[k] for k in ("count", "data_path", "recipe", "image_size", "seed")})
+    return json.dumps({k: record[k] for k in ("count", "data_path", "storage", "recipe", "image_size", "seed")})

@@ -54,5 +54,5 @@ def startup_lines(ctx: RunContext, run: Any) -> list[str]:
     second = (f"image size {plan.image_size} px ({plan.size_reason}), recipe {plan.recipe} "
               f"({plan.recipe_reason}), backbone {config.model.backbone}, {_steps_per_epoch(ctx)} steps per epoch")
     notes = [f"note: {n}" for n in bundle.notes]
-    path = f"data path: {plan.pipeline} ({plan.pipeline_reason})"
+    path = f"data path: {plan.pipeline} ({plan.pipeline_reason}); storage: {plan.storage} ({plan.storage_reason})"
     return [first, second, path, *notes, *_warnings(ctx)]
