@@ -161,8 +161,8 @@ def cifar_case(args: argparse.Namespace, device: str, deadline: float, out: dict
     return out
 
 
-#: the file-image paths: name → (data.pipeline, data.storage or None: the key left alone)
-FILE_PATHS = {"tensor": ("tensor", "pixels"), "tensor-encoded": ("tensor", "encoded"), "pil": ("pil", None)}
+#: the file-image paths: name → (data.pipeline, data.storage; the latter set only where ecl has the key)
+FILE_PATHS = {"tensor": ("tensor", "pixels"), "tensor-encoded": ("tensor", "encoded"), "pil": ("pil", "auto")}
 
 
 def _imagenet_config(args: argparse.Namespace, device: str, root: Path, tmp: Path) -> Any:

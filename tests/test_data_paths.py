@@ -75,10 +75,13 @@ def test_smoke_run_measures_every_path_and_writes_its_section(tmp_path: Path) ->
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())
     smoke = data_paths.SMOKE
-    for name in ("pixels", "pil-w0", "pil-w1"):
+    known = data_paths.storage_key_exists()
+    for name in ("pixels", "pil-w0", "pil-w1", *(("encoded",) if known else ())):
         row = report["paths"][name]
         assert row["views"] == smoke["batches"] * smoke["batch_size"] * 3  # B images × (1 + 2) views a batch
-        assert row["pipeline"] == ("tensor" if name == "pixels" else "pil")
+        assert row["pipeline"] == ("pil" if name.startswith("pil") else "tensor")
+        if known and not name.startswith("pil"):
+            assert row["storage"] == name
         assert row["views_per_core_s"] > 0
         assert report["cores_needed"][name] == pytest.approx(data_paths.GPU_RATE / row["views_per_core_s"], abs=0.06)
     encoded = report["paths"]["encoded"]

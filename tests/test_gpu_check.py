@@ -48,8 +48,15 @@ def test_gpu_check_smoke_writes_its_json(tmp_path: Path) -> None:
         assert row["pipeline"] == path and row["train_images_per_s"] > 0
         assert row["projected_imagenet_lt_epoch_min"] == pytest.approx(115_846 / row["train_images_per_s"] / 60, abs=0.01)
         assert report["cifar100_lt_resnet32"]["variants"]["bf16"][path]["model_only_images_per_s"] > 0
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from data_paths import storage_key_exists
+
     encoded = imagenet["tensor-encoded"]
-    assert encoded.get("unavailable") == "data.storage unknown" or encoded["pipeline"] == "tensor"
+    if storage_key_exists():
+        assert encoded["pipeline"] == "tensor" and encoded["storage"] == "encoded" and encoded["train_images_per_s"] > 0
+        assert imagenet["tensor"]["storage"] == "pixels"
+    else:
+        assert encoded == {"unavailable": "data.storage unknown"}
     assert imagenet["nvjpeg"] == {"skipped": "CUDA only (nvJPEG)"}  # the CPU smoke skips nvJPEG
     syncs = report["host_syncs"]
     assert syncs["steps"] > 0 and syncs["host_syncs_per_step"] == pytest.approx(syncs["host_reads"] / syncs["steps"], abs=1e-3)
