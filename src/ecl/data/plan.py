@@ -30,12 +30,13 @@ from ecl.data.torch_datasets import ArrayDataset, ImageFileDataset
 from ecl.data.views import build_train_transform, check_recipe, eval_resize, eval_transform, recipe_statistics
 
 __all__ = ["DataPlan", "DataPath", "PipelineError", "PlanError", "PLAN_KEY", "MEMORY_SHARE", "PER_IMAGE",
-           "resolve_data_plan", "resolve_erasing", "choose_data_path", "decide_data_path", "free_memory"]
+           "resolve_data_plan", "resolve_erasing", "protocol_family", "choose_data_path", "decide_data_path", "free_memory"]
 
 PLAN_KEY = "preprocess"  # the plan's key in data.json and in export metadata
 PER_IMAGE = "per-image"  # DataPlan.storage on the pil path (files or arrays read image by image)
 MEMORY_SHARE = 0.25  # data.pipeline=auto: the tensors may take at most this share of the device's free memory
-_ERASING_OFF = ("imagenet-lt",)  # datasets whose published protocols apply no RandomErasing
+_FAMILY_OF_DATASET = {"imagenet-lt": "imagenet-lt"}  # every other dataset: "cifar"
+_ERASING_OFF = ("imagenet-lt",)  # protocol families whose sources apply no RandomErasing
 _STYLE_RECIPE = {"cifar": "bcl", "imagenet": "authors", "small": "small"}  # records of older ecl: view style → recipe
 
 
@@ -147,12 +148,17 @@ def _resolve_recipe(config: Any, bundle: Any) -> tuple[str, str]:
     return check_recipe(bundle.recipe), f"the dataset's default for {int(bundle.image_size)} px images"
 
 
+def protocol_family(dataset: str) -> str:
+    """The published protocol family of a dataset: "imagenet-lt" (ImageNet-LT) or "cifar" (every other)."""
+    return _FAMILY_OF_DATASET.get(dataset, "cifar")
+
+
 def resolve_erasing(requested: bool | None, dataset: str, recipe: str | None) -> bool | None:
-    """RandomErasing in the views: `data.erasing` when set, off for a dataset in `_ERASING_OFF`,
+    """RandomErasing in the views: `data.erasing` when set, off for a family in `_ERASING_OFF`,
     else the recipe's (every recipe but `small` erases); None while the recipe is not known."""
     if requested is not None:
         return bool(requested)
-    if dataset in _ERASING_OFF:
+    if protocol_family(dataset) in _ERASING_OFF:
         return False
     return None if recipe is None else recipe != "small"
 

@@ -20,12 +20,10 @@ import copy
 from dataclasses import dataclass
 
 from ecl.config import Config
-from ecl.data.plan import resolve_erasing
+from ecl.data.plan import protocol_family as dataset_family, resolve_erasing
 from ecl.losses.methods import method_protocol
 
 __all__ = ["Protocol", "protocol_family", "resolve_protocol", "resolve_config", "classifier_rate"]
-
-_FAMILY_OF_DATASET = {"imagenet-lt": "imagenet-lt"}  # every other dataset: "cifar"
 
 
 @dataclass(frozen=True)
@@ -82,7 +80,7 @@ def classifier_rate(lr: float, alpha: float | None, calibration_epoch: int = 1) 
 
 def protocol_family(config: Config) -> str:
     """The protocol family of the config's dataset: "imagenet-lt" or "cifar" (see the module doc)."""
-    return _FAMILY_OF_DATASET.get(config.data.name, "cifar")
+    return dataset_family(config.data.name)
 
 
 def resolve_protocol(config: Config) -> Protocol:
