@@ -60,6 +60,7 @@ class HostSyncCounter:
         self.counts: Counter[str] = Counter()
         self.active = False
         self._saved: dict[str, Callable] = {}
+        self._own: set[str] = set()
 
     @property
     def total(self) -> int:
@@ -118,6 +119,7 @@ class HostSyncCounter:
             raise RuntimeError("HostSyncCounter is already active")
         names = [*_VALUE_READS, "cpu", "to", "copy_"]
         self._saved = {name: getattr(torch.Tensor, name) for name in names}
+        self._own = {name for name in names if name in vars(torch.Tensor)}  # else inherited from TensorBase
         patches = {name: self._wrap_read(name, kind) for name, kind in _VALUE_READS.items()}
         patches.update(cpu=self._wrap_cpu(), to=self._wrap_to(), copy_=self._wrap_copy())
         for name, patch in patches.items():
@@ -128,5 +130,8 @@ class HostSyncCounter:
     def __exit__(self, *exc: Any) -> None:
         self.active = False
         for name, original in self._saved.items():
-            setattr(torch.Tensor, name, original)
+            if name in self._own:
+                setattr(torch.Tensor, name, original)
+            else:
+                delattr(torch.Tensor, name)
         self._saved = {}
