@@ -185,6 +185,8 @@ def test_epoch_means_are_the_host_sums_of_the_finite_steps() -> None:
     """Sample-weighted means as float64 host sums of float(loss)·batch over the finite steps."""
     from ecl.engine.training.schedule import lr_at
 
+    from ecl.engine.training.schedule import lr_at
+
     ctx = context(NaNAt({2}))
     reference = context(NaNAt({2}))
     data = batches(5) + [(torch.randn(3, 4), torch.tensor([0, 1, 2]))]  # a short last batch
@@ -194,8 +196,10 @@ def test_epoch_means_are_the_host_sums_of_the_finite_steps() -> None:
         out = reference.objective(reference.model(x).logits, y, None, None, reference.network.classifier_weight)
         if step == 2:
             continue
-        reference.optimizer.param_groups[0]["lr"] = ctx.optimizer.param_groups[0]["lr"]
-        for key, value in (*out.components.items(), ("total", out.total)):
+        train = reference.config.train
+        reference.optimizer.param_groups[0]["lr"] = lr_at(train.schedule, 0, step, len(data), train.lr,
+                                                           train.epochs, train.warmup_epochs)
+        for key, value in (*out.components.items(), ("total", out.total.detach())):
             sums[key] += float(value) * y.shape[0]
         images += y.shape[0]
         reference.optimizer.zero_grad()

@@ -206,11 +206,11 @@ def _masked_step(optimizer: torch.optim.Optimizer, apply: Tensor) -> None:
             _restore(optimizer, params, saved, saved_state)
         return
     for p, old in zip(params, saved):
-        p.detach().copy_(torch.where(apply, p.detach(), old))
+        new = p.detach()
+        torch.where(apply, new, old, out=new)
     for key, old in saved_state.items():
         if isinstance(old, Tensor):
-            new = after[key]
-            new.copy_(torch.where(apply, new, old))
+            torch.where(apply, after[key], old, out=after[key])
 
 
 def _step(ctx: RunContext, total: Tensor, finite: Tensor) -> None:
