@@ -105,7 +105,8 @@ def _loss(ctx: RunContext, images: Tensor, num_views: int, labels: Tensor):
                          ctx.network.classifier_weight)
 
 
-def _nonfinite_error(control: EpochControl, limit: int, epoch: int, step: int) -> NonFiniteLossError:
+def _nonfinite_error(limit: int, epoch: int, step: int) -> NonFiniteLossError:
+    """The stop rule's error: `limit` non-finite steps in a row, reached at 0-based `step`."""
     return NonFiniteLossError(
         f"the loss was not finite at {limit} steps in a row (epoch {epoch + 1}, "
         f"step {step + 1}); stopping. Lower train.lr, use train.precision=fp32, or "
@@ -232,7 +233,7 @@ def _read_back(tally: _Tally, control: EpochControl, bar: Any, epoch: int, secon
     figures = tally.read()
     control.nonfinite_streak = int(figures["streak"])
     if figures["tripped"] >= 0:
-        raise _nonfinite_error(control, tally.limit, epoch, int(figures["tripped"]))
+        raise _nonfinite_error(tally.limit, epoch, int(figures["tripped"]))
     if bar is not None and figures["steps"]:
         bar.set_postfix(loss=f"{figures['last']:.3f}", img_s=f"{figures['images'] / max(seconds, 1e-9):.0f}")
     return figures
