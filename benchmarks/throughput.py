@@ -15,6 +15,11 @@ a path's ratio is its train rate ÷ the model-only rate of the same round. Repor
 and best ratio over rounds, and rates from the summed images and seconds. The headline
 `ratio` / `train_images_per_s` are those of `data.pipeline` (auto: whatever auto picks).
 Goal: ratio ≥ 0.9 with the tensor path on the default config (and on --synthetic ResNet-32).
+
+`host_syncs_per_step`: reads of tensor values back to the host (benchmarks/host_syncs.py) made by
+the timed training epochs of the headline path, per step — the steps and the epoch's end-of-epoch
+read-back, not the loader's own reads while it makes a batch (`loader_host_reads_per_step`: on a CPU
+run the batched views ask a few free CPU-side questions that they skip on a GPU). Goal ≤ 0.1.
 """
 
 from __future__ import annotations
@@ -25,9 +30,13 @@ import platform
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from host_syncs import HostSyncCounter  # noqa: E402
 
 from ecl.config import load_config
 from ecl.data import build_datasets
@@ -70,6 +79,49 @@ def _in_memory(ctx, epoch: int) -> list:
     return [(views.to(dev), labels.to(dev)) for views, labels in ctx.loader.train_epoch(epoch)]
 
 
+class _CountedLoader:
+    """`loader` whose batch-making is left out of `counter` (the loader's reads are tallied apart)."""
+
+    def __init__(self, loader, counter: HostSyncCounter) -> None:
+        self.loader, self.counter, self.loader_reads = loader, counter, 0
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        iterator = iter(self.loader)
+        while True:
+            before = self.counter.total
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            finally:
+                self.loader_reads += self.counter.total - before
+            yield item
+
+
+class _Syncs:
+    """Host reads of the counted training epochs: all of train_one_epoch's, and the loader's share."""
+
+    def __init__(self) -> None:
+        self.reads = self.loader_reads = self.steps = 0
+
+    def epoch(self, ctx, epoch: int):
+        with HostSyncCounter() as counter:
+            loader = _CountedLoader(ctx.loader.train_epoch(epoch), counter)
+            result = train_one_epoch(ctx, loader, epoch)
+        self.reads += counter.total - loader.loader_reads
+        self.loader_reads += loader.loader_reads
+        self.steps += result.steps + result.nonfinite_steps
+        return result
+
+    def report(self) -> dict[str, float]:
+        steps = max(self.steps, 1)
+        return {"host_syncs_per_step": round(self.reads / steps, 4),
+                "loader_host_reads_per_step": round(self.loader_reads / steps, 4)}
+
+
 class _Tally:
     def __init__(self) -> None:
         self.images = 0.0
@@ -94,10 +146,13 @@ def measure(config, bundle, paths: list[str], rounds: int) -> dict[str, Any]:
         contexts[path] = build_run(config, bundle)
     tallies = {p: {"train": _Tally(), "eval": _Tally()} for p in paths}
     model = _Tally()
-    first = contexts[paths[0]]
+    first, syncs = contexts[paths[0]], _Syncs()
     for epoch in range(rounds + 1):
         for path, ctx in contexts.items():
-            result, seconds = _timed(lambda: train_one_epoch(ctx, ctx.loader.train_epoch(epoch), epoch), ctx.device)
+            if ctx is first and epoch:  # the headline path's timed epochs, with their host reads counted
+                result, seconds = _timed(lambda: syncs.epoch(ctx, epoch), ctx.device)
+            else:
+                result, seconds = _timed(lambda: train_one_epoch(ctx, ctx.loader.train_epoch(epoch), epoch), ctx.device)
             if epoch:
                 tallies[path]["train"].add(result.images, seconds)
         batches = _in_memory(first, epoch)
@@ -108,7 +163,7 @@ def measure(config, bundle, paths: list[str], rounds: int) -> dict[str, Any]:
             out, seconds = _timed(lambda: evaluate(ctx, ctx.loader.eval_batches(bundle.test)), ctx.device)
             if epoch:
                 tallies[path]["eval"].add(float(out.confusion.sum()), seconds)
-    return {"paths": tallies, "model": model, "contexts": contexts}
+    return {"paths": tallies, "model": model, "contexts": contexts, "syncs": syncs.report()}
 
 
 def _path_report(t: dict[str, _Tally], model: _Tally) -> dict[str, float]:
@@ -150,6 +205,7 @@ def main(argv: list[str] | None = None) -> dict:
         "train_images_per_s": per_path[requested]["train_images_per_s"],
         "model_only_images_per_s": round(model.rate, 1),
         "ratio": per_path[requested]["ratio"],
+        **measured["syncs"],
         "paths": per_path,
         "rounds": args.rounds,
         "config": args.config or "digits_lt",

@@ -103,12 +103,20 @@ def _check_labels(labels: Tensor, num_classes: int) -> None:
         raise ValueError(f"labels must lie in [0, {num_classes}), got label {bad}")
 
 
+def _class_counts(labels: Tensor, num_classes: int, dtype: torch.dtype) -> Tensor:
+    """(C,) count of each class among (N,) labels, as `dtype`: a sum of ones (exact), not
+    torch.bincount, which reads the labels' range back to the host on a GPU."""
+    ones = torch.ones(labels.shape, dtype=dtype, device=labels.device)
+    return torch.zeros(num_classes, dtype=dtype, device=labels.device).index_add_(0, labels, ones)
+
+
 def bc_ecl_per_anchor(
     features: Tensor,
     labels: Tensor,
     prototypes: Tensor,
     temperature: float = 0.07,
     prototype_weight: PrototypeWeight = 0.5,
+    check_labels: bool = True,
 ) -> Tensor:
     """Per-anchor BC-ECL loss ``ℓ_i``.
 
@@ -118,6 +126,9 @@ def bc_ecl_per_anchor(
         prototypes: (C, d) unit vectors.
         temperature: τ > 0.
         prototype_weight: λ ∈ (0, 1) or ``"bcl"``.
+        check_labels: raise ValueError for a label outside [0, C) (reads the labels' range back
+            to the host; the training objective, whose labels were checked when the data was
+            loaded, turns it off so that a GPU step never waits).
 
     Returns:
         (N,) tensor, ``N = B·V``, anchor ``b·V + v`` = view ``v`` of sample ``b``; float32, or
@@ -136,7 +147,8 @@ def bc_ecl_per_anchor(
     num_classes = prototypes.shape[0]
     if num_classes == 0:
         raise ValueError("prototypes must hold at least one class, got shape (0, d)")
-    _check_labels(y, num_classes)
+    if check_labels:
+        _check_labels(y, num_classes)
 
     dtype = _compute_dtype(features, prototypes)
     z = z.to(dtype)
@@ -151,7 +163,7 @@ def bc_ecl_per_anchor(
         # log D(i) = logsumexp_j(logit_ij + log w_ij): one overflow-free log-sum-exp and no (N, C)
         # scatter. The weights depend on the anchor only through "same class as the anchor or
         # not": row 0 of the tables is for c ≠ y_i (m_c = n_c), row 1 for c = y_i (m_c = n_c − 1).
-        counts = torch.bincount(y, minlength=num_classes).to(dtype)  # n_c in the batch
+        counts = _class_counts(y, num_classes, dtype)  # n_c in the batch
         m = torch.stack([counts, counts - 1.0])  # (2, C)
         a, b = _class_weights(m, prototype_weight)  # (2, C) each
         proto_cols = torch.arange(num_classes, device=z.device)
@@ -228,9 +240,10 @@ def reduce_anchors(per_anchor: Tensor, anchor_labels: Tensor, anchor_weighting: 
     labels = anchor_labels.long()
     class_sum = torch.zeros(num_classes, dtype=per_anchor.dtype, device=per_anchor.device)
     class_sum = class_sum.index_add(0, labels, per_anchor)
-    counts = torch.bincount(labels, minlength=num_classes).to(per_anchor.dtype)
-    present = counts > 0
-    return (class_sum[present] / counts[present]).mean()
+    counts = _class_counts(labels, num_classes, per_anchor.dtype)
+    present = counts > 0  # mean over the classes present, without a boolean index (a host read on a GPU)
+    means = torch.where(present, class_sum / counts.clamp_min(1), torch.zeros_like(class_sum))
+    return means.sum() / present.sum().to(per_anchor.dtype)
 
 
 class BCECLLoss(nn.Module):
@@ -246,6 +259,7 @@ class BCECLLoss(nn.Module):
         prototype_weight: λ ∈ (0, 1) or ``"bcl"``.
         anchor_weighting: ``"sample"`` (mean over anchors, the paper) or ``"class"`` (mean within
             each class, then over the classes present).
+        check_labels: check that labels lie in [0, C) (a host read; see :func:`bc_ecl_per_anchor`).
 
     Shapes: ``features`` (B, V, d) unit vectors, ``labels`` (B,), ``prototypes`` (C, d) unit
     vectors → scalar.
@@ -256,8 +270,10 @@ class BCECLLoss(nn.Module):
         temperature: float = 0.07,
         prototype_weight: PrototypeWeight = 0.5,
         anchor_weighting: str = "sample",
+        check_labels: bool = True,
     ) -> None:
         super().__init__()
+        self.check_labels = bool(check_labels)
         self.temperature = _check_temperature(temperature)
         self.prototype_weight = _check_prototype_weight(prototype_weight)
         self.anchor_weighting = _check_anchor_weighting(anchor_weighting)
@@ -265,7 +281,7 @@ class BCECLLoss(nn.Module):
     def per_anchor(self, features: Tensor, labels: Tensor, prototypes: Tensor) -> Tensor:
         """(N,) per-anchor losses ``ℓ_i``, ``N = B·V``, anchor ``b·V + v`` = view ``v`` of sample ``b``."""
         return bc_ecl_per_anchor(
-            features, labels, prototypes, self.temperature, self.prototype_weight
+            features, labels, prototypes, self.temperature, self.prototype_weight, self.check_labels
         )
 
     def forward(self, features: Tensor, labels: Tensor, prototypes: Tensor) -> Tensor:

@@ -22,14 +22,18 @@ class LogitCompensatedCE(nn.Module):
     Args:
         class_counts: length-C training-set counts, all > 0.
         tau: compensation strength (finite; 0 gives plain CE).
+        check_labels: raise ValueError for a label outside [0, C) (reads the labels' range back to
+            the host; the training objective, whose labels were checked when the data was loaded,
+            turns it off so that a GPU step never waits).
 
     The (C,) log-prior lives in the registered buffer ``log_prior`` (moves with ``.to()``).
     """
 
     log_prior: Tensor
 
-    def __init__(self, class_counts: Sequence[int] | Tensor, tau: float = 1.0) -> None:
+    def __init__(self, class_counts: Sequence[int] | Tensor, tau: float = 1.0, *, check_labels: bool = True) -> None:
         super().__init__()
+        self.check_labels = bool(check_labels)
         counts = torch.as_tensor(class_counts, dtype=torch.float64).reshape(-1) if not isinstance(
             class_counts, Tensor
         ) else class_counts.detach().to("cpu", torch.float64)
@@ -56,7 +60,7 @@ class LogitCompensatedCE(nn.Module):
             )
         if labels.ndim != 1 or labels.shape[0] != logits.shape[0]:
             raise ValueError(f"labels must have shape ({logits.shape[0]},), got {tuple(labels.shape)}")
-        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
+        if self.check_labels and labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
             bad = int(labels.min()) if int(labels.min()) < 0 else int(labels.max())
             raise ValueError(f"labels must lie in [0, {self.num_classes}), got label {bad}")
         dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32

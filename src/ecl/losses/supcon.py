@@ -66,10 +66,8 @@ class SupConLoss(nn.Module):
 
     def forward(self, features: Tensor, labels: Tensor) -> Tensor:
         losses, has_positive = supcon_per_anchor(features, labels, self.temperature)
-        count = has_positive.sum()
-        if int(count) == 0:
-            return losses.sum() * 0.0
-        return losses.sum() / count.to(losses.dtype)
+        count = has_positive.sum()  # no anchor with a positive: 0 / 1 (the losses are all 0), no host read
+        return losses.sum() / count.clamp_min(1).to(losses.dtype)
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -14,6 +14,11 @@ from ecl.engine.training.schedule import lr_at
 from ecl.engine.training.context import RunContext
 
 __all__ = ["NonFiniteLossError", "EpochResult", "EvalOutput", "EpochControl", "train_one_epoch", "evaluate"]
+
+
+#: the step's figures (loss sums, non-finite count and streak, the bar's loss) stay on the device and
+#: are read back every READBACK_STEPS steps and at the end of the epoch: one copy each time.
+READBACK_STEPS = 50
 
 
 class NonFiniteLossError(RuntimeError):
@@ -57,6 +62,7 @@ class EpochControl:
     progress_bar: bool = False  # a tqdm bar (a terminal) instead of timed lines
     estimate_pending: bool = True  # the run's time estimate is still to be printed (once per run)
     nonfinite_streak: int = 0
+    readback_steps: int = READBACK_STEPS  # the step's figures are read back to the host this often
 
 
 def _progress(loader: Iterable, ctx: RunContext, epoch: int, control: EpochControl):
@@ -99,16 +105,138 @@ def _loss(ctx: RunContext, images: Tensor, num_views: int, labels: Tensor):
                          ctx.network.classifier_weight)
 
 
-def _skip_nonfinite(ctx: RunContext, control: EpochControl, epoch: int, step: int) -> None:
-    """Count a non-finite step; NonFiniteLossError after train.max_nonfinite_steps in a row."""
-    control.nonfinite_streak += 1
+def _nonfinite_error(limit: int, epoch: int, step: int) -> NonFiniteLossError:
+    """The stop rule's error: `limit` non-finite steps in a row, reached at 0-based `step`."""
+    return NonFiniteLossError(
+        f"the loss was not finite at {limit} steps in a row (epoch {epoch + 1}, "
+        f"step {step + 1}); stopping. Lower train.lr, use train.precision=fp32, or "
+        f"raise train.max_nonfinite_steps."
+    )
+
+
+class _Tally:
+    """The epoch's running figures on the training device, one (K + 6,) tensor read back in one copy.
+
+    Slots: the sample-weighted sums of the K loss components and of the total (finite steps only),
+    then images and steps of the finite steps, non-finite steps, the current non-finite streak,
+    the 0-based step at which the streak first reached `limit` (−1: not yet), the last finite total.
+    float64 sums reproduce the host's `sum + float(loss) * batch` bit for bit (float32 on MPS).
+    """
+
+    def __init__(self, keys: list[str], device: torch.device, streak: int, limit: int) -> None:
+        self.keys, self.limit, self.k = keys, limit, len(keys)
+        dtype = torch.float32 if device.type == "mps" else torch.float64
+        self.state = torch.zeros(self.k + 6, dtype=dtype, device=device)
+        self.state[self.k + 3] = float(streak)
+        self.state[self.k + 4] = -1.0
+
+    def add(self, values: list[Tensor], finite: Tensor, batch: int, step: int) -> None:
+        """One step: `values` the K 0-dim losses, `finite` the 0-dim bool flag of the total."""
+        k, state = self.k, self.state
+        losses = torch.stack([v.detach() for v in values]).to(state.dtype)
+        ok = finite.to(state.dtype)
+        bad = 1.0 - ok
+        counts = torch.stack([ok * batch, ok, bad])
+        state[: k + 3] += torch.cat([torch.where(finite, losses * batch, torch.zeros_like(losses)), counts])
+        streak = (state[k + 3] + 1.0) * bad
+        state[k + 3] = streak
+        tripped = state[k + 4]
+        state[k + 4] = torch.where((streak >= self.limit) & (tripped < 0), float(step), tripped)
+        state[k + 5] = torch.where(finite, losses[-1], state[k + 5])
+
+    def read(self) -> dict[str, float]:
+        """The figures on the host (the one read back)."""
+        values = self.state.tolist()
+        out = dict(zip(self.keys, values[: self.k]))
+        names = ("images", "steps", "nonfinite", "streak", "tripped", "last")
+        out.update(zip(names, values[self.k:]))
+        return out
+
+
+def _grads(optimizer: torch.optim.Optimizer) -> list[Tensor]:
+    return [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+
+
+def _grads_finite(optimizer: torch.optim.Optimizer, device: torch.device) -> Tensor:
+    """0-dim bool on the device: every gradient is finite (GradScaler's own check, times 1: exact)."""
+    found_inf = torch.zeros(1, device=device)
+    grads = _grads(optimizer)
+    if grads:
+        torch._amp_foreach_non_finite_check_and_unscale_(grads, found_inf, torch.ones(1, device=device))
+    return found_inf[0] == 0
+
+
+def _state_tensors(optimizer: torch.optim.Optimizer, params: list[Tensor]) -> dict[tuple[int, str], Any]:
+    """A copy of the optimizer's per-parameter state (tensors cloned), keyed by (param index, name)."""
+    out: dict[tuple[int, str], Any] = {}
+    for i, p in enumerate(params):
+        for name, value in optimizer.state.get(p, {}).items():
+            out[(i, name)] = value.clone() if isinstance(value, Tensor) else value
+    return out
+
+
+def _restore(optimizer: torch.optim.Optimizer, params: list[Tensor], saved: list[Tensor],
+             saved_state: dict[tuple[int, str], Any]) -> None:
+    """Put parameters and optimizer state back as they were before a step (entries it made removed)."""
+    for i, (p, old) in enumerate(zip(params, saved)):
+        p.detach().copy_(old)
+        optimizer.state.pop(p, None)
+        kept = {name: value for (j, name), value in saved_state.items() if j == i}
+        if kept:
+            optimizer.state[p] = kept
+
+
+def _masked_step(optimizer: torch.optim.Optimizer, apply: Tensor) -> None:
+    """`optimizer.step()` that leaves parameters and optimizer state bit-identical where `apply`
+    (0-dim bool, on the device) is False, without reading it back: the step runs, then every
+    parameter and state tensor is put back with `torch.where(apply, new, old)`.
+
+    Only when the step creates state that was not there (the first step: SGD's momentum buffers)
+    or changes a non-tensor entry is `apply` read back (once a run), so that a skipped first step
+    leaves no state behind, as before.
+    """
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    saved = [p.detach().clone() for p in params]
+    saved_state = _state_tensors(optimizer, params)
+    optimizer.step()
+    after = {(i, name): value for i, p in enumerate(params) for name, value in optimizer.state.get(p, {}).items()}
+    same_shape = after.keys() == saved_state.keys() and all(
+        isinstance(value, Tensor) or value == saved_state[key] for key, value in after.items())
+    if not same_shape:  # the one host read: state created or changed
+        if not bool(apply):
+            _restore(optimizer, params, saved, saved_state)
+        return
+    for p, old in zip(params, saved):
+        new = p.detach()
+        torch.where(apply, new, old, out=new)
+    for key, old in saved_state.items():
+        if isinstance(old, Tensor):
+            torch.where(apply, after[key], old, out=after[key])
+
+
+def _step(ctx: RunContext, total: Tensor, finite: Tensor) -> None:
+    """Backward and optimizer step, skipped on the device (params and optimizer state unchanged)
+    when the total (`finite`, 0-dim bool) or any gradient is not finite. Under fp16 the scaler
+    unscales and its scale update sees the same overflow; no value is read back to the host."""
     ctx.optimizer.zero_grad(set_to_none=True)
-    if control.nonfinite_streak >= ctx.config.train.max_nonfinite_steps:
-        raise NonFiniteLossError(
-            f"the loss was not finite at {control.nonfinite_streak} steps in a row (epoch {epoch + 1}, "
-            f"step {step + 1}); stopping. Lower train.lr, use train.precision=fp32, or "
-            f"raise train.max_nonfinite_steps."
-        )
+    ctx.scaler.scale(total).backward()
+    if ctx.scaler.is_enabled():
+        ctx.scaler.unscale_(ctx.optimizer)
+    apply = finite & _grads_finite(ctx.optimizer, total.device)
+    _masked_step(ctx.optimizer, apply)
+    if ctx.scaler.is_enabled():
+        ctx.scaler.update()
+
+
+def _read_back(tally: _Tally, control: EpochControl, bar: Any, epoch: int, seconds: float) -> dict[str, float]:
+    """Read the tally (one copy): carry the streak, stop on a tripped streak, refresh the bar."""
+    figures = tally.read()
+    control.nonfinite_streak = int(figures["streak"])
+    if figures["tripped"] >= 0:
+        raise _nonfinite_error(tally.limit, epoch, int(figures["tripped"]))
+    if bar is not None and figures["steps"]:
+        bar.set_postfix(loss=f"{figures['last']:.3f}", img_s=f"{figures['images'] / max(seconds, 1e-9):.0f}")
+    return figures
 
 
 def train_one_epoch(ctx: RunContext, loader: Iterable, epoch: int, control: EpochControl | None = None) -> EpochResult:
@@ -118,18 +246,22 @@ def train_one_epoch(ctx: RunContext, loader: Iterable, epoch: int, control: Epoc
     short last batch counts for its images only.
 
     `loader` yields (views ((1+V)·B,3,S,S), labels (B,)) (`ecl.data.loading`). A non-finite loss
-    skips its step; `train.max_nonfinite_steps` of them in a row (counted across epochs in
-    `control.nonfinite_streak`) raise NonFiniteLossError. `control.stop_requested()` ends the epoch
-    early (`interrupted`).
+    skips its step (parameters and optimizer state unchanged, decided on the device);
+    `train.max_nonfinite_steps` of them in a row (counted across epochs in
+    `control.nonfinite_streak`) raise NonFiniteLossError. No value is read back to the host inside
+    a step: the sums, the streak and the bar's loss are read every `control.readback_steps` steps
+    and at the end of the epoch, so the stop comes at most that many steps after the streak
+    reached the limit (the message names the step where it did). `control.stop_requested()` ends
+    the epoch early (`interrupted`).
     """
     control = control if control is not None else EpochControl()
     train = ctx.config.train
     ctx.model.train()
-    sums: dict[str, float] = {}
-    finite_steps = images = nonfinite = 0
+    tally: _Tally | None = None
     steps_per_epoch = max(len(loader), 1)  # type: ignore[arg-type]
     lr, interrupted, start = train.lr, False, time.perf_counter()
     bar = _progress(loader, ctx, epoch, control)
+    shown = bar if bar is not loader else None
     try:
         for step, (views, labels) in enumerate(bar):
             if control.stop_requested():
@@ -140,29 +272,22 @@ def train_one_epoch(ctx: RunContext, loader: Iterable, epoch: int, control: Epoc
                 group["lr"] = lr
             result = _loss(ctx, *_inputs(ctx, views, labels))
             total = result.total
-            if not torch.isfinite(total.detach()):
-                nonfinite += 1
-                _skip_nonfinite(ctx, control, epoch, step)
-                continue
-            control.nonfinite_streak = 0
-            ctx.optimizer.zero_grad(set_to_none=True)
-            ctx.scaler.scale(total).backward()
-            ctx.scaler.step(ctx.optimizer)
-            ctx.scaler.update()
-            finite_steps += 1
-            batch = labels.shape[0]
-            images += batch
-            for key, value in result.components.items():
-                sums[key] = sums.get(key, 0.0) + float(value) * batch
-            sums["total"] = sums.get("total", 0.0) + float(total.detach()) * batch
-            if bar is not loader:
-                elapsed = max(time.perf_counter() - start, 1e-9)
-                bar.set_postfix(loss=f"{float(total.detach()):.3f}", img_s=f"{images / elapsed:.0f}")
+            finite = torch.isfinite(total.detach())
+            _step(ctx, total, finite)
+            if tally is None:
+                tally = _Tally([*result.components, "total"], total.device, control.nonfinite_streak,
+                               train.max_nonfinite_steps)
+            tally.add([*result.components.values(), total], finite, labels.shape[0], step)
+            if (step + 1) % control.readback_steps == 0:
+                _read_back(tally, control, shown, epoch, time.perf_counter() - start)
+        figures = _read_back(tally, control, shown, epoch, time.perf_counter() - start) if tally else {}
     finally:
-        if bar is not loader:
-            bar.close()
-    means = {key: value / images for key, value in sums.items()} if images else {}
-    return EpochResult(means=means, images=images, steps=finite_steps, nonfinite_steps=nonfinite,
+        if shown is not None:
+            shown.close()
+    images = int(figures.get("images", 0))
+    means = {key: figures[key] / images for key in tally.keys} if images and tally else {}
+    return EpochResult(means=means, images=images, steps=int(figures.get("steps", 0)),
+                       nonfinite_steps=int(figures.get("nonfinite", 0)),
                        seconds=time.perf_counter() - start, lr=lr, interrupted=interrupted)
 
 

@@ -80,7 +80,10 @@ class Objective(nn.Module):
         self.weighting = weighting
         self.gather = bool(gather)
 
-        self.classifier_loss = LogitCompensatedCE(class_counts, tau=lc_tau if method.classifier_loss == "la" else 0.0)
+        # labels come from a data set checked when it was loaded: the losses' per-step label check
+        # (a read back to the host, a wait on a GPU) is off
+        self.classifier_loss = LogitCompensatedCE(class_counts, tau=lc_tau if method.classifier_loss == "la" else 0.0,
+                                                  check_labels=False)
         self.contrastive_loss: Optional[nn.Module]
         if method.contrastive == "supcon":
             self.contrastive_loss = SupConLoss(temperature)
@@ -89,6 +92,7 @@ class Objective(nn.Module):
                 temperature,
                 method.prototype_weight if method.prototype_weight is not None else prototype_weight,
                 method.anchor_weighting if method.anchor_weighting is not None else anchor_weighting,
+                check_labels=False,
             )
         else:
             self.contrastive_loss = None
