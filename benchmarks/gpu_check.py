@@ -12,7 +12,7 @@ warm-up, their ratio, peak GPU memory):
   plus nvJPEG alone (``torchvision.io.decode_jpeg`` of the folder's files on CUDA, images/s; CUDA only);
 * host syncs: the reads of device values back to the host (``Tensor.item``, ``bool``/``float``/``int``
   of a tensor, ``tolist``, ``numpy``, device→CPU copies) per training step on the tensor path, counted
-  by :class:`HostReads` (on the CPU the same reads are counted; each is a synchronisation on CUDA);
+  by ``host_syncs.HostSyncCounter`` (on the CPU the same reads are counted; each is a synchronisation on CUDA);
 * objective share: the objective's forward+backward against the full step of ResNeXt-50 at
   ImageNet-LT shape (B = 128, C = 1000, 3 views, bf16, channels_last; goal ≤ 3 %), the objective
   timed on the arguments it got in a real step;
@@ -40,7 +40,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.overrides import TorchFunctionMode
 
 from ecl.config import load_config
 from ecl.data import ArrayDataset, DataBundle, build_datasets, long_tail_counts
@@ -48,6 +47,7 @@ from ecl.engine.training.epoch import train_one_epoch
 from ecl.engine.training.context import build_run
 
 from data_paths import generate_folder, storage_key_exists
+from host_syncs import HostSyncCounter
 
 CIFAR_LT_IMAGES, CIFAR_EPOCHS, IMAGENET_LT_IMAGES = 10_847, 200, 115_846
 VARIANTS = {  # name → overrides (on top of the preset); both paths for those marked True
@@ -218,35 +218,6 @@ def nvjpeg_rate(paths: list[Any], device: str, rounds: int = 3) -> dict[str, Any
     return {"images": len(data), "images_per_s": round(best, 1)}
 
 
-class HostReads(TorchFunctionMode):
-    """Counts reads of tensor values back to the host while active: ``item``, ``bool``/``float``/
-    ``int``/``index`` of a tensor, ``tolist``, ``numpy`` (any device: each is a synchronisation when
-    the tensor lives on CUDA) and copies of a non-CPU tensor to the CPU (``cpu``, ``to``)."""
-
-    READS = frozenset({"item", "__bool__", "__float__", "__int__", "__index__", "tolist", "numpy"})
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        name = getattr(func, "__name__", "")
-        if name in self.READS or (name in ("cpu", "to") and args and self._to_host(name, args, kwargs)):
-            self.count += 1
-        return func(*args, **kwargs)
-
-    @staticmethod
-    def _to_host(name: str, args: tuple, kwargs: dict) -> bool:
-        source = args[0]
-        if not isinstance(source, torch.Tensor) or source.device.type == "cpu":
-            return False
-        if name == "cpu":
-            return True
-        target = kwargs.get("device", args[1] if len(args) > 1 else None)
-        return isinstance(target, (str, torch.device)) and torch.device(target).type == "cpu"
-
-
 def host_syncs_case(args: argparse.Namespace, device: str) -> dict[str, Any]:
     """Host reads per training step of the tensor path (CIFAR-shaped, the preset's model), counted
     over one pass of `args.steps` steps after a warm-up pass."""
@@ -257,10 +228,10 @@ def host_syncs_case(args: argparse.Namespace, device: str) -> dict[str, Any]:
     ctx = build_run(config, bundle)
     train_one_epoch(ctx, _Steps(ctx.loader.train_epoch(0), args.steps), 0)
     loader = _Steps(ctx.loader.train_epoch(1), args.steps)
-    with HostReads() as reads:
+    with HostSyncCounter() as reads:
         train_one_epoch(ctx, loader, 1)
-    return {"device": device, "steps": len(loader), "host_reads": reads.count,
-            "host_syncs_per_step": round(reads.count / max(1, len(loader)), 3),
+    return {"device": device, "steps": len(loader), "host_reads": reads.total,
+            "host_syncs_per_step": round(reads.total / max(1, len(loader)), 3),
             "counted": "reads of device values on cuda (synchronisations)" if device == "cuda" else
                        "the same reads on the cpu (each would synchronise on cuda)", "goal_per_step": 0.1}
 
