@@ -11,10 +11,11 @@ and run in-process through `ecl.cli.main`), with run folders under --runs (defau
 runs/fashion-study/<dataset>/, outside git). Rerunning the same command skips every finished run and
 continues interrupted ones, so the study can be spread over sessions.
 
-Tuning (the same budget for every method: 2 × 2 = 4 combinations on tuning seed 100, chosen on the
+Tuning (the same budget for every method: 3 × 2 = 6 combinations on tuning seed 100, chosen on the
 final-epoch validation balanced accuracy of 100 images per class from the unused pool, never on test):
-learning rate ∈ {0.03, 0.1} × one method knob — the contrastive temperature τ ∈ {0.07, 0.1} for
-every method with a contrastive loss (supcon, bcl, procondual, ecl and its ablations), the weight
+learning rate ∈ {0.01, 0.03, 0.1} (`--lrs`; the first study of 2026-11-29 used {0.03, 0.1}, where every
+method chose 0.03, the grid's low edge, so issue 21 added 0.01) × one method knob — the contrastive
+temperature τ ∈ {0.07, 0.1} for every method with a contrastive loss (supcon, bcl, procondual, ecl and its ablations), the weight
 decay ∈ {5e-4, 1e-4} for the classifier-only baselines ce and la (they have no τ; weight decay is
 their strongest regulariser here). The methods' own τ defaults (0.07; BCL's setup 0.1) are inside the
 grid; an explicit τ overrides the method's default (engine/protocol.py). The best combination is
@@ -33,6 +34,11 @@ uses `small_cnn_w16`, 28 px, batch 128 and EPOCHS = 4 epochs (first chosen as 3 
 tensor data path (data.pipeline=auto → tensor) then brought an LA epoch to 9.4 s, so 4 fit the session).
 Shot groups use many > 1,000 / few < 200 training images (MANY, FEW below).
 `--epochs` changes it (the estimate of `--dry-run` scales with it).
+
+`--methods ce,la` trains only those rows and replaces them in the recorded results, keeping the other
+rows (benchmarks/rows.py); the page lists per row when, at which commit and under which loss weighting
+it was trained, and which grid each row was tuned on (rows still lacking a value of the lr grid are
+named with the command that re-tunes them).
 
 Outputs: benchmarks/results/fashion-mnist-lt-if100/ and -if10/ (summary.json, table.md, tuning.json,
 shot_groups.png, curves.png, study.json), benchmarks/results/FASHION.md and the fashion-mnist-lt
@@ -516,6 +522,19 @@ def _curves_note(study: dict[str, Any]) -> str:
             "of the rows they replaced.")
 
 
+def _probes_note(study_record: dict[str, Any], probes: dict[str, Any]) -> list[str]:
+    """A note when main rows the probes are paired with were re-run after the probes were recorded."""
+    date = probes.get("date") or ""
+    later = [m for m, r in (study_record.get("rows") or {}).items()
+             if f"main-{m}" in probes.get("rows", {}) and (r.get("date") or "") > date]
+    if not later:
+        return []
+    return [f"The probes above pair with the main rows as probes.json recorded them ({date}); the table's "
+            f"{', '.join(later)} row{'s were' if len(later) > 1 else ' was'} re-run since, under "
+            f"{'their' if len(later) > 1 else 'its'} current weighting, so those pairs describe the earlier "
+            f"row{'s' if len(later) > 1 else ''}, not the table's.", ""]
+
+
 def _dataset_section(folder: Path) -> list[str]:
     study = read_json(folder / "study.json")
     if study is None:
@@ -560,6 +579,7 @@ def _dataset_section(folder: Path) -> list[str]:
     probes = folder.parent / f"{folder.name}-probes" / "PROBES.md"  # written by benchmarks/fashion_probes.py
     if probes.is_file():
         lines += [probes.read_text(encoding="utf-8").rstrip("\n"), ""]
+        lines += _probes_note(study, read_json(probes.parent / "probes.json") or {})
     return lines
 
 

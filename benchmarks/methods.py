@@ -3,15 +3,19 @@
     python benchmarks/methods.py                       # digits-lt and mnist-lt, 5 seeds, defaults
     python benchmarks/methods.py --jobs 2 --threads 1  # the fastest setup on a 2-core machine
     python benchmarks/methods.py --datasets digits-lt --seeds 0,1,2 --epochs 10
+    python benchmarks/methods.py --methods ce,la --ablations= --seeds 0,1,2  # re-run two rows, keep the others
     python benchmarks/methods.py --docs-only           # rewrite docs/RESULTS.md from benchmarks/results/
 
 Every (dataset, method, seed) is an `ecl compare` run folder under --runs (default runs/bench/<dataset>;
 resumable: rerunning the same command skips finished runs and continues interrupted ones). Seeds are
 trained in stages (first three seeds on every dataset, then the rest), so an interrupted benchmark still
 leaves complete comparisons. After each stage the summary.json, table.md and shot_groups.png of every
-dataset are copied to benchmarks/results/<dataset>/ with meta.json (command, date, machine, wall time,
-what was run), and docs/RESULTS.md is regenerated from that folder: its invocation list from the
-meta.json files present, its verdicts (with the Holm marks over each paired table) from benchmarks/calls.py.
+dataset are written to benchmarks/results/<dataset>/ with meta.json (command, date, machine, wall time,
+what was run). An invocation that trains only some of the recorded rows (`--methods ce,la`, on the
+recorded seeds) replaces just those rows; meta.json then lists it under "reruns" and says per row when,
+at which commit and under which loss weighting it was trained (benchmarks/rows.py). docs/RESULTS.md
+is regenerated from that folder: its invocation list from the meta.json files present (re-runs
+included), its verdicts (with the Holm marks over each paired table) from benchmarks/calls.py.
 """
 
 from __future__ import annotations

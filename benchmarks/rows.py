@@ -110,7 +110,10 @@ def provenance_lines(rows: dict[str, dict[str, Any]] | None, portable=lambda tex
         groups.setdefault(key, []).append(method)
     lines = ["- rows and when they were trained:"]
     for (date, revision, command), methods in groups.items():
-        weights = "; ".join(f"`{m}` {rows[m]['weighting']}" for m in methods)
+        by_weighting: dict[str, list[str]] = {}
+        for method in methods:
+            by_weighting.setdefault(rows[method]["weighting"], []).append(f"`{method}`")
+        weights = "; ".join(f"{', '.join(names)} {text}" for text, names in by_weighting.items())
         where = f"at commit {revision}" if revision else "before per-row records (commit not recorded)"
         lines.append(f"  - {', '.join(f'`{m}`' for m in methods)}: trained {date or 'date not recorded'} "
                      f"{where}, by `{portable(command or 'not recorded')}`; weighting: {weights}")

@@ -72,8 +72,10 @@ def test_provenance_keeps_recorded_rows_and_labels_legacy_ones():
     legacy_ce = rows.provenance(None, {"ce": _row([0.1] * 3)}, [], date="x", command="x", legacy_date="d",
                                 legacy_command="c")
     assert legacy_ce["ce"]["weighting"].startswith("auto")  # ce before issue 21: the authors' auto weighting
+    got["supcon"] = {**got["ecl"]}  # one legacy group of two rows with one weighting, named once
     lines = rows.provenance_lines(got)
     assert len(lines) == 4 and "`ce`: trained d1 at commit def" in lines[1]
+    assert lines[2].endswith(f"weighting: `ecl`, `supcon` {rows.LEGACY_OTHER}")
 
 
 def _meta(methods: list[str], seeds: list[int], command: str, date: str) -> dict:
