@@ -287,10 +287,12 @@ def collect(key: str, args: argparse.Namespace, argv: list[str], wall: float, co
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(),
     }
     study.pop("driver", None)
+    # the rows recorded before per-row provenance: when and by which drivers (kept from the first re-run on)
+    legacy = study.setdefault("legacy", {"date": previous.get("date"), "drivers": drivers(previous)})
     if summary is not recorded and summary is not None:
         study["rows"] = rows.provenance(
             previous.get("rows"), summary, methods, date=study["date"], command=study["drivers"][-1],
-            legacy_date=previous.get("date"), legacy_command=", ".join(drivers(previous)) or None)
+            legacy_date=legacy["date"], legacy_command=", ".join(legacy["drivers"]) or None)
     atomic_write_json(dest / "study.json", study)
     if subset:  # the recorded curves.png shows every row; a re-run of some rows leaves it as it is
         return

@@ -315,7 +315,8 @@ def _dataset_section(folder: Path) -> tuple[list[str], dict, dict]:
         *([f"- **note:** {meta['note']}"] if meta.get("note") else []),
         f"- training images per class: {meta.get('train_counts')}; test images per class: "
         f"{meta.get('eval_counts')}",
-        f"- command: `{meta['command']}` (jobs {meta['jobs']}, threads {meta['threads']} per run)",
+        f"- command{' of the first invocation' if meta.get('reruns') else ''}: `{meta['command']}` "
+        f"(jobs {meta['jobs']}, threads {meta['threads']} per run)",
         f"- date {meta['date']}; machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, "
         f"Python {m['python']}",
         *_time_lines(meta),

@@ -126,6 +126,7 @@ def test_fashion_collect_replaces_rows_and_counts_the_kept_ones(tmp_path, monkey
     args = argparse.Namespace(methods="ce,la", seeds="0,1,2,3,4", tune_seeds="100", lrs="0.01,0.03,0.1",
                               runs=str(runs), results=str(results), backbone=study.BACKBONE,
                               image_size=study.IMAGE_SIZE, epochs=study.EPOCHS, jobs=1, threads=1)
+    study.collect("if100", args, study.command("if100", args, "tune"), 1.0, 0)  # as run(): tune, then report
     study.collect("if100", args, study.command("if100", args, "report"), 1.0, 0)
     summary = json.loads((dest / "summary.json").read_text())
     record = json.loads((dest / "study.json").read_text())
@@ -133,7 +134,9 @@ def test_fashion_collect_replaces_rows_and_counts_the_kept_ones(tmp_path, monkey
     assert json.loads((dest / "tuning.json").read_text())["ecl"] == old_tuning
     # 12 + 10 runs of ce/la, plus ecl's recorded 2 tuning and 5 report runs
     assert record["status"]["finished"] == {"tune": 14, "report": 15} == record["status"]["planned"]
-    assert set(record["commands"]) == {"report, ce, la"} and record["rows"]["ecl"]["date"] == "old"
+    assert set(record["commands"]) == {"tune, ce, la", "report, ce, la"}
+    assert record["rows"]["ecl"]["date"] == "old"  # the recorded row's date, not the tune stage's record
+    assert record["rows"]["ecl"]["command"] == "python benchmarks/fashion_study.py --datasets if100"
     lines = study.grid_lines(json.loads((dest / "tuning.json").read_text()), record)
     assert "  - `train.lr` {0.01, 0.03, 0.1}: ce, la" in lines
     assert any(line.startswith("  - **pending:**") and "--methods ecl " in line for line in lines)
