@@ -284,6 +284,7 @@ def collect(key: str, args: argparse.Namespace, argv: list[str], wall: float, co
         "status": combined_status(status(key, args), summary, methods, len(split_list(args.tune_seeds))),
         "last_exit_code": code, "wall_seconds_last_invocation": round(wall, 1),
         "train_seconds_per_finished_run_mean": round(sum(seconds) / len(seconds), 1) if seconds else None,
+        "methods_last_invocation": methods if subset else None,
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(),
     }
     study.pop("driver", None)
@@ -473,24 +474,26 @@ def shot_group_text(counts: list[int], many: int = MANY, few: int = FEW) -> str:
 
 
 def grid_edges(summary: dict) -> list[str]:
-    """Generated notes on a tuned key that every row tuning it chose at the same end of its grid."""
-    choices: dict[str, list[tuple[str, list[str]]]] = {}
-    for entry in summary.values():
+    """Generated notes on a tuned key that every row tuning it on the same grid chose at the same end of
+    that grid (rows re-tuned on a wider grid form their own group)."""
+    choices: dict[tuple[str, tuple[str, ...]], list[tuple[str, str]]] = {}
+    for method, entry in summary.items():
         record = entry.get("tuning") or {}
         for key, value in (record.get("chosen") or {}).items():
-            choices.setdefault(key, []).append((value, sorted(record["grid"][key], key=float)))
+            grid = tuple(sorted(record["grid"][key], key=float))
+            choices.setdefault((key, grid), []).append((method, value))
     notes = []
-    for key, picks in choices.items():
-        values = {value for value, _ in picks}
-        grids = {tuple(grid) for _, grid in picks}
-        if len(values) != 1 or len(grids) != 1 or len(next(iter(grids))) < 2:
+    for (key, grid), picks in choices.items():
+        values = {value for _, value in picks}
+        if len(values) != 1 or len(grid) < 2 or next(iter(values)) not in (grid[0], grid[-1]):
             continue
-        value, grid = picks[0]
-        if value in (grid[0], grid[-1]):
-            side = "lowest" if value == grid[0] else "highest"
-            notes.append(f"- every one of the {len(picks)} rows tuning `{key}` chose {value}, the {side} value of "
-                         f"its grid {{{', '.join(grid)}}}: the optimum may lie {'below' if side == 'lowest' else 'above'} "
-                         "the grid for all of them")
+        value = next(iter(values))
+        side = "lowest" if value == grid[0] else "highest"
+        shared = sum(1 for other, _ in choices if other == key) == 1  # one grid of this key for every row
+        who = f"every one of the {len(picks)} rows" if shared else (
+            f"every one of the {len(picks)} rows tuned on this grid ({', '.join(m for m, _ in picks)})")
+        notes.append(f"- {who} tuning `{key}` chose {value}, the {side} value of its grid {{{', '.join(grid)}}}: "
+                     f"the optimum may lie {'below' if side == 'lowest' else 'above'} the grid for all of them")
     return notes
 
 
@@ -560,7 +563,10 @@ def _dataset_section(folder: Path) -> list[str]:
              f"{', '.join(f'`{d}`' for d in drivers(study)) or '`python benchmarks/fashion_study.py`'}, which ran:",
              *[f"- command ({stage}): `{portable(text)}`" for stage, text in study["commands"].items()],
              *rows.provenance_lines(study.get("rows"), portable),
-             f"- mean training time per finished run: {study['train_seconds_per_finished_run_mean']} s "
+             f"- mean training time per finished run"
+             + (f" of the last driver invocation ({', '.join(study['methods_last_invocation'])})"
+                if study.get("methods_last_invocation") else "") + ":"
+             f" {study['train_seconds_per_finished_run_mean']} s "
              f"({study['machine']['cpu']}, {study['machine']['cores']} cores, torch {study['machine']['torch']}); "
              f"updated {study['date']}",
              f"- raw: `{rel}/summary.json`, `{rel}/tuning.json`, `{rel}/table.md`", ""]
