@@ -22,8 +22,8 @@ sys.path.insert(0, str(ROOT / "src"))
 from ecl.evaluation.comparison import setting_text  # noqa: E402
 
 LEGACY_WEIGHTING = {
-    "ce": "auto (the ECL authors' calibration, α ≈ 0.2 after epoch 1; before issue 21)",
-    "la": "auto (the ECL authors' calibration, α ≈ 0.2 after epoch 1; before issue 21)",
+    "ce": "auto (the ECL authors' calibration at the end of epoch 1; before issue 21)",
+    "la": "auto (the ECL authors' calibration at the end of epoch 1; before issue 21)",
 }
 LEGACY_OTHER = "the method's weighting of today (issue 21 changed only ce's and la's)"
 
