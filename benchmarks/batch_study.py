@@ -16,7 +16,8 @@ epochs at every B, report seeds 0, 1, 2.
 Learning rate: lr_B = lr_ref × B / B_ref (linear scaling), lr_ref the method's tuned learning rate at
 the batch its tuning ran at (B_ref: the `batch_size` of the study.json beside the tuning record, 128 for
 fashion_study's), every other tuned value (τ, weight decay) kept. The tuning record defaults to
-fashion_study's IF 100 tuning.json; `--tuning FILE --tuning-date YYYY-MM-DD` takes the methods a newer
+fashion_study's IF 100 tuning.json (each row's tuning date from the per-row records of the study.json
+beside it, once fashion_study has re-run some rows); `--tuning FILE --tuning-date YYYY-MM-DD` takes the methods a newer
 record holds (e.g. la re-tuned after the baseline-weighting fix) from it. The page names the record of
 every method and flags rows whose tuning predates the weighting fix (WEIGHTING_FIX: ce/la then trained
 at the calibrated auto weight, now at fixed weight 1). The λ rows (`--lambdas`) are ECL's tuned row with
@@ -135,21 +136,32 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(study.ROOT)) if path.is_relative_to(study.ROOT) else str(path)
 
 
+def row_dates(path: Path) -> dict[str, str]:
+    """{method: YYYY-MM-DD} from the per-row records ("rows", benchmarks/rows.py) of the study.json beside
+    a tuning record: fashion_study re-runs some rows, so one record can hold tunings of several days."""
+    recorded = (study.read_json(path.parent / "study.json") or {}).get("rows") or {}
+    return {m: str(r["date"])[:10] for m, r in recorded.items() if isinstance(r, dict) and r.get("date")}
+
+
 def read_tuning(path: Path, date: str | None) -> dict[str, Tuning]:
-    """{method: Tuning} of a tuning.json (`ecl compare --tune`); the date given, else a known record's."""
+    """{method: Tuning} of a tuning.json (`ecl compare --tune`); the date given, else a known record's, else
+    each row's date from the study.json beside it (every tuned row must have one)."""
     record = study.read_json(path)
     if not isinstance(record, dict):
         raise SystemExit(f"[batch-study] {path}: missing or not a tuning record (tuning.json of ecl compare --tune)")
+    methods = [m for m, entry in record.items() if isinstance(entry, dict) and entry.get("chosen")]
+    dates = {}
     if date is None:
         date = KNOWN_TUNINGS.get(hashlib.sha256(path.read_bytes()).hexdigest())
-        if date is None:
+        dates = {} if date is not None else row_dates(path)
+        if date is None and not (methods and all(m in dates for m in methods)):
             raise SystemExit(f"[batch-study] {path}: unknown tuning record; give --tuning-date YYYY-MM-DD "
                              "(the day its tuning runs were made)")
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
-        raise SystemExit(f"[batch-study] --tuning-date: {date!r} is not YYYY-MM-DD")
+    for day in [date] if date is not None else dates.values():
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+            raise SystemExit(f"[batch-study] --tuning-date: {day!r} is not YYYY-MM-DD")
     batch = int((study.read_json(path.parent / "study.json") or {}).get("batch_size") or study.BATCH)
-    return {m: Tuning(m, _shown(path), date, batch, dict(entry["chosen"]))
-            for m, entry in record.items() if isinstance(entry, dict) and entry.get("chosen")}
+    return {m: Tuning(m, _shown(path), dates.get(m, date), batch, dict(record[m]["chosen"])) for m in methods}
 
 
 def tunings(args: argparse.Namespace, methods: list[str]) -> dict[str, Tuning]:

@@ -11,10 +11,11 @@ and run in-process through `ecl.cli.main`), with run folders under --runs (defau
 runs/fashion-study/<dataset>/, outside git). Rerunning the same command skips every finished run and
 continues interrupted ones, so the study can be spread over sessions.
 
-Tuning (the same budget for every method: 2 × 2 = 4 combinations on tuning seed 100, chosen on the
+Tuning (the same budget for every method: 3 × 2 = 6 combinations on tuning seed 100, chosen on the
 final-epoch validation balanced accuracy of 100 images per class from the unused pool, never on test):
-learning rate ∈ {0.03, 0.1} × one method knob — the contrastive temperature τ ∈ {0.07, 0.1} for
-every method with a contrastive loss (supcon, bcl, procondual, ecl and its ablations), the weight
+learning rate ∈ {0.01, 0.03, 0.1} (`--lrs`; the first study of 2026-11-29 used {0.03, 0.1}, where every
+method chose 0.03, the grid's low edge, so issue 21 added 0.01) × one method knob — the contrastive
+temperature τ ∈ {0.07, 0.1} for every method with a contrastive loss (supcon, bcl, procondual, ecl and its ablations), the weight
 decay ∈ {5e-4, 1e-4} for the classifier-only baselines ce and la (they have no τ; weight decay is
 their strongest regulariser here). The methods' own τ defaults (0.07; BCL's setup 0.1) are inside the
 grid; an explicit τ overrides the method's default (engine/training/protocol.py). The best combination is
@@ -34,6 +35,11 @@ tensor data path (data.pipeline=auto → tensor) then brought an LA epoch to 9.4
 Shot groups use many > 1,000 / few < 200 training images (MANY, FEW below).
 `--epochs` changes it (the estimate of `--dry-run` scales with it).
 
+`--methods ce,la` trains only those rows and replaces them in the recorded results, keeping the other
+rows (benchmarks/rows.py); the page lists per row when, at which commit and under which loss weighting
+it was trained, and which grid each row was tuned on (rows still lacking a value of the lr grid are
+named with the command that re-tunes them).
+
 Outputs: benchmarks/results/fashion-mnist-lt-if100/ and -if10/ (summary.json, table.md, tuning.json,
 shot_groups.png, curves.png, study.json), benchmarks/results/FASHION.md and the fashion-mnist-lt
 section of docs/RESULTS.md (between its markers), with "runs finished: k of n" for a partial study.
@@ -45,7 +51,6 @@ import argparse
 import json
 import re
 import shlex
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -60,18 +65,20 @@ from ecl.engine.training.run_folder import RunFolder  # noqa: E402
 from ecl.engine.commands.tuning import combination_label, method_grids  # noqa: E402
 from ecl.data.profiles import long_tail_counts  # noqa: E402
 from ecl.data.readers.fashion_mnist import FASHION_CLASSES  # noqa: E402
-from ecl.evaluation.comparison import GEOMETRY_METRICS, HEADERS, format_table  # noqa: E402
+from ecl.evaluation.comparison import GEOMETRY_METRICS, HEADERS, format_table, plot_shot_groups  # noqa: E402
 from ecl.evaluation.comparison import METRICS as METRICS_ALL  # noqa: E402
 from ecl.evaluation.metrics import shot_groups  # noqa: E402
 
 import calls  # noqa: E402
+import rows  # noqa: E402
 
 DATASETS = {"if100": 100, "if10": 10}
 METHODS = ("ce", "la", "supcon", "bcl", "procondual", "ecl",
            "ecl-no-ccge", "ecl-class-anchors", "ecl-lambda0.25", "ecl-lambda0.75")
 BASELINES = ("ce", "la", "supcon", "bcl", "procondual")
 CLASSIFIER_ONLY = ("ce", "la")  # no contrastive loss: no temperature to tune
-LRS = "0.03,0.1"
+LRS = "0.01,0.03,0.1"  # issue 21: 0.01 added (the first study's grid {0.03, 0.1} had ce/la at its low edge)
+FIRST_LRS = "0.03,0.1"  # the lr grid of the first study (2026-11-29), kept by the rows not re-tuned since
 TEMPERATURES = "0.07,0.1"
 WEIGHT_DECAYS = "5e-4,1e-4"
 BACKBONE, IMAGE_SIZE, EPOCHS, BATCH = "small_cnn_w16", 28, 4, 128
@@ -109,9 +116,9 @@ def split_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def tune_axes(methods: list[str]) -> list[str]:
-    """The --tune arguments: lr for every method × τ (contrastive) or weight decay (ce, la)."""
-    axes = [f"train.lr={LRS}"]
+def tune_axes(methods: list[str], lrs: str = LRS) -> list[str]:
+    """The --tune arguments: lr (`lrs`) for every method × τ (contrastive) or weight decay (ce, la)."""
+    axes = [f"train.lr={lrs}"]
     for method in methods:
         knob = f"train.weight_decay={WEIGHT_DECAYS}" if method in CLASSIFIER_ONLY else f"loss.temperature={TEMPERATURES}"
         axes.append(f"{method}:{knob}")
@@ -133,7 +140,7 @@ def command(key: str, args: argparse.Namespace, stage: str) -> list[str]:
     methods = split_list(args.methods)
     argv = ["compare", "--methods", ",".join(methods), "--seeds", args.seeds, "--tune-seeds", args.tune_seeds,
             "--stage", stage, "--jobs", str(args.jobs)]
-    for axis in tune_axes(methods):
+    for axis in tune_axes(methods, args.lrs):
         argv += ["--tune", axis]
     return argv + overrides(key, args)
 
@@ -142,7 +149,7 @@ def planned_runs(key: str, args: argparse.Namespace) -> dict[str, list[Path]]:
     """{"tune": [run folders], "report": [run folders]} of one dataset (as `ecl compare` lays them out)."""
     methods = split_list(args.methods)
     out = Path(args.runs) / f"fashion-mnist-lt-{key}"
-    grids = method_grids(tune_axes(methods), methods)
+    grids = method_grids(tune_axes(methods, args.lrs), methods)
     tune = [out / "tune" / m / combination_label(c) / f"seed{s}" for m in methods for c in grids[m]
             for s in split_list(args.tune_seeds)]
     report = [out / m / f"seed{s}" for m in methods for s in split_list(args.seeds)]
@@ -244,39 +251,94 @@ def _run_seconds(run_dir: Path) -> float | None:
     return sum(float(r.get("seconds") or 0.0) for r in records) or None
 
 
-def collect(key: str, args: argparse.Namespace, argv: list[str] | None, wall: float | None, code: int | None) -> None:
-    """Copy the comparison's outputs to benchmarks/results/fashion-mnist-lt-<key>/ with study.json
-    (`argv` None: a status refresh of --docs-only, the earlier commands kept)."""
+def collect(key: str, args: argparse.Namespace, argv: list[str], wall: float, code: int) -> None:
+    """Record the comparison's outputs in benchmarks/results/fashion-mnist-lt-<key>/ with study.json. The
+    rows of --methods replace the recorded ones (tuning.json after tuning, summary.json once the report
+    runs finished; rows.merge_rows); the other rows are kept, and study.json says per row when and under
+    which weighting it was trained ("rows")."""
     out = Path(args.runs) / f"fashion-mnist-lt-{key}"
     dest = Path(args.results) / f"fashion-mnist-lt-{key}"
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("summary.json", "table.md", "tuning.json", "shot_groups.png"):
-        if (out / name).is_file():
-            shutil.copyfile(out / name, dest / name)
+    methods = split_list(args.methods)
+    previous = read_json(dest / "study.json") or {}
+    recorded = read_json(dest / "summary.json")
+    subset = bool(previous.get("methods")) and not set(previous["methods"]) <= set(methods)
+    summary = _merge_outputs(out, dest, methods, recorded, previous, argv)
     plan = planned_runs(key, args)
     seconds = [s for runs in plan.values() for s in map(_run_seconds, runs) if s]
-    previous = read_json(dest / "study.json") or {}
     finals = [RunFolder(p).read_final() for p in plan["report"] if RunFolder(p).is_finished()]
     counts = next((f["train_counts"] for f in finals if f.get("train_counts")), previous.get("train_counts"))
+    stage = argv[argv.index("--stage") + 1]
     study = {
-        "dataset": "fashion-mnist-lt", "key": key, "imbalance_factor": DATASETS[key],
-        "methods": split_list(args.methods), "seeds": [int(s) for s in split_list(args.seeds)],
-        "tune_seeds": [int(s) for s in split_list(args.tune_seeds)], "tune_axes": tune_axes(split_list(args.methods)),
+        **previous, "dataset": "fashion-mnist-lt", "key": key, "imbalance_factor": DATASETS[key],
+        "methods": list(dict.fromkeys([*previous.get("methods", []), *methods])),
+        "seeds": [int(s) for s in split_list(args.seeds)],
+        "tune_seeds": [int(s) for s in split_list(args.tune_seeds)],
+        "tune_axes": previous.get("tune_axes") if subset else tune_axes(methods, args.lrs),
         "backbone": args.backbone, "image_size": args.image_size, "epochs": args.epochs, "batch_size": BATCH,
-        "drivers": drivers(previous) if argv is None else list(dict.fromkeys(
+        "drivers": list(dict.fromkeys(
             [*drivers(previous), "python benchmarks/fashion_study.py " + " ".join(map(shlex.quote, sys.argv[1:]))])),
-        "val_per_class": VAL_PER_CLASS, "train_counts": counts, "commands": {**previous.get("commands", {}), **(
-            {argv[argv.index("--stage") + 1]: "ecl " + " ".join(map(shlex.quote, argv))} if argv else {})},
-        "status": status(key, args), "last_exit_code": previous.get("last_exit_code") if code is None else code,
-        "wall_seconds_last_invocation": previous.get("wall_seconds_last_invocation") if wall is None else round(wall, 1),
+        "val_per_class": VAL_PER_CLASS, "train_counts": counts, "commands": {
+            **previous.get("commands", {}),
+            (f"{stage}, {', '.join(methods)}" if subset else stage): "ecl " + " ".join(map(shlex.quote, argv))},
+        "status": combined_status(status(key, args), summary, methods, len(split_list(args.tune_seeds))),
+        "last_exit_code": code, "wall_seconds_last_invocation": round(wall, 1),
         "train_seconds_per_finished_run_mean": round(sum(seconds) / len(seconds), 1) if seconds else None,
+        "methods_last_invocation": methods if subset else None,
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(),
     }
+    study.pop("driver", None)
+    # the rows recorded before per-row provenance: when and by which drivers (kept from the first re-run on)
+    legacy = study.setdefault("legacy", {"date": previous.get("date"), "drivers": drivers(previous)})
+    if summary is not recorded and summary is not None:
+        study["rows"] = rows.provenance(
+            previous.get("rows"), summary, methods, date=study["date"], command=study["drivers"][-1],
+            legacy_date=legacy["date"], legacy_command=", ".join(legacy["drivers"]) or None)
     atomic_write_json(dest / "study.json", study)
+    if subset:  # the recorded curves.png shows every row; a re-run of some rows leaves it as it is
+        return
     try:
-        plot_curves(out, split_list(args.methods), [int(s) for s in split_list(args.seeds)], dest / "curves.png", key)
+        plot_curves(out, methods, [int(s) for s in split_list(args.seeds)], dest / "curves.png", key)
     except Exception as exc:  # a figure must never cost the study its numbers
         print(f"[fashion-study] warning: curves.png not drawn: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+def _merge_outputs(out: Path, dest: Path, methods: list[str], recorded: dict | None, previous: dict,
+                   argv: list[str]) -> dict | None:
+    """tuning.json and (report runs finished) summary.json, table.md, shot_groups.png of `dest` with the
+    rows `methods` taken from the runs folder `out`; returns the summary now recorded."""
+    tuning = read_json(out / "tuning.json")
+    if tuning is not None:
+        atomic_write_json(dest / "tuning.json", rows.merge_records(read_json(dest / "tuning.json"), tuning, methods))
+    new = read_json(out / "summary.json")
+    if new is None or argv[argv.index("--stage") + 1] == "tune" or not all(m in new for m in methods):
+        return recorded
+    summary = rows.merge_rows(recorded, new, methods, label=str(dest / "summary.json"))
+    atomic_write_json(dest / "summary.json", summary)
+    title = f"fashion-mnist-lt: {', '.join(summary)} — {previous.get('epochs', EPOCHS)} epochs, " \
+            f"{previous.get('backbone', BACKBONE)}"
+    atomic_write_text(dest / "table.md", format_table(summary, title=title, seeds=previous.get("seeds")))
+    try:
+        plot_shot_groups(summary, dest / "shot_groups.png", title="fashion-mnist-lt: shot-group accuracy")
+    except Exception as exc:  # noqa: BLE001 — a figure must never cost the study its numbers
+        print(f"[fashion-study] warning: shot_groups.png not drawn: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return summary
+
+
+def combined_status(own: dict[str, Any], summary: dict | None, methods: list[str], tune_seeds: int) -> dict[str, Any]:
+    """`own` (the runs of --methods, from the run folders) plus the recorded rows of the other methods,
+    all finished (a row is recorded once its report runs finished): its tuning combinations × tuning
+    seeds and its report seeds."""
+    finished, planned = dict(own["finished"]), dict(own["planned"])
+    for method, entry in (summary or {}).items():
+        if method in methods:
+            continue
+        tune = len((entry.get("tuning") or {}).get("scores", [])) * tune_seeds
+        report = len(entry["balanced_accuracy"]["values"])
+        for part, n in (("tune", tune), ("report", report)):
+            finished[part] += n
+            planned[part] += n
+    return {**own, "finished": finished, "planned": planned}
 
 
 def drivers(record: dict) -> list[str]:
@@ -412,25 +474,70 @@ def shot_group_text(counts: list[int], many: int = MANY, few: int = FEW) -> str:
 
 
 def grid_edges(summary: dict) -> list[str]:
-    """Generated notes on a tuned key that every row tuning it chose at the same end of its grid."""
-    choices: dict[str, list[tuple[str, list[str]]]] = {}
-    for entry in summary.values():
+    """Generated notes on a tuned key that every row tuning it on the same grid chose at the same end of
+    that grid (rows re-tuned on a wider grid form their own group)."""
+    choices: dict[tuple[str, tuple[str, ...]], list[tuple[str, str]]] = {}
+    for method, entry in summary.items():
         record = entry.get("tuning") or {}
         for key, value in (record.get("chosen") or {}).items():
-            choices.setdefault(key, []).append((value, sorted(record["grid"][key], key=float)))
+            grid = tuple(sorted(record["grid"][key], key=float))
+            choices.setdefault((key, grid), []).append((method, value))
     notes = []
-    for key, picks in choices.items():
-        values = {value for value, _ in picks}
-        grids = {tuple(grid) for _, grid in picks}
-        if len(values) != 1 or len(grids) != 1 or len(next(iter(grids))) < 2:
+    for (key, grid), picks in choices.items():
+        values = {value for _, value in picks}
+        if len(values) != 1 or len(grid) < 2 or next(iter(values)) not in (grid[0], grid[-1]):
             continue
-        value, grid = picks[0]
-        if value in (grid[0], grid[-1]):
-            side = "lowest" if value == grid[0] else "highest"
-            notes.append(f"- every one of the {len(picks)} rows tuning `{key}` chose {value}, the {side} value of "
-                         f"its grid {{{', '.join(grid)}}}: the optimum may lie {'below' if side == 'lowest' else 'above'} "
-                         "the grid for all of them")
+        value = next(iter(values))
+        side = "lowest" if value == grid[0] else "highest"
+        shared = sum(1 for other, _ in choices if other == key) == 1  # one grid of this key for every row
+        who = f"every one of the {len(picks)} rows" if shared else (
+            f"every one of the {len(picks)} rows tuned on this grid ({', '.join(m for m, _ in picks)})")
+        notes.append(f"- {who} tuning `{key}` chose {value}, the {side} value of its grid {{{', '.join(grid)}}}: "
+                     f"the optimum may lie {'below' if side == 'lowest' else 'above'} the grid for all of them")
     return notes
+
+
+def grid_lines(tuning: dict[str, Any], study: dict[str, Any]) -> list[str]:
+    """Which rows were tuned on which grid (from tuning.json), and the rows whose lr grid lacks a value of
+    LRS, with the command that re-tunes them (finished runs are skipped)."""
+    groups: dict[str, list[str]] = {}
+    for method, record in tuning.items():
+        text = " × ".join(f"`{k}` {{{', '.join(v)}}}" for k, v in record["grid"].items())
+        groups.setdefault(text, []).append(method)
+    lines = ["- tuning grid of each row (every combination trained on the tuning seed(s)):"]
+    lines += [f"  - {text}: {', '.join(methods)}" for text, methods in groups.items()]
+    wanted = split_list(LRS)
+    short = [m for m, r in tuning.items() if not set(wanted) <= set(r["grid"].get("train.lr", wanted))]
+    if short:
+        lines.append(f"  - **pending:** the lr grid {{{', '.join(wanted)}}} for {', '.join(short)} (tuned without "
+                     f"{', '.join(v for v in wanted if not all(v in tuning[m]['grid']['train.lr'] for m in short))}): "
+                     f"`python benchmarks/fashion_study.py --datasets {study['key']} --methods {','.join(short)} "
+                     "--jobs 2` re-tunes them and replaces only their rows")
+    return lines
+
+
+def _curves_note(study: dict[str, Any]) -> str:
+    """The rows re-run after the invocation that drew curves.png (which kept the figure unchanged)."""
+    dates = {r.get("date") for r in (study.get("rows") or {}).values()}
+    if len(dates) < 2:
+        return ""
+    latest = max(d for d in dates if d)
+    later = [m for m, r in study["rows"].items() if r.get("date") == latest]
+    return (f"curves.png predates the re-run of {', '.join(later)} ({latest}): their curves in it are those "
+            "of the rows they replaced.")
+
+
+def _probes_note(study_record: dict[str, Any], probes: dict[str, Any]) -> list[str]:
+    """A note when main rows the probes are paired with were re-run after the probes were recorded."""
+    date = probes.get("date") or ""
+    later = [m for m, r in (study_record.get("rows") or {}).items()
+             if f"main-{m}" in probes.get("rows", {}) and (r.get("date") or "") > date]
+    if not later:
+        return []
+    return [f"The probes above pair with the main rows as probes.json recorded them ({date}); the table's "
+            f"{', '.join(later)} row{'s were' if len(later) > 1 else ' was'} re-run since, under "
+            f"{'their' if len(later) > 1 else 'its'} current weighting, so those pairs describe the earlier "
+            f"row{'s' if len(later) > 1 else ''}, not the table's.", ""]
 
 
 def _dataset_section(folder: Path) -> list[str]:
@@ -451,11 +558,15 @@ def _dataset_section(folder: Path) -> list[str]:
              f"{', '.join(map(str, study['tune_seeds']))}",
              f"- backbone: {BACKBONE_WHY}" if study["backbone"] == BACKBONE else f"- backbone: `{study['backbone']}`",
              f"- shot groups by training images per class: {shot_group_text(train_counts(study))}",
-             f"- tuning grid (same size for every method): {', '.join(f'`{a}`' for a in study['tune_axes'])}",
+             *grid_lines(read_json(folder / "tuning.json") or {}, study),
              f"- driver{'s' if len(drivers(study)) > 1 else ''}: "
              f"{', '.join(f'`{d}`' for d in drivers(study)) or '`python benchmarks/fashion_study.py`'}, which ran:",
              *[f"- command ({stage}): `{portable(text)}`" for stage, text in study["commands"].items()],
-             f"- mean training time per finished run: {study['train_seconds_per_finished_run_mean']} s "
+             *rows.provenance_lines(study.get("rows"), portable),
+             f"- mean training time per finished run"
+             + (f" of the last driver invocation ({', '.join(study['methods_last_invocation'])})"
+                if study.get("methods_last_invocation") else "") + ":"
+             f" {study['train_seconds_per_finished_run_mean']} s "
              f"({study['machine']['cpu']}, {study['machine']['cores']} cores, torch {study['machine']['torch']}); "
              f"updated {study['date']}",
              f"- raw: `{rel}/summary.json`, `{rel}/tuning.json`, `{rel}/table.md`", ""]
@@ -472,9 +583,11 @@ def _dataset_section(folder: Path) -> list[str]:
     for figure in ("curves.png", "shot_groups.png"):
         if (folder / figure).is_file():
             lines += [f"![{figure}](../{rel}/{figure})", ""]
+            lines += [_curves_note(study), ""] if figure == "curves.png" and _curves_note(study) else []
     probes = folder.parent / f"{folder.name}-probes" / "PROBES.md"  # written by benchmarks/fashion_probes.py
     if probes.is_file():
         lines += [probes.read_text(encoding="utf-8").rstrip("\n"), ""]
+        lines += _probes_note(study, read_json(probes.parent / "probes.json") or {})
     return lines
 
 
@@ -489,9 +602,10 @@ def _pending(folder: Path) -> list[str]:
 def fashion_section(results: Path) -> str:
     lines = [BEGIN, "## fashion-mnist-lt (tuned comparison, issue 13)", "",
              "_Generated by `python benchmarks/fashion_study.py` (`--docs-only` to regenerate)._ Each method "
-             "gets the same tuning budget (4 combinations: learning rate × one method knob — τ for the "
-             "contrastive methods, weight decay for ce/la), chosen on validation balanced accuracy "
-             "(final epoch, tuning seed 100), never on test; the chosen values are the \"tuned\" column.", ""]
+             "is tuned on a grid of learning rate × one method knob — τ for the contrastive methods, weight "
+             "decay for ce/la (each dataset's grids per row are listed below), chosen on validation balanced "
+             "accuracy (final epoch, tuning seed 100), never on test; the chosen values are the \"tuned\" "
+             "column.", ""]
     folders = [results / f"fashion-mnist-lt-{key}" for key in DATASETS]
     sections = [_dataset_section(folder) for folder in folders]
     body = [line for folder, lines in zip(folders, sections) for line in lines or _pending(folder)] if any(sections) else []
@@ -533,6 +647,9 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--seeds", default=REPORT_SEEDS, help="report seeds (≥ 5 for the study)")
     parser.add_argument("--tune-seeds", default=TUNE_SEEDS)
+    parser.add_argument("--lrs", default=LRS, help="the learning-rate grid of every method in --methods "
+                        f"(the first study used {FIRST_LRS}); the rows of --methods replace the recorded ones, "
+                        "the other rows are kept")
     parser.add_argument("--jobs", type=int, default=2, help="runs trained at once (one thread each)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--backbone", default=BACKBONE)
@@ -551,11 +668,7 @@ def main() -> None:
     unknown = [m for m in split_list(args.methods) if m not in KNOWN]
     if unknown:
         raise SystemExit(f"--methods: unknown {', '.join(unknown)} (known: {', '.join(KNOWN)})")
-    if args.docs_only:
-        for key in split_list(args.datasets):  # refresh "runs finished" from the run folders, when present
-            recorded = (Path(args.results) / f"fashion-mnist-lt-{key}" / "study.json").is_file()
-            if recorded and (Path(args.runs) / f"fashion-mnist-lt-{key}").is_dir():
-                collect(key, args, None, None, None)
+    if args.docs_only:  # from the raw results only (a run records its results when each stage ends)
         write_docs(Path(args.results))
     elif args.dry_run:
         dry_run(args)

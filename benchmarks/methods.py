@@ -3,15 +3,19 @@
     python benchmarks/methods.py                       # digits-lt and mnist-lt, 5 seeds, defaults
     python benchmarks/methods.py --jobs 2 --threads 1  # the fastest setup on a 2-core machine
     python benchmarks/methods.py --datasets digits-lt --seeds 0,1,2 --epochs 10
+    python benchmarks/methods.py --methods ce,la --ablations= --seeds 0,1,2  # re-run two rows, keep the others
     python benchmarks/methods.py --docs-only           # rewrite docs/RESULTS.md from benchmarks/results/
 
 Every (dataset, method, seed) is an `ecl compare` run folder under --runs (default runs/bench/<dataset>;
 resumable: rerunning the same command skips finished runs and continues interrupted ones). Seeds are
 trained in stages (first three seeds on every dataset, then the rest), so an interrupted benchmark still
 leaves complete comparisons. After each stage the summary.json, table.md and shot_groups.png of every
-dataset are copied to benchmarks/results/<dataset>/ with meta.json (command, date, machine, wall time,
-what was run), and docs/RESULTS.md is regenerated from that folder: its invocation list from the
-meta.json files present, its verdicts (with the Holm marks over each paired table) from benchmarks/calls.py.
+dataset are written to benchmarks/results/<dataset>/ with meta.json (command, date, machine, wall time,
+what was run). An invocation that trains only some of the recorded rows (`--methods ce,la`, on the
+recorded seeds) replaces just those rows; meta.json then lists it under "reruns" and says per row when,
+at which commit and under which loss weighting it was trained (benchmarks/rows.py). docs/RESULTS.md
+is regenerated from that folder: its invocation list from the meta.json files present (re-runs
+included), its verdicts (with the Holm marks over each paired table) from benchmarks/calls.py.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -33,9 +36,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from ecl.atomic import atomic_write_json, atomic_write_text  # noqa: E402
 from ecl.engine.commands.compare import run_comparison  # noqa: E402
 from ecl.engine.training.run_folder import RunFolder  # noqa: E402
-from ecl.evaluation.comparison import GEOMETRY_METRICS, HEADERS, METRICS, format_table  # noqa: E402
+from ecl.evaluation.comparison import GEOMETRY_METRICS, HEADERS, METRICS, format_table, plot_shot_groups  # noqa: E402
 
 import calls  # noqa: E402
+import rows  # noqa: E402
 
 PRESETS = {"digits-lt": "digits_lt", "mnist-lt": "mnist_lt"}
 IMBALANCE = {"digits-lt": 10, "mnist-lt": 100}
@@ -108,11 +112,9 @@ def run(args: argparse.Namespace) -> None:
             dest = Path(args.results) / dataset
             dest.mkdir(parents=True, exist_ok=True)
             out = Path(result["out"])
-            for name in ("summary.json", "table.md", "shot_groups.png"):
-                if (out / name).is_file():
-                    shutil.copyfile(out / name, dest / name)
             finals = result["finals"]
             run_seconds = {m: [_run_seconds(out / m / f"seed{s}") for s in stage] for m in methods}
+            trained = sum(v for vs in run_seconds.values() for v in vs if v)
             meta = {
                 "dataset": dataset, "preset": f"src/ecl/configs/{PRESETS[dataset]}.yaml",
                 "imbalance_factor": IMBALANCE[dataset], "methods": methods, "seeds": stage,
@@ -125,17 +127,56 @@ def run(args: argparse.Namespace) -> None:
                 "command": command, "overrides": overrides, "jobs": args.jobs, "threads": args.threads,
                 "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(),
                 "wall_seconds_this_invocation": round(wall, 1),
-                "train_seconds_sum": round(sum(v for vs in run_seconds.values() for v in vs if v), 1),
+                "train_seconds_sum": round(trained, 1),
                 "train_seconds_per_run_mean": round(
-                    sum(v for vs in run_seconds.values() for v in vs if v)
-                    / max(1, sum(1 for vs in run_seconds.values() for v in vs if v)), 1),
+                    trained / max(1, sum(1 for vs in run_seconds.values() for v in vs if v)), 1),
             }
-            atomic_write_json(dest / "meta.json", meta)
+            record(dest, result["summary"], meta)
             print(f"[methods] {dataset}: seeds {stage} done in {wall:.0f}s; results in {dest}", file=sys.stderr)
         _write_wall(Path(args.results), command, time.perf_counter() - start_all, complete=False)
         write_doc(Path(args.results), DOC)
     _write_wall(Path(args.results), command, time.perf_counter() - start_all, complete=True)
     write_doc(Path(args.results), DOC)
+
+
+RERUN_KEYS = ("methods", "seeds", "command", "overrides", "jobs", "threads", "date", "machine",
+              "wall_seconds_this_invocation", "train_seconds_sum", "train_seconds_per_run_mean")
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def record(dest: Path, summary: dict, meta: dict) -> None:
+    """Write one invocation's rows to `dest` (summary.json, table.md, shot_groups.png, meta.json). When it
+    trained only some of the recorded rows (`--methods ce,la`), the other rows are kept as recorded
+    (rows.merge_rows, same seeds required) and meta.json keeps the first invocation, lists this one under
+    "reruns", and records per row when and under which weighting it was trained ("rows")."""
+    old_summary, old_meta = _read(dest / "summary.json"), _read(dest / "meta.json") or {}
+    methods = meta["methods"]
+    if old_summary is None or set(old_summary) <= set(methods):
+        merged, full, old_rows = {m: summary[m] for m in methods}, dict(meta), None
+    else:
+        if old_meta.get("seeds") != meta["seeds"]:
+            raise rows.RowMergeError(f"{dest / 'meta.json'}: recorded seeds {old_meta.get('seeds')}, this run "
+                                     f"{meta['seeds']}: rerun the rows {', '.join(methods)} on the recorded seeds")
+        merged = rows.merge_rows(old_summary, summary, methods, label=str(dest / "summary.json"))
+        full = {**old_meta, "methods": list(merged),
+                "reruns": [*old_meta.get("reruns", []), {k: meta[k] for k in RERUN_KEYS}]}
+        old_rows = old_meta.get("rows")
+    full["rows"] = rows.provenance(old_rows, merged, methods, date=meta["date"], command=meta["command"],
+                                   legacy_date=old_meta.get("date"), legacy_command=old_meta.get("command"))
+    atomic_write_json(dest / "summary.json", merged)
+    title = f"{meta['dataset']}: {', '.join(merged)} — {meta['epochs']} epochs, {meta['backbone']}"
+    atomic_write_text(dest / "table.md", format_table(merged, title=title, seeds=meta["seeds"]))
+    try:
+        plot_shot_groups(merged, dest / "shot_groups.png", title=f"{meta['dataset']}: shot-group accuracy")
+    except Exception as exc:  # noqa: BLE001 — a picture must never cost the recorded numbers
+        print(f"[methods] warning: shot_groups.png not drawn: {type(exc).__name__}: {exc}", file=sys.stderr)
+    atomic_write_json(dest / "meta.json", full)
 
 
 def _write_wall(results: Path, command: str, seconds: float, complete: bool) -> None:
@@ -274,17 +315,33 @@ def _dataset_section(folder: Path) -> tuple[list[str], dict, dict]:
         *([f"- **note:** {meta['note']}"] if meta.get("note") else []),
         f"- training images per class: {meta.get('train_counts')}; test images per class: "
         f"{meta.get('eval_counts')}",
-        f"- command: `{meta['command']}` (jobs {meta['jobs']}, threads {meta['threads']} per run)",
+        f"- command{' of the first invocation' if meta.get('reruns') else ''}: `{meta['command']}` "
+        f"(jobs {meta['jobs']}, threads {meta['threads']} per run)",
         f"- date {meta['date']}; machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, "
         f"Python {m['python']}",
-        f"- summed training time (epochs only) of all {len(meta['methods']) * len(meta['seeds'])} runs: "
-        f"{meta['train_seconds_sum']:.0f} s (mean {meta['train_seconds_per_run_mean']:.0f} s per run, "
-        f"{meta['threads']} thread(s) per run, {meta['jobs']} runs at once, CPU shared with other work)"
-        + _time_note(meta),
+        *_time_lines(meta),
+        *rows.provenance_lines(meta.get("rows"), lambda text: text.replace(str(ROOT) + "/", "")),
         f"- raw numbers: `{rel}/summary.json`, table `{rel}/table.md`, plot `{rel}/shot_groups.png`",
         "",
         table.replace("## Paired difference", "#### Paired difference"),
     ], summary, meta
+
+
+def _time_lines(meta: dict) -> list[str]:
+    """The summed training time of the recording invocation, and of each later re-run of some rows."""
+    reruns = meta.get("reruns", [])
+    which = f"all {len(meta['seeds']) * len(meta['methods'])} runs" if not reruns else (
+        f"the runs of `{meta['command']}` (including those of the rows re-run later)")
+    lines = [f"- summed training time (epochs only) of {which}: "
+             f"{meta['train_seconds_sum']:.0f} s (mean {meta['train_seconds_per_run_mean']:.0f} s per run, "
+             f"{meta['threads']} thread(s) per run, {meta['jobs']} runs at once, CPU shared with other work)"
+             + _time_note(meta)]
+    for rerun in reruns:
+        lines.append(f"- summed training time of the re-run of {', '.join(rerun['methods'])} "
+                     f"({len(rerun['methods']) * len(rerun['seeds'])} runs): {rerun['train_seconds_sum']:.0f} s "
+                     f"(mean {rerun['train_seconds_per_run_mean']:.0f} s per run, {rerun['threads']} thread(s) per "
+                     f"run, {rerun['jobs']} runs at once)" + _time_note(rerun))
+    return lines
 
 
 def _time_note(meta: dict) -> str:
@@ -304,7 +361,8 @@ def _invocations(results: Path, metas: list[dict]) -> str:
         walls[w["command"]] = w
     by_command: dict[str, list[dict]] = {}
     for meta in metas:
-        by_command.setdefault(meta["command"], []).append(meta)
+        for entry in [meta, *meta.get("reruns", [])]:  # a re-run of some rows: its own invocation
+            by_command.setdefault(entry["command"], []).append({**entry, "dataset": meta["dataset"]})
     lines = []
     for command, group in by_command.items():
         wall = walls.get(command)

@@ -175,6 +175,20 @@ def test_an_unknown_tuning_record_needs_its_date(tmp_path):
         batch.read_tuning(path, None)
 
 
+def test_a_record_with_rows_re_run_takes_each_rows_date_from_study_json(tmp_path):
+    path = _tuning(tmp_path)
+    rows = {m: {"date": "2026-11-29 15:47:37 UTC"} for m in ("supcon", "bcl", "procondual", "ecl")}
+    rows["la"] = {"date": "2026-12-02 01:45:57 UTC"}  # la re-tuned after the weighting fix (fashion_study --methods)
+    (path.parent / "study.json").write_text(json.dumps({"batch_size": 128, "rows": rows}), encoding="utf-8")
+    tuned = batch.read_tuning(path, None)
+    assert tuned["la"].date == "2026-12-02" and not tuned["la"].predates_fix
+    assert tuned["ecl"].date == "2026-11-29"
+    del rows["bcl"]  # a tuned row without a date: the record's date is unknown again
+    (path.parent / "study.json").write_text(json.dumps({"batch_size": 128, "rows": rows}), encoding="utf-8")
+    with pytest.raises(SystemExit, match="--tuning-date"):
+        batch.read_tuning(path, None)
+
+
 # --------------------------------------------------------------------------------------------
 # drops, intervals and verdicts
 
