@@ -62,7 +62,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from ecl.atomic import atomic_write_json, atomic_write_text  # noqa: E402
 from ecl.engine.training.run_folder import RunFolder  # noqa: E402
-from ecl.engine.commands.tuning import combination_label, method_grids  # noqa: E402
+from ecl.engine.commands.tuning import combination_label, method_grids, validation_score  # noqa: E402
 from ecl.data.profiles import long_tail_counts  # noqa: E402
 from ecl.data.readers.fashion_mnist import FASHION_CLASSES  # noqa: E402
 from ecl.evaluation.comparison import GEOMETRY_METRICS, HEADERS, format_table, plot_shot_groups  # noqa: E402
@@ -70,6 +70,7 @@ from ecl.evaluation.comparison import METRICS as METRICS_ALL  # noqa: E402
 from ecl.evaluation.metrics import shot_groups  # noqa: E402
 
 import calls  # noqa: E402
+import grid_extend  # noqa: E402
 import rows  # noqa: E402
 
 DATASETS = {"if100": 100, "if10": 10}
@@ -135,12 +136,13 @@ def overrides(key: str, args: argparse.Namespace) -> list[str]:
             "eval.plots=false", "eval.report=false", f"out={Path(args.runs) / f'fashion-mnist-lt-{key}'}"]
 
 
-def command(key: str, args: argparse.Namespace, stage: str) -> list[str]:
-    """The `ecl compare` argv of one dataset."""
-    methods = split_list(args.methods)
+def command(key: str, args: argparse.Namespace, stage: str, methods: list[str] | None = None,
+            lrs: str | None = None) -> list[str]:
+    """The `ecl compare` argv of one dataset (`methods`/`lrs`: those of an --extend step, else --methods/--lrs)."""
+    methods = methods or split_list(args.methods)
     argv = ["compare", "--methods", ",".join(methods), "--seeds", args.seeds, "--tune-seeds", args.tune_seeds,
             "--stage", stage, "--jobs", str(args.jobs)]
-    for axis in tune_axes(methods, args.lrs):
+    for axis in tune_axes(methods, lrs or args.lrs):
         argv += ["--tune", axis]
     return argv + overrides(key, args)
 
@@ -245,6 +247,132 @@ def run(args: argparse.Namespace) -> None:
     write_docs(Path(args.results))
 
 
+# --------------------------------------------------------------------------------------------
+# extending a recorded grid (--extend)
+
+
+def extension_groups(key: str, args: argparse.Namespace, recorded: dict[str, Any]) -> list[tuple[list[str], str]]:
+    """[(methods, lrs)]: the `ecl compare --tune` steps that train exactly the combinations of the --lrs grid
+    with no score in `recorded` (tuning.json), methods lacking the same lr values grouped; GridExtendError
+    when a recorded grid differs in more than its lr values."""
+    methods = split_list(args.methods)
+    lacking = grid_extend.missing(recorded, method_grids(tune_axes(methods, args.lrs), methods))
+    groups: dict[str, list[str]] = {}
+    for method, combinations in lacking.items():
+        if combinations:
+            groups.setdefault(",".join(grid_extend.values_of(combinations, "train.lr")), []).append(method)
+    for lrs, group in groups.items():
+        planned = method_grids(tune_axes(group, lrs), group)
+        for method in group:
+            if set(planned[method]) != set(lacking[method]):
+                raise grid_extend.GridExtendError(
+                    f"{key} {method}: the recorded grid lacks {len(lacking[method])} combination(s) that are not "
+                    f"lr {{{lrs}}} × its recorded knob; rerun its whole grid without --extend")
+    return [(group, lrs) for lrs, group in groups.items()]
+
+
+def _scores(out: Path, method: str, combinations: list, tune_seeds: list[str]) -> dict[str, list[float]]:
+    """{label: final-epoch validation balanced accuracy per tuning seed} of finished tuning runs."""
+    return {combination_label(c): [validation_score(RunFolder(out / "tune" / method / combination_label(c) / f"seed{s}"))
+                                   for s in tune_seeds] for c in combinations}
+
+
+def extend_tuning(key: str, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Train the missing combinations of the --lrs grid (recorded ones are not retrained), merge their
+    scores into tuning.json and choose again (`grid_extend.merge`); returns the merged records."""
+    from ecl.cli import main as ecl_main
+
+    dest, out = Path(args.results) / f"fashion-mnist-lt-{key}", Path(args.runs) / f"fashion-mnist-lt-{key}"
+    recorded, study = read_json(dest / "tuning.json") or {}, read_json(dest / "study.json") or {}
+    methods, seeds = split_list(args.methods), split_list(args.tune_seeds)
+    grids = method_grids(tune_axes(methods, args.lrs), methods)
+    lacking = grid_extend.missing(recorded, grids)
+    new: dict[str, tuple[dict[str, list[float]], dict[str, Any]]] = {}
+    commands = {}
+    for group, lrs in extension_groups(key, args, recorded):
+        argv = command(key, args, "tune", group, lrs)
+        print("[fashion-study] ecl " + " ".join(shlex.quote(a) for a in argv), file=sys.stderr, flush=True)
+        if ecl_main(argv) != 0:
+            raise SystemExit(f"[fashion-study] {key} extend: ecl compare exited non-zero; rerun to continue")
+        origin = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "commit": rows.commit(),
+                  "command": portable("ecl " + " ".join(map(shlex.quote, argv)))}
+        new.update({m: (_scores(out, m, lacking[m], seeds), origin) for m in group})
+        commands[f"tune, {', '.join(group)} (lr {lrs} added to the recorded grid)"] = "ecl " + " ".join(map(shlex.quote, argv))
+    merged = {m: grid_extend.merge(recorded.get(m), grids[m], *new.get(m, ({}, {})),
+                                   (study.get("rows") or {}).get(m), [int(s) for s in seeds]) for m in methods}
+    atomic_write_json(dest / "tuning.json", rows.merge_records(recorded, merged, methods))
+    _record_extension(key, args, commands, [])
+    for method, record in merged.items():
+        best = record["scores"][record["chosen_index"]]
+        print(f"[fashion-study] {key} {method}: chose {best['label']} (validation {best['mean']:.4f})", file=sys.stderr)
+    return merged
+
+
+def extend_report(key: str, args: argparse.Namespace, merged: dict[str, dict[str, Any]]) -> list[str]:
+    """Train the report seeds of the methods whose choice moved (one `ecl compare` per chosen combination,
+    into the run folders of the report stage) and put their rows into summary.json; returns them."""
+    from ecl.cli import main as ecl_main
+
+    dest, out = Path(args.results) / f"fashion-mnist-lt-{key}", Path(args.runs) / f"fashion-mnist-lt-{key}"
+    summary = read_json(dest / "summary.json") or {}
+    moved = grid_extend.changed(merged, summary)
+    by_choice: dict[str, list[str]] = {}
+    for method in moved:
+        by_choice.setdefault(combination_label(tuple(merged[method]["chosen"].items())), []).append(method)
+    commands = {}
+    for label, group in by_choice.items():
+        argv = ["compare", "--methods", ",".join(group), "--seeds", args.seeds, "--jobs", str(args.jobs),
+                *overrides(key, args), *label.split("+")]
+        print("[fashion-study] ecl " + " ".join(shlex.quote(a) for a in argv), file=sys.stderr, flush=True)
+        if ecl_main(argv) != 0:
+            raise SystemExit(f"[fashion-study] {key} extend: ecl compare exited non-zero; rerun to continue")
+        fresh = read_json(out / "summary.json") or {}
+        for method in group:  # chosen on the merged grid: tuned, with the merged record
+            fresh[method]["tuning"] = merged[method]
+            fresh[method]["setting"] = {**fresh[method]["setting"], "tuned": True, "note": None}
+        summary = rows.merge_rows(summary, fresh, group, label=str(dest / "summary.json"))
+        commands[f"report, {', '.join(group)} (chosen on the extended grid)"] = "ecl " + " ".join(map(shlex.quote, argv))
+    for method in merged:
+        if method not in moved and method in summary:  # same choice: the row stands, on the wider grid
+            summary[method]["tuning"] = merged[method]
+    _write_summary(dest, summary, read_json(dest / "study.json") or {})
+    _record_extension(key, args, commands, moved)
+    return moved
+
+
+def _record_extension(key: str, args: argparse.Namespace, commands: dict[str, str], moved: list[str]) -> None:
+    """study.json after a step of --extend: the invocation and its `ecl compare` commands, the moved rows'
+    provenance, and the status counted from the records (a report row is finished when its choice is the
+    one tuning.json makes now)."""
+    dest = Path(args.results) / f"fashion-mnist-lt-{key}"
+    previous, summary = read_json(dest / "study.json") or {}, read_json(dest / "summary.json") or {}
+    tuning = read_json(dest / "tuning.json") or {}
+    driver = "python benchmarks/fashion_study.py " + " ".join(map(shlex.quote, sys.argv[1:]))
+    date = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    tune = sum(len(r["scores"]) for r in tuning.values()) * len(split_list(args.tune_seeds))
+    pending = grid_extend.changed(tuning, summary)
+    count = {m: len(e["balanced_accuracy"]["values"]) for m, e in summary.items()}
+    report = sum(n for m, n in count.items() if m not in pending)
+    study = {**previous, "drivers": list(dict.fromkeys([*drivers(previous), driver])),
+             "commands": {**previous.get("commands", {}), **commands},
+             "status": {"finished": {"tune": tune, "report": report}, "planned": {"tune": tune, "report": sum(count.values())},
+                        "estimated_seconds_total": None, "estimated_seconds_left": None},
+             "date": date, "machine": machine()}
+    if moved:
+        study["rows"] = rows.provenance(previous.get("rows"), summary, moved, date=date, command=driver,
+                                        legacy_date=None, legacy_command=None)
+    atomic_write_json(dest / "study.json", study)
+
+
+def extend(args: argparse.Namespace) -> None:
+    """--extend: per dataset, the missing tuning points, then the report rows whose choice moved."""
+    for key in split_list(args.datasets):
+        merged = extend_tuning(key, args)
+        if args.stage != "tune":
+            extend_report(key, args, merged)
+    write_docs(Path(args.results))
+
+
 def _run_seconds(run_dir: Path) -> float | None:
     run = RunFolder(run_dir)
     records = run.read_metrics() if run.metrics_file.is_file() else []
@@ -314,6 +442,12 @@ def _merge_outputs(out: Path, dest: Path, methods: list[str], recorded: dict | N
     if new is None or argv[argv.index("--stage") + 1] == "tune" or not all(m in new for m in methods):
         return recorded
     summary = rows.merge_rows(recorded, new, methods, label=str(dest / "summary.json"))
+    _write_summary(dest, summary, previous)
+    return summary
+
+
+def _write_summary(dest: Path, summary: dict[str, Any], previous: dict[str, Any]) -> None:
+    """summary.json, table.md and shot_groups.png of `dest` from the merged `summary`."""
     atomic_write_json(dest / "summary.json", summary)
     title = f"fashion-mnist-lt: {', '.join(summary)} — {previous.get('epochs', EPOCHS)} epochs, " \
             f"{previous.get('backbone', BACKBONE)}"
@@ -322,7 +456,6 @@ def _merge_outputs(out: Path, dest: Path, methods: list[str], recorded: dict | N
         plot_shot_groups(summary, dest / "shot_groups.png", title="fashion-mnist-lt: shot-group accuracy")
     except Exception as exc:  # noqa: BLE001 — a figure must never cost the study its numbers
         print(f"[fashion-study] warning: shot_groups.png not drawn: {type(exc).__name__}: {exc}", file=sys.stderr)
-    return summary
 
 
 def combined_status(own: dict[str, Any], summary: dict | None, methods: list[str], tune_seeds: int) -> dict[str, Any]:
@@ -497,9 +630,10 @@ def grid_edges(summary: dict) -> list[str]:
     return notes
 
 
-def grid_lines(tuning: dict[str, Any], study: dict[str, Any]) -> list[str]:
-    """Which rows were tuned on which grid (from tuning.json), and the rows whose lr grid lacks a value of
-    LRS, with the command that re-tunes them (finished runs are skipped)."""
+def grid_lines(tuning: dict[str, Any], study: dict[str, Any], summary: dict[str, Any] | None = None) -> list[str]:
+    """Which rows were tuned on which grid (from tuning.json); what is left, with the command that does it:
+    the rows whose lr grid lacks a value of LRS (--extend trains only the missing points) and the rows whose
+    choice on the recorded grid differs from their report row's (their report seeds)."""
     groups: dict[str, list[str]] = {}
     for method, record in tuning.items():
         text = " × ".join(f"`{k}` {{{', '.join(v)}}}" for k, v in record["grid"].items())
@@ -508,11 +642,19 @@ def grid_lines(tuning: dict[str, Any], study: dict[str, Any]) -> list[str]:
     lines += [f"  - {text}: {', '.join(methods)}" for text, methods in groups.items()]
     wanted = split_list(LRS)
     short = [m for m, r in tuning.items() if not set(wanted) <= set(r["grid"].get("train.lr", wanted))]
+    moved = [m for m in grid_extend.changed(tuning, summary) if summary and m in summary and m not in short]
     if short:
         lines.append(f"  - **pending:** the lr grid {{{', '.join(wanted)}}} for {', '.join(short)} (tuned without "
                      f"{', '.join(v for v in wanted if not all(v in tuning[m]['grid']['train.lr'] for m in short))}): "
                      f"`python benchmarks/fashion_study.py --datasets {study['key']} --methods {','.join(short)} "
-                     "--jobs 2` re-tunes them and replaces only their rows")
+                     "--extend --jobs 2` trains only the missing grid points (the recorded scores are kept), "
+                     "chooses on the merged grid and re-runs the report seeds of the rows whose choice moves")
+    if moved:
+        choice = "; ".join(f"{m}: {combination_label(tuple(tuning[m]['chosen'].items()))}" for m in moved)
+        lines.append(f"  - **pending:** the report rows of {', '.join(moved)}, whose choice moved on the extended grid "
+                     f"({choice}; the table still shows the rows of their earlier choice): "
+                     f"`python benchmarks/fashion_study.py --datasets {study['key']} --methods {','.join(moved)} "
+                     "--extend --jobs 2` trains their report seeds and replaces only their rows")
     return lines
 
 
@@ -558,7 +700,7 @@ def _dataset_section(folder: Path) -> list[str]:
              f"{', '.join(map(str, study['tune_seeds']))}",
              f"- backbone: {BACKBONE_WHY}" if study["backbone"] == BACKBONE else f"- backbone: `{study['backbone']}`",
              f"- shot groups by training images per class: {shot_group_text(train_counts(study))}",
-             *grid_lines(read_json(folder / "tuning.json") or {}, study),
+             *grid_lines(read_json(folder / "tuning.json") or {}, study, read_json(folder / "summary.json")),
              f"- driver{'s' if len(drivers(study)) > 1 else ''}: "
              f"{', '.join(f'`{d}`' for d in drivers(study)) or '`python benchmarks/fashion_study.py`'}, which ran:",
              *[f"- command ({stage}): `{portable(text)}`" for stage, text in study["commands"].items()],
@@ -657,6 +799,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--runs", default=str(ROOT / "runs" / "fashion-study"), help="run folders (outside git)")
     parser.add_argument("--results", default=str(RESULTS))
+    parser.add_argument("--extend", action="store_true", help="extend the recorded tuning grids of --methods to "
+                        "--lrs: train only the combinations without a recorded score, choose on the merged grid, "
+                        "and train report seeds only for methods whose choice moved")
     parser.add_argument("--dry-run", action="store_true", help="print the commands and the estimated time")
     parser.add_argument("--docs-only", action="store_true", help="only rewrite the docs from --results")
     args = parser.parse_args()
@@ -672,6 +817,8 @@ def main() -> None:
         write_docs(Path(args.results))
     elif args.dry_run:
         dry_run(args)
+    elif args.extend:
+        extend(args)
     else:
         run(args)
 
