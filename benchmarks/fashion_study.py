@@ -35,6 +35,14 @@ tensor data path (data.pipeline=auto → tensor) then brought an LA epoch to 9.4
 Shot groups use many > 1,000 / few < 200 training images (MANY, FEW below).
 `--epochs` changes it (the estimate of `--dry-run` scales with it).
 
+`--extend` grows the recorded tuning grids of --methods to --lrs without retraining a recorded point:
+only the combinations with no score in tuning.json are trained (same tuning seed and setting), their
+scores are merged with the recorded ones (each combination keeps its date, commit and command), the
+choice is made again over the merged grid with `ecl compare --tune`'s own rule (tuning.choose), and
+report seeds are trained only for the methods whose choice moved (benchmarks/grid_extend.py):
+
+    python benchmarks/fashion_study.py --datasets if100 --methods ecl,supcon --extend --jobs 2
+
 `--methods ce,la` trains only those rows and replaces them in the recorded results, keeping the other
 rows (benchmarks/rows.py); the page lists per row when, at which commit and under which loss weighting
 it was trained, and which grid each row was tuned on (rows still lacking a value of the lr grid are
@@ -211,6 +219,12 @@ def machine() -> dict[str, Any]:
 
 
 def dry_run(args: argparse.Namespace) -> None:
+    if args.extend:  # the tuning steps of --extend (report runs follow only where a choice moves)
+        for key in split_list(args.datasets):
+            recorded = read_json(Path(args.results) / f"fashion-mnist-lt-{key}" / "tuning.json") or {}
+            for group, lrs in extension_groups(key, args, recorded):
+                print("ecl " + " ".join(shlex.quote(a) for a in command(key, args, "tune", group, lrs)))
+        return
     total_left = 0.0
     for key in split_list(args.datasets):
         for stage in _stages(args.stage):
