@@ -292,8 +292,9 @@ def _scores(out: Path, method: str, combinations: list, tune_seeds: list[str]) -
 
 
 def extend_tuning(key: str, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """Train the missing combinations of the --lrs grid (recorded ones are not retrained), merge their
-    scores into tuning.json and choose again (`grid_extend.merge`); returns the merged records."""
+    """Train the missing combinations of the --lrs grid (recorded ones are not retrained), one `ecl compare`
+    per method, and after each merge its scores into tuning.json and choose again (`grid_extend.merge`), so
+    an interrupted extension keeps every method it finished; returns the merged records."""
     from ecl.cli import main as ecl_main
 
     dest, out = Path(args.results) / f"fashion-mnist-lt-{key}", Path(args.runs) / f"fashion-mnist-lt-{key}"
@@ -301,23 +302,25 @@ def extend_tuning(key: str, args: argparse.Namespace) -> dict[str, dict[str, Any
     methods, seeds = split_list(args.methods), split_list(args.tune_seeds)
     grids = method_grids(tune_axes(methods, args.lrs), methods)
     lacking = grid_extend.missing(recorded, grids)
-    new: dict[str, tuple[dict[str, list[float]], dict[str, Any]]] = {}
-    commands = {}
-    for group, lrs in extension_groups(key, args, recorded):
-        argv = command(key, args, "tune", group, lrs)
-        print("[fashion-study] ecl " + " ".join(shlex.quote(a) for a in argv), file=sys.stderr, flush=True)
-        if ecl_main(argv) != 0:
-            raise SystemExit(f"[fashion-study] {key} extend: ecl compare exited non-zero; rerun to continue")
-        origin = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "commit": rows.commit(),
-                  "command": portable("ecl " + " ".join(map(shlex.quote, argv)))}
-        new.update({m: (_scores(out, m, lacking[m], seeds), origin) for m in group})
-        commands[f"tune, {', '.join(group)} (lr {lrs} added to the recorded grid)"] = "ecl " + " ".join(map(shlex.quote, argv))
-    merged = {m: grid_extend.merge(recorded.get(m), grids[m], *new.get(m, ({}, {})),
-                                   (study.get("rows") or {}).get(m), [int(s) for s in seeds]) for m in methods}
-    atomic_write_json(dest / "tuning.json", rows.merge_records(recorded, merged, methods))
-    _record_extension(key, args, commands, [])
-    for method, record in merged.items():
-        best = record["scores"][record["chosen_index"]]
+    steps = {m: lrs for group, lrs in extension_groups(key, args, recorded) for m in group}
+    merged = {}
+    for method in methods:
+        new: tuple[dict[str, list[float]], dict[str, Any]] = ({}, {})
+        if method in steps:
+            argv = command(key, args, "tune", [method], steps[method])
+            print("[fashion-study] ecl " + " ".join(shlex.quote(a) for a in argv), file=sys.stderr, flush=True)
+            if ecl_main(argv) != 0:
+                raise SystemExit(f"[fashion-study] {key} extend: ecl compare exited non-zero; rerun to continue")
+            text = "ecl " + " ".join(map(shlex.quote, argv))
+            new = (_scores(out, method, lacking[method], seeds),
+                   {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "commit": rows.commit(), "command": portable(text)})
+        merged[method] = grid_extend.merge(recorded.get(method), grids[method], *new,
+                                           (study.get("rows") or {}).get(method), [int(s) for s in seeds])
+        recorded = rows.merge_records(recorded, merged, [method])
+        atomic_write_json(dest / "tuning.json", recorded)
+        _record_extension(key, args, {f"tune, {method} (lr {steps[method]} added to the recorded grid)": text}
+                          if method in steps else {}, [])
+        best = merged[method]["scores"][merged[method]["chosen_index"]]
         print(f"[fashion-study] {key} {method}: chose {best['label']} (validation {best['mean']:.4f})", file=sys.stderr)
     return merged
 

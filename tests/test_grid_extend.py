@@ -103,12 +103,13 @@ def test_extend_trains_only_the_missing_points_and_chooses_the_argmax_of_the_mer
     monkeypatch.setattr(sys, "argv", ["fashion_study.py", "--extend"])
     study.extend(_args(tmp_path, "ecl,bcl"))
 
-    tune_calls = [c for c in fake.calls if "--tune" in c]
-    assert len(tune_calls) == 1
-    axes = [tune_calls[0][i + 1] for i, a in enumerate(tune_calls[0]) if a == "--tune"]
-    trained = method_grids(axes, ["ecl", "bcl"])  # exactly lr 0.01 × each τ, nothing recorded retrained
-    assert {m: sorted(dict(c)["train.lr"] + "/" + dict(c)["loss.temperature"] for c in cs)
-            for m, cs in trained.items()} == {m: ["0.01/0.07", "0.01/0.1"] for m in ("ecl", "bcl")}
+    trained = {}  # one tuning step per method: exactly lr 0.01 × each τ, nothing recorded retrained
+    for call in [c for c in fake.calls if "--tune" in c]:
+        methods = call[call.index("--methods") + 1].split(",")
+        axes = [call[i + 1] for i, a in enumerate(call) if a == "--tune"]
+        for method, combinations in method_grids(axes, methods).items():
+            trained.setdefault(method, []).extend(f"{dict(c)['train.lr']}/{dict(c)['loss.temperature']}" for c in combinations)
+    assert {m: sorted(v) for m, v in trained.items()} == {m: ["0.01/0.07", "0.01/0.1"] for m in ("ecl", "bcl")}
 
     tuning = json.loads((dest / "tuning.json").read_text())
     for method in ("ecl", "bcl"):
