@@ -371,7 +371,7 @@ def _record_extension(key: str, args: argparse.Namespace, commands: dict[str, st
     count = {m: len(e["balanced_accuracy"]["values"]) for m, e in summary.items()}
     report = sum(n for m, n in count.items() if m not in pending)
     study = {**previous, "drivers": list(dict.fromkeys([*drivers(previous), driver])),
-             "commands": {**previous.get("commands", {}), **commands},
+             "commands": {**previous.get("commands", {}), **{k: portable(v) for k, v in commands.items()}},
              "status": {"finished": {"tune": tune, "report": report}, "planned": {"tune": tune, "report": sum(count.values())},
                         "estimated_seconds_total": None, "estimated_seconds_left": None},
              "date": date, "machine": machine()}
