@@ -49,6 +49,22 @@ def _to_target(args: tuple, kwargs: dict) -> Any:
     return None
 
 
+def _cpu_reads(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> bool:
+    """``t.cpu()`` copies to the host unless `t` is already there."""
+    return not _is_cpu(tensor.device)
+
+
+def _to_reads(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> bool:
+    """``t.to(...)`` names the CPU while `t` lives elsewhere."""
+    target = _to_target(args, kwargs)
+    return target is not None and _is_cpu(target) and not _is_cpu(tensor.device)
+
+
+def _copy_reads(tensor: torch.Tensor, src: Any = None, *args: Any, **kwargs: Any) -> bool:
+    """``cpu_tensor.copy_(src)`` with `src` on another device."""
+    return _is_cpu(tensor.device) and isinstance(src, torch.Tensor) and not _is_cpu(src.device)
+
+
 class HostSyncCounter:
     """Context manager: ``counts`` (kind → calls) and ``total`` of the host reads made while active.
 
@@ -70,49 +86,17 @@ class HostSyncCounter:
         if self.active:
             self.counts[kind] += 1
 
-    def _wrap_read(self, name: str, kind: str) -> Callable:
+    def _wrap(self, name: str, kind: str, reads: Callable[..., bool] = lambda tensor, *a, **k: True) -> Callable:
+        """`Tensor.<name>` that counts one `kind` read when `reads(tensor, *args, **kwargs)` holds."""
         original = self._saved[name]
 
         @functools.wraps(original)
-        def read(tensor, *args, **kwargs):
-            self._count(kind)
+        def patched(tensor, *args, **kwargs):
+            if reads(tensor, *args, **kwargs):
+                self._count(kind)
             return original(tensor, *args, **kwargs)
 
-        return read
-
-    def _wrap_cpu(self) -> Callable:
-        original = self._saved["cpu"]
-
-        @functools.wraps(original)
-        def cpu(tensor, *args, **kwargs):
-            if not _is_cpu(tensor.device):
-                self._count("to_cpu")
-            return original(tensor, *args, **kwargs)
-
-        return cpu
-
-    def _wrap_to(self) -> Callable:
-        original = self._saved["to"]
-
-        @functools.wraps(original)
-        def to(tensor, *args, **kwargs):
-            target = _to_target(args, kwargs)
-            if target is not None and _is_cpu(target) and not _is_cpu(tensor.device):
-                self._count("to_cpu")
-            return original(tensor, *args, **kwargs)
-
-        return to
-
-    def _wrap_copy(self) -> Callable:
-        original = self._saved["copy_"]
-
-        @functools.wraps(original)
-        def copy_(tensor, src, *args, **kwargs):
-            if _is_cpu(tensor.device) and isinstance(src, torch.Tensor) and not _is_cpu(src.device):
-                self._count("to_cpu")
-            return original(tensor, src, *args, **kwargs)
-
-        return copy_
+        return patched
 
     def __enter__(self) -> "HostSyncCounter":
         if self._saved:
@@ -120,8 +104,9 @@ class HostSyncCounter:
         names = [*_VALUE_READS, "cpu", "to", "copy_"]
         self._saved = {name: getattr(torch.Tensor, name) for name in names}
         self._own = {name for name in names if name in vars(torch.Tensor)}  # else inherited from TensorBase
-        patches = {name: self._wrap_read(name, kind) for name, kind in _VALUE_READS.items()}
-        patches.update(cpu=self._wrap_cpu(), to=self._wrap_to(), copy_=self._wrap_copy())
+        patches = {name: self._wrap(name, kind) for name, kind in _VALUE_READS.items()}
+        patches.update(cpu=self._wrap("cpu", "to_cpu", _cpu_reads), to=self._wrap("to", "to_cpu", _to_reads),
+                       copy_=self._wrap("copy_", "to_cpu", _copy_reads))
         for name, patch in patches.items():
             setattr(torch.Tensor, name, patch)
         self.active = True
