@@ -623,12 +623,14 @@ def shot_group_text(counts: list[int], many: int = MANY, few: int = FEW) -> str:
     return "; ".join(parts)
 
 
-def grid_edges(summary: dict) -> list[str]:
+def grid_edges(summary: dict, tuning: dict | None = None) -> list[str]:
     """Generated notes on a tuned key that every row tuning it on the same grid chose at the same end of
-    that grid (rows re-tuned on a wider grid form their own group)."""
+    that grid (rows re-tuned on a wider grid form their own group). A row's grid and choice come from
+    `tuning` (tuning.json, which --extend grows) where it holds the row, else from the record the report
+    row was trained with (summary.json keeps that one, also when the grid grew and the choice stayed)."""
     choices: dict[tuple[str, tuple[str, ...]], list[tuple[str, str]]] = {}
     for method, entry in summary.items():
-        record = entry.get("tuning") or {}
+        record = (tuning or {}).get(method) or entry.get("tuning") or {}
         for key, value in (record.get("chosen") or {}).items():
             grid = tuple(sorted(record["grid"][key], key=float))
             choices.setdefault((key, grid), []).append((method, value))
@@ -734,7 +736,7 @@ def _dataset_section(folder: Path) -> list[str]:
         return lines + ["No report runs finished yet: no table.", ""]
     table = format_table(summary, seeds=study["seeds"])
     lines += [table.replace("## ", "#### "), ""]
-    edges = grid_edges(summary)
+    edges = grid_edges(summary, read_json(folder / "tuning.json"))
     if edges:
         lines += ["Tuning on the edge of its grid:", "", *edges, ""]
     if "ecl" in summary:

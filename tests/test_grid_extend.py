@@ -154,3 +154,19 @@ def test_pending_report_rows_are_named_with_their_command(tmp_path):
     pending = [line for line in lines if "pending" in line]
     assert len(pending) == 1 and "report rows of ecl" in pending[0]
     assert "--datasets if100 --methods ecl --extend --jobs 2" in pending[0]
+
+
+def test_edge_note_reads_the_extended_grid_not_the_report_rows_record():
+    """bcl's report row was trained on {0.03, 0.1} where it chose the low edge 0.03; extended to 0.01 its
+    choice stays 0.03, now inside the grid: no edge note. Without the extended record the note stands."""
+    old = _record("bcl", ("0.03", "0.1"))
+    summary = {"bcl": _row(0.6, old)}
+    assert old["chosen"]["train.lr"] == "0.03"
+    assert any("0.03, the lowest value of its grid {0.03, 0.1}" in n for n in study.grid_edges(summary))
+    extended = {"bcl": _record("bcl", ("0.01", "0.03", "0.1"))}
+    assert extended["bcl"]["chosen"]["train.lr"] == "0.03"
+    assert not any("train.lr" in n for n in study.grid_edges(summary, extended))
+    # ecl's extended choice sits on the new low edge (0.01): named from the extended grid
+    notes = study.grid_edges({"ecl": _row(0.7, _record("ecl", ("0.03", "0.1")))},
+                             {"ecl": _record("ecl", ("0.01", "0.03", "0.1"))})
+    assert any("chose 0.01, the lowest value of its grid {0.01, 0.03, 0.1}" in n for n in notes)
