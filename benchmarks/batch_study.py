@@ -331,22 +331,78 @@ def drop_family(data: dict) -> dict[tuple[str, int], calls.Call]:
     return calls.family(pairs)
 
 
-def sensitivity_line(family: dict, to: int, rivals: tuple[str, ...]) -> str | None:
-    """'ECL's accuracy is less sensitive to the batch than BCL's; equally sensitive (…) as SupCon's' (B → to)."""
-    outcomes = [(f"{NAMES[m]}'s", family[(m, to)]) for m in rivals if (m, to) in family]
+def own_changes(data: dict, to: int) -> dict[str, calls.Call]:
+    """{method: its own change B = DROP_FROM → `to`} as the call of accuracy at DROP_FROM − at `to`, paired by
+    seed (sign +1: it fell at the smaller batch, −1: it rose), Holm over the methods of this target batch."""
+    rows = {(r["method"], r["batch"]): r for r in data["cells"].values()}
+    pairs = {m: _pair(rows, m, to) for m in (*RIVALS, CONTROL, "ecl") if (m, DROP_FROM) in rows and (m, to) in rows}
+    return calls.family(pairs)
+
+
+def change_line(own: dict[str, calls.Call], to: int) -> str | None:
+    """'each method's own change: fell at the smaller batch: …; rose: …; inside the noise: …'."""
+    groups = {1: [], -1: [], 0: []}
+    for method, call in own.items():
+        if call.p is not None:
+            groups[call.sign].append(NAMES.get(method, method) + (calls.HOLM_MARK if call.holm else ""))
+    untestable = [NAMES.get(m, m) for m, c in own.items() if c.p is None]
+    parts = [f"{what}: {', '.join(names)}" for what, names in
+             (("fell at the smaller batch", groups[1]), ("rose at the smaller batch", groups[-1]),
+              ("changed inside the noise", groups[0]), ("untestable", untestable)) if names]
+    return f"- B = {DROP_FROM} → {to}, each method's own change: " + "; ".join(parts) + "." if parts else None
+
+
+def sensitivity(call: calls.Call | None, ecl_drop: float | None, rival_drop: float | None) -> str:
+    """'less' / 'more' / 'equally' / 'undetermined' / 'untestable': ECL's sensitivity (size of its change)
+    against a rival's, from the call of rival drop − ECL drop and the two mean drops. A difference beyond the
+    noise orders the sizes of the changes only when both mean drops have the same sign (both fell or both
+    rose); with opposite signs the sizes are left undetermined."""
+    if call is None or call.p is None or ecl_drop is None or rival_drop is None:
+        return "untestable"
+    if call.sign == 0:
+        return "equally"
+    if (ecl_drop > 0) != (rival_drop > 0) or ecl_drop == 0 or rival_drop == 0:
+        return "undetermined"
+    return "less" if abs(ecl_drop) < abs(rival_drop) else "more"
+
+
+def sensitivity_line(data: dict, family: dict, to: int, rivals: tuple[str, ...]) -> str | None:
+    """The signed comparison ('ECL loses less (or gains more) at the smaller batch than BCL') and the
+    sensitivity it implies ('ECL is less sensitive to the batch than BCL'), B = DROP_FROM → `to`."""
+    outcomes = [(NAMES[m], family[(m, to)]) for m in rivals if (m, to) in family]
     if not outcomes:
         return None
-    # calls of rival drop − ECL drop: a smaller drop is better, so ECL "better" = less sensitive
-    return calls.verdict_line("ECL's accuracy is", outcomes, higher_is_better=False,
-                              words=("less sensitive to the batch than", "more sensitive to the batch than"),
-                              same="equally sensitive to the batch (the difference inside the noise) as")
+    # calls of rival drop − ECL drop: a smaller drop is better, so ECL "better" = loses less / gains more
+    signed = calls.verdict_line("ECL", outcomes, higher_is_better=False,
+                                words=("loses less (or gains more) at the smaller batch than",
+                                       "loses more (or gains less) at the smaller batch than"),
+                                same="changes by the same amount (the difference inside the noise) as")
+    mean = {m: _mean_drop(data, m, to) for m in ("ecl", *rivals)}
+    groups: dict[str, list[str]] = {}
+    for method in rivals:
+        if (method, to) in family:
+            word = sensitivity(family[(method, to)], mean["ecl"], mean[method])
+            groups.setdefault(word, []).append(NAMES[method])
+    phrases = {"less": "less sensitive to the batch than", "equally": "equally sensitive to the batch as",
+               "more": "more sensitive to the batch than",
+               "undetermined": "of undetermined sensitivity (the mean changes point in opposite directions) against",
+               "untestable": "untestable against"}
+    implied = "; ".join(f"{phrases[w]} {', '.join(groups[w])}" for w in phrases if w in groups)
+    return f"{signed}; so ECL's accuracy is {implied}"
 
 
-def verdicts(family: dict) -> list[str]:
+def _mean_drop(data: dict, method: str, to: int) -> float | None:
+    values = [v for v in (drops(data, method, to) or []) if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def verdicts(data: dict, family: dict) -> list[str]:
     lines = []
     for to in DROP_TO:
+        own = change_line(own_changes(data, to), to)
+        lines += [own] if own else []
         for rivals, what in ((RIVALS, "contrastive baselines"), ((CONTROL,), "control")):
-            line = sensitivity_line(family, to, rivals)
+            line = sensitivity_line(data, family, to, rivals)
             if line:
                 lines.append(f"- B = {DROP_FROM} → {to}, {what}: {line}.")
     return lines
@@ -479,11 +535,15 @@ def _drop_lines(data: dict) -> list[str]:
         return []
     return ["#### How much each method loses at small batches", "",
             f"Drop = balanced accuracy at B = {DROP_FROM} minus at the smaller B, per seed (the same seed at both "
-            "batches), mean [95% t-interval] in pp. \"Its drop − ECL's\" pairs the drops by seed: above 0, ECL "
-            "drops less. " + calls.family_note(family, "the last two columns (every rival and target batch)"), "",
+            "batches), mean [95% t-interval] in pp; a negative drop means the smaller batch scored higher "
+            "(it also takes more optimiser steps in the same epochs). \"Its drop − ECL's\" pairs the drops by "
+            "seed: above 0, ECL drops less. " + calls.family_note(family, "the last two columns (every rival and target batch)"), "",
             *_drop_table(data, family), "",
-            "Generated verdicts (from the last two columns; (Holm): survives the correction over the family):", "",
-            *verdicts(family), ""]
+            "Generated verdicts. Each method's own change reads its drop column (Holm over the methods of that "
+            "target batch); the comparisons read the last two columns ((Holm): survives the correction over "
+            "their family). A comparison orders the sizes of the two changes (sensitivity) only when both mean "
+            "drops have the same sign.", "",
+            *verdicts(data, family), ""]
 
 
 # --------------------------------------------------------------------------------------------

@@ -251,14 +251,34 @@ def test_verdict_wording_less_equal_and_more_sensitive():
                   "procondual": [0.06, 0.04, 0.05],   # the same within the noise
                   "supcon": [0.01, 0.015, 0.0],       # drops less: ECL more sensitive
                   "la": [0.05, 0.07, 0.04]})
-    lines = batch.verdicts(batch.drop_family(data))
+    lines = batch.verdicts(data, batch.drop_family(data))
     text = "\n".join(lines)
     line16 = next(line for line in lines if line.startswith("- B = 256 → 16, contrastive baselines"))
-    assert "ECL's accuracy is less sensitive to the batch than BCL's" in line16
-    assert "equally sensitive to the batch (the difference inside the noise) as ProConDual's" in line16
-    assert "more sensitive to the batch than SupCon's" in line16
-    assert "- B = 256 → 16, control: ECL's accuracy is equally sensitive" in text
+    assert "ECL loses less (or gains more) at the smaller batch than BCL" in line16
+    assert "changes by the same amount (the difference inside the noise) as ProConDual" in line16
+    assert "loses more (or gains less) at the smaller batch than SupCon" in line16
+    assert "so ECL's accuracy is less sensitive to the batch than BCL; equally sensitive to the batch as " \
+           "ProConDual; more sensitive to the batch than SupCon" in line16
+    assert "- B = 256 → 16, control: ECL changes by the same amount" in text
     assert any(line.startswith("- B = 256 → 32, contrastive baselines") for line in lines)
+    own = next(line for line in lines if line.startswith("- B = 256 → 16, each method's own change"))
+    assert "fell at the smaller batch: BCL" in own and "SupCon" in own.split("changed inside the noise:")[1]
+
+
+def test_when_every_method_gains_at_the_smaller_batch_gaining_more_is_more_sensitive():
+    """Negative drops (the smaller batch scored higher): ECL gaining more than BCL beyond the noise is a
+    larger change, so ECL is MORE sensitive, although its signed drop is smaller."""
+    data = _data({"ecl": [-0.10, -0.13, -0.09], "bcl": [-0.05, -0.06, -0.04]})
+    line = next(x for x in batch.verdicts(data, batch.drop_family(data)) if "16, contrastive" in x)
+    assert "ECL loses less (or gains more) at the smaller batch than BCL" in line
+    assert "so ECL's accuracy is more sensitive to the batch than BCL" in line
+    own = batch.own_changes(data, 16)
+    assert own["ecl"].sign == -1 and own["bcl"].sign == -1  # both rose at B = 16
+    # opposite mean changes: the signed difference does not order the sizes of the changes
+    mixed = _data({"ecl": [-0.02, -0.03, -0.01], "bcl": [0.03, 0.05, 0.04]})
+    line = next(x for x in batch.verdicts(mixed, batch.drop_family(mixed)) if "16, contrastive" in x)
+    assert "of undetermined sensitivity (the mean changes point in opposite directions) against BCL" in line
+    assert batch.sensitivity(None, 0.1, 0.2) == "untestable"
 
 
 def test_section_renders_tables_and_verdicts_when_complete(tmp_path):
@@ -269,7 +289,7 @@ def test_section_renders_tables_and_verdicts_when_complete(tmp_path):
     assert "**Runs finished: 27 of 27.**" in text and "Pending" not in text
     assert "| la | 16 | 0.00375 † |" in text and "| bcl | 16 | 0.00375 |" in text
     assert "batch-invariant" in text and "lr_B = lr_ref × B / B_ref" in text
-    assert "ECL's accuracy is less sensitive to the batch than BCL's" in text
+    assert "so ECL's accuracy is less sensitive to the batch than BCL" in text
 
 
 def test_pending_stub_counts_the_runs_still_to_make(tmp_path):
