@@ -14,7 +14,8 @@ continues interrupted ones, so the study can be spread over sessions.
 Tuning (the same budget for every method: 3 × 2 = 6 combinations on tuning seed 100, chosen on the
 final-epoch validation balanced accuracy of 100 images per class from the unused pool, never on test):
 learning rate ∈ {0.01, 0.03, 0.1} (`--lrs`; the first study of 2026-11-29 used {0.03, 0.1}, where every
-method chose 0.03, the grid's low edge, so issue 21 added 0.01) × one method knob — the contrastive
+method chose 0.03, the grid's low edge, so issue 21 added 0.01; the rows whose choice then sat on 0.01 —
+bcl at both imbalance factors, la at IF 10 — were extended once more with 0.003, where none moved) × one method knob — the contrastive
 temperature τ ∈ {0.07, 0.1} for every method with a contrastive loss (supcon, bcl, procondual, ecl and its ablations), the weight
 decay ∈ {5e-4, 1e-4} for the classifier-only baselines ce and la (they have no τ; weight decay is
 their strongest regulariser here). The methods' own τ defaults (0.07; BCL's setup 0.1) are inside the
@@ -637,6 +638,9 @@ def grid_edges(summary: dict, tuning: dict | None = None) -> list[str]:
     notes = []
     for (key, grid), picks in choices.items():
         values = {value for _, value in picks}
+        if len(values) != 1 and key == "train.lr":  # the lr grid should hold every choice inside it
+            notes += [_row_edge(method, key, value, grid) for method, value in picks
+                      if len(grid) > 2 and value in (grid[0], grid[-1])]
         if len(values) != 1 or len(grid) < 2 or next(iter(values)) not in (grid[0], grid[-1]):
             continue
         value = next(iter(values))
@@ -647,6 +651,12 @@ def grid_edges(summary: dict, tuning: dict | None = None) -> list[str]:
         notes.append(f"- {who} tuning `{key}` chose {value}, the {side} value of its grid {{{', '.join(grid)}}}: "
                      f"the optimum may lie {'below' if side == 'lowest' else 'above'} the grid for all of them")
     return notes
+
+
+def _row_edge(method: str, key: str, value: str, grid: tuple[str, ...]) -> str:
+    side = "lowest" if value == grid[0] else "highest"
+    return (f"- {method} tuning `{key}` chose {value}, the {side} value of its grid {{{', '.join(grid)}}}: its "
+            f"optimum may lie {'below' if side == 'lowest' else 'above'} the grid")
 
 
 def grid_lines(tuning: dict[str, Any], study: dict[str, Any], summary: dict[str, Any] | None = None) -> list[str]:

@@ -170,3 +170,14 @@ def test_edge_note_reads_the_extended_grid_not_the_report_rows_record():
     notes = study.grid_edges({"ecl": _row(0.7, _record("ecl", ("0.03", "0.1")))},
                              {"ecl": _record("ecl", ("0.01", "0.03", "0.1"))})
     assert any("chose 0.01, the lowest value of its grid {0.01, 0.03, 0.1}" in n for n in notes)
+
+
+def test_a_single_row_at_the_edge_of_a_shared_lr_grid_is_named():
+    """On a grid whose rows chose different lrs, the one row at the grid's end is still named (lr only)."""
+    lrs = ("0.01", "0.03", "0.1")
+    tuning = {"ecl": _record("ecl", lrs), "bcl": _record("bcl", lrs)}
+    assert tuning["ecl"]["chosen"]["train.lr"] == "0.01" and tuning["bcl"]["chosen"]["train.lr"] == "0.03"
+    summary = {m: _row(0.7, tuning[m]) for m in tuning}
+    notes = study.grid_edges(summary, tuning)
+    assert notes == ["- ecl tuning `train.lr` chose 0.01, the lowest value of its grid {0.01, 0.03, 0.1}: its "
+                     "optimum may lie below the grid"]
