@@ -15,7 +15,8 @@ Tuning (the same budget for every method: 3 × 2 = 6 combinations on tuning seed
 final-epoch validation balanced accuracy of 100 images per class from the unused pool, never on test):
 learning rate ∈ {0.01, 0.03, 0.1} (`--lrs`; the first study of 2026-11-29 used {0.03, 0.1}, where every
 method chose 0.03, the grid's low edge, so issue 21 added 0.01; the rows whose choice then sat on 0.01 —
-bcl at both imbalance factors, la at IF 10 — were extended once more with 0.003, where none moved) × one method knob — the contrastive
+bcl at both imbalance factors, la at IF 10 — were extended once more with 0.003, where none moved;
+those rows thus had 8 combinations, a larger budget that can only favour these baselines) × one method knob — the contrastive
 temperature τ ∈ {0.07, 0.1} for every method with a contrastive loss (supcon, bcl, procondual, ecl and its ablations), the weight
 decay ∈ {5e-4, 1e-4} for the classifier-only baselines ce and la (they have no τ; weight decay is
 their strongest regulariser here). The methods' own τ defaults (0.07; BCL's setup 0.1) are inside the
