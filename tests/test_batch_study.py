@@ -303,3 +303,12 @@ def test_pending_stub_counts_the_runs_still_to_make(tmp_path):
     partial["status"]["planned"] = 75
     assert "**Pending: 66 of 75 runs** (9 finished) — the tables below cover finished runs only" in \
         batch.section(partial, tmp_path)
+
+
+def test_premise_line_only_when_every_tested_method_rose():
+    rose = _data({"ecl": [-0.10, -0.13, -0.09], "bcl": [-0.05, -0.06, -0.04]})
+    text = "\n".join(batch.verdicts(rose, batch.drop_family(rose)))
+    assert "- B = 256 → 16: every tested method scored higher at the smaller batch" in text
+    assert "B = 16 also takes about 16× the optimiser steps of B = 256" in text
+    mixed = _data({"ecl": [-0.10, -0.13, -0.09], "bcl": [0.05, 0.06, 0.04]})
+    assert "every tested method scored higher" not in "\n".join(batch.verdicts(mixed, batch.drop_family(mixed)))
