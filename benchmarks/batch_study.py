@@ -3,7 +3,7 @@
     python benchmarks/batch_study.py --dry-run          # the runs still to make, with their learning rates
     python benchmarks/batch_study.py --jobs 2           # train what is missing, then the docs
     python benchmarks/batch_study.py --lambdas 0.25,0.75 --jobs 2   # plus the λ rows at the extreme batches
-    python benchmarks/batch_study.py --seeds 0,1,2,3,4  # 5 seeds where a difference is close
+    python benchmarks/batch_study.py --lambdas 0.25,0.75 --close-seeds 3,4 --jobs 2  # 5 seeds at B = 256, 16, 32
     python benchmarks/batch_study.py --docs-only        # rewrite the section of docs/RESULTS.md
 
 The paper's claim tested: BC-ECL is batch-invariant (its prototypes enter through class averages, not
@@ -116,6 +116,7 @@ class Cell:
     lr: float
     settings: tuple[tuple[str, str], ...]
     lam: float | None = None
+    seeds: tuple[int, ...] = ()  # report seeds of this cell (--seeds, plus --close-seeds at the drop's batches)
 
     @property
     def label(self) -> str:
@@ -175,24 +176,31 @@ def tunings(args: argparse.Namespace, methods: list[str]) -> dict[str, Tuning]:
     return tuned
 
 
-def _cell(method: str, tuning: Tuning, batch: int, lam: float | None = None) -> Cell:
+def _cell(method: str, tuning: Tuning, batch: int, seeds: tuple[int, ...], lam: float | None = None) -> Cell:
     lr = scaled_lr(float(tuning.chosen["train.lr"]), batch, tuning.batch)
     settings = tuple((k, f"{lr:g}" if k == "train.lr" else v) for k, v in tuning.chosen.items())
-    return Cell(method, tuning.method, batch, lr, settings, lam)
+    return Cell(method, tuning.method, batch, lr, settings, lam, seeds)
 
 
 def plan(args: argparse.Namespace, tuned: dict[str, Tuning]) -> list[Cell]:
-    """Every cell: methods × batches, then each λ row (ECL's tuning) at the smallest and largest batch."""
+    """Every cell: methods × batches, then each λ row (ECL's tuning) at the smallest and largest batch.
+    The main methods' cells at the drop's batches (DROP_FROM, DROP_TO) add --close-seeds to --seeds."""
     batches = [int(b) for b in study.split_list(args.batches)]
-    cells = [_cell(m, tuned[m], b) for m in study.split_list(args.methods) for b in batches]
+    more = tuple(s for s in close_seeds(args) if s not in seeds(args))
+    own = lambda b: tuple(seeds(args)) + (more if b in (DROP_FROM, *DROP_TO) else ())  # noqa: E731
+    cells = [_cell(m, tuned[m], b, own(b)) for m in study.split_list(args.methods) for b in batches]
     for lam in study.split_list(args.lambdas):
-        cells += [_cell(f"ecl-lambda{float(lam):g}", tuned["ecl"], b, float(lam)) for b in sorted({min(batches),
-                                                                                                  max(batches)})]
+        cells += [_cell(f"ecl-lambda{float(lam):g}", tuned["ecl"], b, tuple(seeds(args)), float(lam))
+                  for b in sorted({min(batches), max(batches)})]
     return cells
 
 
 def seeds(args: argparse.Namespace) -> list[int]:
     return [int(s) for s in study.split_list(args.seeds)]
+
+
+def close_seeds(args: argparse.Namespace) -> list[int]:
+    return [int(s) for s in study.split_list(getattr(args, "close_seeds", "") or "")]
 
 
 def cell_dir(args: argparse.Namespace, cell: Cell) -> Path:
@@ -216,7 +224,7 @@ def command(args: argparse.Namespace, cell: Cell) -> list[str]:
     """The `ecl compare` argv of one cell: the study's shared settings, this batch, the tuned values."""
     own = {"out", "train.batch_size", *(k for k, _ in cell.settings)}
     shared = [o for o in study.overrides(KEY, args) if o.split("=", 1)[0] not in own]
-    return (["compare", "--methods", cell.method, "--seeds", args.seeds, "--jobs", str(args.jobs)] + shared
+    return (["compare", "--methods", cell.method, "--seeds", ",".join(map(str, cell.seeds)), "--jobs", str(args.jobs)] + shared
             + [f"train.batch_size={cell.batch}"] + [f"{k}={v}" for k, v in cell.settings]
             + [f"out={cell_dir(args, cell)}"])
 
@@ -233,12 +241,12 @@ def describe(cell: Cell, tuning: Tuning) -> str:
 
 
 def dry_run(args: argparse.Namespace, cells: list[Cell], tuned: dict[str, Tuning]) -> None:
-    todo = [(c, s) for c in cells for s in seeds(args) if not finished(args, c, s)]
+    todo = [(c, s) for c in cells for s in c.seeds if not finished(args, c, s)]
     for cell, seed in todo:
         print(f"run {describe(cell, tuned[cell.tuned_from])} seed {seed} → {run_dir(args, cell, seed)}")
     for cell in dict.fromkeys(c for c, _ in todo):
         print("ecl " + " ".join(map(shlex.quote, command(args, cell))))
-    total = len(cells) * len(seeds(args))
+    total = sum(len(c.seeds) for c in cells)
     print(f"# {len(todo)} runs to make ({total - len(todo)} of {total} finished); † tuning predates the "
           f"baseline-weighting fix of {WEIGHTING_FIX}")
 
@@ -248,7 +256,7 @@ def run(args: argparse.Namespace, cells: list[Cell], tuned: dict[str, Tuning]) -
 
     ran: list[Cell] = []
     for cell in cells:
-        if all(finished(args, cell, s) for s in seeds(args)):
+        if all(finished(args, cell, s) for s in cell.seeds):
             print(f"[batch-study] {cell.label}: every seed finished; skipped", file=sys.stderr, flush=True)
             continue
         argv = command(args, cell)
@@ -264,7 +272,7 @@ def run(args: argparse.Namespace, cells: list[Cell], tuned: dict[str, Tuning]) -
 def _values(args: argparse.Namespace, cell: Cell) -> dict[str, list[float | None]]:
     """Per-seed test metrics of a cell's finished runs (None where a run is missing or unfinished)."""
     finals = [RunFolder(run_dir(args, cell, s)).read_final() if finished(args, cell, s) else None
-              for s in seeds(args)]
+              for s in cell.seeds]
     return {m: [None if f is None else metric_value(f, m) for f in finals] for m in METRICS}
 
 
@@ -275,12 +283,14 @@ def record(args: argparse.Namespace, cells: list[Cell], tuned: dict[str, Tuning]
     for cell in cells:
         values = _values(args, cell)
         rows[cell.label] = {"method": cell.method, "tuned_from": cell.tuned_from, "batch": cell.batch,
+                            "seeds": list(cell.seeds),
                             "lr": cell.lr, "lambda": cell.lam, "settings": dict(cell.settings), "values": values,
                             "finished": sum(v is not None for v in values["balanced_accuracy"])}
     used = {c.tuned_from for c in cells}
     return {"dataset": "fashion-mnist-lt", "imbalance_factor": study.DATASETS[KEY], "backbone": args.backbone,
             "image_size": args.image_size, "epochs": args.epochs, "val_per_class": study.VAL_PER_CLASS,
             "shot_groups": {"many_above": study.MANY, "few_below": study.FEW}, "seeds": seeds(args),
+            "close_seeds": [s for s in close_seeds(args) if s not in seeds(args)],
             "batches": [int(b) for b in study.split_list(args.batches)], "lr_rule": LR_RULE,
             "weighting_fix": {"date": WEIGHTING_FIX, "methods": list(WEIGHTING_CHANGED)},
             "tuning": {m: {"source": t.source, "date": t.date, "batch": t.batch, "chosen": t.chosen,
@@ -288,7 +298,7 @@ def record(args: argparse.Namespace, cells: list[Cell], tuned: dict[str, Tuning]
             "cells": rows, "commands": dict((previous or {}).get("commands", {})),
             "drivers": list((previous or {}).get("drivers", [])),
             "plan": plan_record(args),
-            "status": {"finished": sum(r["finished"] for r in rows.values()), "planned": len(cells) * len(seeds(args))}}
+            "status": {"finished": sum(r["finished"] for r in rows.values()), "planned": sum(len(c.seeds) for c in cells)}}
 
 
 def collect(args: argparse.Namespace, cells: list[Cell], tuned: dict[str, Tuning], ran: list[Cell]) -> dict:
@@ -315,7 +325,7 @@ def drops(data: dict, method: str, to: int, start: int = DROP_FROM) -> list[floa
     rows = {(r["method"], r["batch"]): r for r in data["cells"].values()}
     if (method, start) not in rows or (method, to) not in rows:
         return None
-    high, low = rows[(method, start)]["values"]["balanced_accuracy"], rows[(method, to)]["values"]["balanced_accuracy"]
+    high, low = paired_by_seed(data, rows[(method, start)], rows[(method, to)])
     return [None if a is None or b is None else a - b for a, b in zip(high, low, strict=True)]
 
 
@@ -335,7 +345,7 @@ def own_changes(data: dict, to: int) -> dict[str, calls.Call]:
     """{method: its own change B = DROP_FROM → `to`} as the call of accuracy at DROP_FROM − at `to`, paired by
     seed (sign +1: it fell at the smaller batch, −1: it rose), Holm over the methods of this target batch."""
     rows = {(r["method"], r["batch"]): r for r in data["cells"].values()}
-    pairs = {m: _pair(rows, m, to) for m in (*RIVALS, CONTROL, "ecl") if (m, DROP_FROM) in rows and (m, to) in rows}
+    pairs = {m: _pair(data, rows, m, to) for m in (*RIVALS, CONTROL, "ecl") if (m, DROP_FROM) in rows and (m, to) in rows}
     return calls.family(pairs)
 
 
@@ -376,19 +386,19 @@ def sensitivity_line(data: dict, family: dict, to: int, rivals: tuple[str, ...])
     signed = calls.verdict_line("ECL", outcomes, higher_is_better=False,
                                 words=("loses less (or gains more) at the smaller batch than",
                                        "loses more (or gains less) at the smaller batch than"),
-                                same="changes by the same amount (the difference inside the noise) as")
+                                same="changes by an amount not shown to differ (inside the noise) from that of")
     mean = {m: _mean_drop(data, m, to) for m in ("ecl", *rivals)}
     groups: dict[str, list[str]] = {}
     for method in rivals:
         if (method, to) in family:
             word = sensitivity(family[(method, to)], mean["ecl"], mean[method])
             groups.setdefault(word, []).append(NAMES[method])
-    phrases = {"less": "less sensitive to the batch than", "equally": "equally sensitive to the batch as",
-               "more": "more sensitive to the batch than",
-               "undetermined": "of undetermined sensitivity (the mean changes point in opposite directions) against",
-               "untestable": "untestable against"}
-    implied = "; ".join(f"{phrases[w]} {', '.join(groups[w])}" for w in phrases if w in groups)
-    return f"{signed}; so ECL's accuracy is {implied}"
+    phrases = {"less": "less sensitive than {}", "equally": "not shown to differ from {} (inside the noise)",
+               "more": "more sensitive than {}",
+               "undetermined": "undetermined against {} (the mean changes point in opposite directions)",
+               "untestable": "untestable against {}"}
+    implied = "; ".join(phrases[w].format(", ".join(groups[w])) for w in phrases if w in groups)
+    return f"{signed}; in sensitivity to the batch (the size of the change), ECL is {implied}"
 
 
 def _mean_drop(data: dict, method: str, to: int) -> float | None:
@@ -436,7 +446,9 @@ def _setting_lines(data: dict) -> list[str]:
     batches = ", ".join(map(str, data["batches"]))
     lines = [f"- setting: fashion-mnist-lt IF {data['imbalance_factor']}, `{data['backbone']}`, {data['image_size']} "
              f"px, {data['epochs']} epochs at every batch, B ∈ {{{batches}}}, seeds "
-             f"{', '.join(map(str, data['seeds']))}; "
+             f"{', '.join(map(str, data['seeds']))}"
+             + (f" (plus {', '.join(map(str, data['close_seeds']))} for the five methods at B = {DROP_FROM}, "
+                f"{', '.join(map(str, DROP_TO))}: the drop comparison)" if data.get("close_seeds") else "") + "; "
              f"shot groups many > {data['shot_groups']['many_above']} / few < {data['shot_groups']['few_below']} "
              f"training images; validation {data['val_per_class']} images per class (unused for selection here)",
              f"- learning rate: {data['lr_rule']}; the λ rows are ECL's tuned row with only λ changed",
@@ -469,7 +481,7 @@ def _drop_table(data: dict, family: dict) -> list[str]:
     lines = [f"| method | bal. acc at B = {DROP_FROM} | " + " | ".join(heads) + " |",
              "| --- | ---: | " + " | ".join("---:" for _ in heads) + " |"]
     for method in [m for m in (*RIVALS, CONTROL, "ecl") if (m, DROP_FROM) in rows]:
-        own = [calls.interval_text(calls.Call(paired_interval(*_pair(rows, method, to)), None, 0, False))
+        own = [calls.interval_text(calls.Call(paired_interval(*_pair(data, rows, method, to)), None, 0, False))
                if (method, to) in rows else "n/a" for to in DROP_TO]
         rival = ["(reference)" if method == "ecl" else calls.interval_text(family.get((method, to)))
                  for to in DROP_TO]
@@ -478,16 +490,24 @@ def _drop_table(data: dict, family: dict) -> list[str]:
     return lines
 
 
-def _pair(rows: dict, method: str, to: int) -> tuple[list, list]:
-    return (rows[(method, DROP_FROM)]["values"]["balanced_accuracy"], rows[(method, to)]["values"]["balanced_accuracy"])
+def _pair(data: dict, rows: dict, method: str, to: int) -> tuple[list, list]:
+    return paired_by_seed(data, rows[(method, DROP_FROM)], rows[(method, to)])
+
+
+def paired_by_seed(data: dict, a: dict, b: dict, metric: str = "balanced_accuracy") -> tuple[list, list]:
+    """The values of two cells on the seeds both planned (cells may hold different seed lists)."""
+    seeds_a, seeds_b = a.get("seeds", data["seeds"]), b.get("seeds", data["seeds"])
+    va, vb = dict(zip(seeds_a, a["values"][metric])), dict(zip(seeds_b, b["values"][metric]))
+    common = [s for s in seeds_a if s in vb]
+    return [va[s] for s in common], [vb[s] for s in common]
 
 
 def _lambda_lines(data: dict) -> list[str]:
     """The λ rows against ECL at the same batch (paired by seed), their own family."""
     rows = {(r["method"], r["batch"]): r for r in data["cells"].values()}
     lam = [r for r in data["cells"].values() if r["lambda"] is not None and r["finished"]]
-    pairs = {(r["method"], r["batch"]): (r["values"]["balanced_accuracy"], rows[("ecl", r["batch"])]["values"]
-                                         ["balanced_accuracy"]) for r in lam if ("ecl", r["batch"]) in rows}
+    pairs = {(r["method"], r["batch"]): paired_by_seed(data, r, rows[("ecl", r["batch"])])
+             for r in lam if ("ecl", r["batch"]) in rows}
     if not pairs:
         return []
     family = calls.family(pairs)
@@ -611,7 +631,7 @@ def write(args: argparse.Namespace, data: dict) -> None:
     print(f"[batch-study] wrote {study.DOC} (batch-size section)", file=sys.stderr)
 
 
-PLAN_KEYS = ("methods", "batches", "seeds", "lambdas", "epochs", "tuning", "tuning_date", "base_tuning",
+PLAN_KEYS = ("methods", "batches", "seeds", "close_seeds", "lambdas", "epochs", "tuning", "tuning_date", "base_tuning",
              "base_tuning_date")
 
 
@@ -648,6 +668,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--batches", default=BATCHES, help="global batch sizes (comma list)")
     parser.add_argument("--seeds", default=SEEDS, help="report seeds (3; 0,1,2,3,4 where a difference is close)")
+    parser.add_argument("--close-seeds", default="",
+                        help="extra report seeds for the main methods at the drop's batches (256, 16, 32), "
+                             "where a difference is close, e.g. 3,4")
     parser.add_argument("--lambdas", default="",
                         help="λ rows of ECL at the smallest and largest batch, e.g. 0.25,0.75")
     parser.add_argument("--tuning", default=None, help="a newer tuning.json whose methods override the base record")

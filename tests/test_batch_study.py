@@ -255,11 +255,11 @@ def test_verdict_wording_less_equal_and_more_sensitive():
     text = "\n".join(lines)
     line16 = next(line for line in lines if line.startswith("- B = 256 → 16, contrastive baselines"))
     assert "ECL loses less (or gains more) at the smaller batch than BCL" in line16
-    assert "changes by the same amount (the difference inside the noise) as ProConDual" in line16
+    assert "changes by an amount not shown to differ (inside the noise) from that of ProConDual" in line16
     assert "loses more (or gains less) at the smaller batch than SupCon" in line16
-    assert "so ECL's accuracy is less sensitive to the batch than BCL; equally sensitive to the batch as " \
-           "ProConDual; more sensitive to the batch than SupCon" in line16
-    assert "- B = 256 → 16, control: ECL changes by the same amount" in text
+    assert "in sensitivity to the batch (the size of the change), ECL is less sensitive than BCL; not shown to " \
+           "differ from ProConDual (inside the noise); more sensitive than SupCon" in line16
+    assert "- B = 256 → 16, control: ECL changes by an amount not shown to differ" in text
     assert any(line.startswith("- B = 256 → 32, contrastive baselines") for line in lines)
     own = next(line for line in lines if line.startswith("- B = 256 → 16, each method's own change"))
     assert "fell at the smaller batch: BCL" in own and "SupCon" in own.split("changed inside the noise:")[1]
@@ -271,13 +271,13 @@ def test_when_every_method_gains_at_the_smaller_batch_gaining_more_is_more_sensi
     data = _data({"ecl": [-0.10, -0.13, -0.09], "bcl": [-0.05, -0.06, -0.04]})
     line = next(x for x in batch.verdicts(data, batch.drop_family(data)) if "16, contrastive" in x)
     assert "ECL loses less (or gains more) at the smaller batch than BCL" in line
-    assert "so ECL's accuracy is more sensitive to the batch than BCL" in line
+    assert "ECL is more sensitive than BCL" in line
     own = batch.own_changes(data, 16)
     assert own["ecl"].sign == -1 and own["bcl"].sign == -1  # both rose at B = 16
     # opposite mean changes: the signed difference does not order the sizes of the changes
     mixed = _data({"ecl": [-0.02, -0.03, -0.01], "bcl": [0.03, 0.05, 0.04]})
     line = next(x for x in batch.verdicts(mixed, batch.drop_family(mixed)) if "16, contrastive" in x)
-    assert "of undetermined sensitivity (the mean changes point in opposite directions) against BCL" in line
+    assert "ECL is undetermined against BCL (the mean changes point in opposite directions)" in line
     assert batch.sensitivity(None, 0.1, 0.2) == "untestable"
 
 
@@ -289,7 +289,7 @@ def test_section_renders_tables_and_verdicts_when_complete(tmp_path):
     assert "**Runs finished: 27 of 27.**" in text and "Pending" not in text
     assert "| la | 16 | 0.00375 † |" in text and "| bcl | 16 | 0.00375 |" in text
     assert "batch-invariant" in text and "lr_B = lr_ref × B / B_ref" in text
-    assert "so ECL's accuracy is less sensitive to the batch than BCL" in text
+    assert "ECL is less sensitive than BCL" in text
 
 
 def test_pending_stub_counts_the_runs_still_to_make(tmp_path):
@@ -312,3 +312,21 @@ def test_premise_line_only_when_every_tested_method_rose():
     assert "B = 16 also takes about 16× the optimiser steps of B = 256" in text
     mixed = _data({"ecl": [-0.10, -0.13, -0.09], "bcl": [0.05, 0.06, 0.04]})
     assert "every tested method scored higher" not in "\n".join(batch.verdicts(mixed, batch.drop_family(mixed)))
+
+
+def test_close_seeds_add_seeds_only_at_the_drop_batches_and_pairs_follow_seeds(tmp_path):
+    args = _args(tmp_path, "--close-seeds", "3,4", "--lambdas", "0.25")
+    cells, tuned = _plan(args)
+    for cell in cells:
+        wanted = (0, 1, 2, 3, 4) if cell.lam is None and cell.batch in (16, 32, 256) else (0, 1, 2)
+        assert cell.seeds == wanted, cell.label
+        assert batch.command(args, cell)[4] == ",".join(map(str, wanted))  # --seeds of its ecl compare
+    record = batch.record(args, cells, tuned, None)
+    assert record["status"]["planned"] == 15 * 5 + 10 * 3 + 2 * 3 and record["close_seeds"] == [3, 4]
+    # a λ row (seeds 0-2) against ECL (seeds 0-4) at B = 16 pairs on seeds 0, 1, 2 only
+    lam = {"seeds": [0, 1, 2], "values": {"balanced_accuracy": [0.5, 0.6, 0.7]}}
+    ecl = {"seeds": [0, 1, 2, 3, 4], "values": {"balanced_accuracy": [0.1, 0.2, 0.3, 0.4, 0.9]}}
+    assert batch.paired_by_seed(record, lam, ecl) == ([0.5, 0.6, 0.7], [0.1, 0.2, 0.3])
+    # a cell recorded before per-cell seeds falls back to the study's seed list
+    old = {"values": {"balanced_accuracy": [0.5, 0.6, 0.7]}}
+    assert batch.paired_by_seed(record, old, ecl) == ([0.5, 0.6, 0.7], [0.1, 0.2, 0.3])
