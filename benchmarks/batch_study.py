@@ -520,7 +520,9 @@ def _lambda_lines(data: dict) -> list[str]:
         accuracy = _mean_sd(r["values"]["balanced_accuracy"], "balanced_accuracy")
         lines.append(f"| {method} | {batch} | {r['finished']} | {accuracy} | "
                      f"{_mean_sd(r['values']['few'], 'few')} | {calls.interval_text(call)} |")
-    return lines + [""]
+    outcomes = [(f"{method} at B = {batch}", call) for (method, batch), call in family.items()]
+    verdict = calls.verdict_line("ECL (λ 0.5) is", outcomes, words=("above", "below"))
+    return lines + ["", f"Generated verdict (balanced accuracy): {verdict}.", ""]
 
 
 def _command_lines(data: dict) -> list[str]:

@@ -330,3 +330,18 @@ def test_close_seeds_add_seeds_only_at_the_drop_batches_and_pairs_follow_seeds(t
     # a cell recorded before per-cell seeds falls back to the study's seed list
     old = {"values": {"balanced_accuracy": [0.5, 0.6, 0.7]}}
     assert batch.paired_by_seed(record, old, ecl) == ([0.5, 0.6, 0.7], [0.1, 0.2, 0.3])
+
+
+def test_lambda_rows_get_a_generated_verdict(tmp_path):
+    data = _data({"ecl": [0.02, 0.03, 0.01]})
+    for seed_shift, lam in ((0.0, 0.25), (0.05, 0.75)):  # λ 0.75 lies 5 pp below ECL on every seed, with spread
+        for b in (16, 256):
+            ecl = data["cells"][f"ecl-B{b}"]["values"]["balanced_accuracy"]
+            values = [v - seed_shift - 0.001 * k for k, v in enumerate(ecl)] if seed_shift else \
+                [v + d for v, d in zip(ecl, (0.01, -0.012, 0.003))]
+            data["cells"][f"ecl-lambda{lam}-B{b}"] = {
+                "method": f"ecl-lambda{lam}", "tuned_from": "ecl", "batch": b, "lr": 0.03, "lambda": lam,
+                "finished": 3, "values": {m: list(values) for m in batch.METRICS}}
+    text = "\n".join(batch._lambda_lines(data))
+    assert "Generated verdict (balanced accuracy): ECL (λ 0.5) is above ecl-lambda0.75 at B = 16" in text
+    assert "inside the noise of ecl-lambda0.25 at B = 16, ecl-lambda0.25 at B = 256" in text
