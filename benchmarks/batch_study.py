@@ -304,13 +304,17 @@ def record(args: argparse.Namespace, cells: list[Cell], tuned: dict[str, Tuning]
 def collect(args: argparse.Namespace, cells: list[Cell], tuned: dict[str, Tuning], ran: list[Cell]) -> dict:
     """batch.json from the run folders; `ran`: the cells this invocation trained (their commands recorded)."""
     dest = Path(args.results) / FOLDER
-    data = record(args, cells, tuned, study.read_json(dest / RAW))
+    previous = study.read_json(dest / RAW)
+    data = record(args, cells, tuned, previous)
     for cell in ran:
         data["commands"][cell.label] = study.portable("ecl " + " ".join(map(shlex.quote, command(args, cell))))
     if ran:
         driver = study.portable("python benchmarks/batch_study.py " + " ".join(map(shlex.quote, sys.argv[1:])))
         data["drivers"] = list(dict.fromkeys([*data["drivers"], driver.rstrip()]))
-    data.update(date=time.strftime("%Y-%m-%d %H:%M:%S %Z"), machine=study.machine())
+    if not ran and previous is not None and previous.get("cells") == data["cells"] and "date" in previous:
+        data.update(date=previous["date"], machine=previous.get("machine"))  # a refresh that found nothing new
+    else:
+        data.update(date=time.strftime("%Y-%m-%d %H:%M:%S %Z"), machine=study.machine())
     dest.mkdir(parents=True, exist_ok=True)
     atomic_write_json(dest / RAW, data)
     return data

@@ -345,3 +345,19 @@ def test_lambda_rows_get_a_generated_verdict(tmp_path):
     text = "\n".join(batch._lambda_lines(data))
     assert "Generated verdict (balanced accuracy): ECL (λ 0.5) is above ecl-lambda0.75 at B = 16" in text
     assert "inside the noise of ecl-lambda0.25 at B = 16, ecl-lambda0.25 at B = 256" in text
+
+
+def test_a_refresh_that_finds_nothing_new_keeps_the_recorded_date(tmp_path):
+    """--docs-only refreshes batch.json from the run folders; unchanged cells keep its date (byte-identical
+    page), changed cells get a new one."""
+    args = _args(tmp_path)
+    cells, tuned = _plan(args)
+    raw = tmp_path / "results" / batch.FOLDER / batch.RAW
+    batch.collect(args, cells, tuned, [])
+    recorded = json.loads(raw.read_text())
+    recorded["date"] = "2026-01-01 00:00:00 UTC"
+    raw.write_text(json.dumps(recorded))
+    assert batch.collect(args, cells, tuned, [])["date"] == "2026-01-01 00:00:00 UTC"
+    recorded["cells"]["la-B16-lr0.00625"] = {"stale": True}
+    raw.write_text(json.dumps(recorded))
+    assert batch.collect(args, cells, tuned, [])["date"] != "2026-01-01 00:00:00 UTC"
