@@ -186,11 +186,12 @@ def plan(args: argparse.Namespace, tuned: dict[str, Tuning]) -> list[Cell]:
     """Every cell: methods × batches, then each λ row (ECL's tuning) at the smallest and largest batch.
     The main methods' cells at the drop's batches (DROP_FROM, DROP_TO) add --close-seeds to --seeds."""
     batches = [int(b) for b in study.split_list(args.batches)]
-    more = tuple(s for s in close_seeds(args) if s not in seeds(args))
-    own = lambda b: tuple(seeds(args)) + (more if b in (DROP_FROM, *DROP_TO) else ())  # noqa: E731
-    cells = [_cell(m, tuned[m], b, own(b)) for m in study.split_list(args.methods) for b in batches]
+    base = tuple(seeds(args))
+    close = base + tuple(s for s in close_seeds(args) if s not in base)
+    cells = [_cell(m, tuned[m], b, close if b in (DROP_FROM, *DROP_TO) else base)
+             for m in study.split_list(args.methods) for b in batches]
     for lam in study.split_list(args.lambdas):
-        cells += [_cell(f"ecl-lambda{float(lam):g}", tuned["ecl"], b, tuple(seeds(args)), float(lam))
+        cells += [_cell(f"ecl-lambda{float(lam):g}", tuned["ecl"], b, base, float(lam))
                   for b in sorted({min(batches), max(batches)})]
     return cells
 

@@ -640,24 +640,23 @@ def grid_edges(summary: dict, tuning: dict | None = None) -> list[str]:
     for (key, grid), picks in choices.items():
         values = {value for _, value in picks}
         if len(values) != 1 and key == "train.lr":  # the lr grid should hold every choice inside it
-            notes += [_row_edge(method, key, value, grid) for method, value in picks
-                      if len(grid) > 2 and value in (grid[0], grid[-1])]
+            notes += [_edge_note(f"- {method}", key, value, grid, "its optimum may lie {} the grid")
+                      for method, value in picks if len(grid) > 2 and value in (grid[0], grid[-1])]
         if len(values) != 1 or len(grid) < 2 or next(iter(values)) not in (grid[0], grid[-1]):
             continue
         value = next(iter(values))
-        side = "lowest" if value == grid[0] else "highest"
         shared = sum(1 for other, _ in choices if other == key) == 1  # one grid of this key for every row
         who = f"every one of the {len(picks)} rows" if shared else (
             f"every one of the {len(picks)} rows tuned on this grid ({', '.join(m for m, _ in picks)})")
-        notes.append(f"- {who} tuning `{key}` chose {value}, the {side} value of its grid {{{', '.join(grid)}}}: "
-                     f"the optimum may lie {'below' if side == 'lowest' else 'above'} the grid for all of them")
+        notes.append(_edge_note(f"- {who}", key, value, grid, "the optimum may lie {} the grid for all of them"))
     return notes
 
 
-def _row_edge(method: str, key: str, value: str, grid: tuple[str, ...]) -> str:
-    side = "lowest" if value == grid[0] else "highest"
-    return (f"- {method} tuning `{key}` chose {value}, the {side} value of its grid {{{', '.join(grid)}}}: its "
-            f"optimum may lie {'below' if side == 'lowest' else 'above'} the grid")
+def _edge_note(who: str, key: str, value: str, grid: tuple[str, ...], consequence: str) -> str:
+    """'<who> tuning `key` chose v, the lowest value of its grid {…}: <consequence with below/above>'."""
+    low = value == grid[0]
+    return (f"{who} tuning `{key}` chose {value}, the {'lowest' if low else 'highest'} value of its grid "
+            f"{{{', '.join(grid)}}}: {consequence.format('below' if low else 'above')}")
 
 
 def grid_lines(tuning: dict[str, Any], study: dict[str, Any], summary: dict[str, Any] | None = None) -> list[str]:
